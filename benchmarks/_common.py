@@ -1,0 +1,85 @@
+"""Shared benchmark helpers: the event file, timing, machine facts, tables."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SHARED_BENCH = HERE.parent.parent / "shared" / "bench"
+DATA = HERE / ".data"
+
+
+def events_file(count: int = 1_000_000) -> Path:
+    """The generator's NDJSON file (made on first use; about 1.5 min for 1M)."""
+    name = "events_1m.ndjson" if count == 1_000_000 else f"events_{count}.ndjson"
+    path = DATA / name
+    if not path.exists():
+        gen = SHARED_BENCH / "gen_events.py"
+        if not gen.exists():
+            sys.exit(f"{gen} not found: benchmarks need ../shared/bench beside the repo")
+        DATA.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        print(f"generating {path} ...", file=sys.stderr)
+        subprocess.run([sys.executable, str(gen), str(count), str(tmp)], check=True)
+        tmp.rename(path)
+    return path
+
+
+def warm_page_cache(path: Path) -> None:
+    with open(path, "rb") as f:
+        while f.read(16 << 20):
+            pass
+
+
+def pin_to_one_core() -> int | None:
+    """Pin this process (and children) to one CPU; returns it, or None."""
+    try:
+        cpu = sorted(os.sched_getaffinity(0))[-1]
+        os.sched_setaffinity(0, {cpu})
+        return cpu
+    except (AttributeError, OSError):
+        return None
+
+
+def median_time(fn: Callable[[], object], runs: int) -> tuple[float, object]:
+    """Median wall time of ``runs`` calls (after one warm-up) and the last result."""
+    result = fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def machine_facts() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import rulejet
+
+    return (
+        f"{cpu}; Linux {platform.release()}; Python {platform.python_version()}; "
+        f"rulejet {rulejet.__version__} (kernel {rulejet.active_kernel()})"
+    )
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    out = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |"]
+    out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        out.append("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |")
+    return "\n".join(out)

@@ -1,0 +1,45 @@
+"""rulejet: a fast, trustworthy rule engine for JSON events, with a C core."""
+
+from .errors import (
+    BusyError,
+    ClosedError,
+    CloseTimeoutError,
+    FileError,
+    InputError,
+    KernelError,
+    RulejetError,
+)
+from .kernels import (
+    active_kernel,
+    available_kernels,
+    compiled_kernels,
+    cpu_features,
+    set_kernel,
+    use_kernel,
+)
+from .lines import iter_line_offsets, line_offsets
+from .mapped import MappedFile
+from .sysinfo import package_version, system_info
+
+__version__ = package_version()
+
+__all__ = [
+    "BusyError",
+    "CloseTimeoutError",
+    "ClosedError",
+    "FileError",
+    "InputError",
+    "KernelError",
+    "MappedFile",
+    "RulejetError",
+    "__version__",
+    "active_kernel",
+    "available_kernels",
+    "compiled_kernels",
+    "cpu_features",
+    "iter_line_offsets",
+    "line_offsets",
+    "set_kernel",
+    "system_info",
+    "use_kernel",
+]

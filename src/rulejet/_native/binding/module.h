@@ -1,0 +1,44 @@
+/* module.h: per-module state and helpers shared by the binding files. */
+#ifndef RJ_BINDING_MODULE_H
+#define RJ_BINDING_MODULE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+
+typedef struct rj_state {
+    /* Exception classes, defined in Python (rulejet/errors.py). */
+    PyObject *FileError;
+    PyObject *ClosedError;
+    PyObject *BusyError;
+    PyObject *KernelError;
+    /* Heap types. */
+    PyTypeObject *U64ArrayType;
+    PyTypeObject *MappingType;
+} rj_state;
+
+rj_state *rj_get_state(PyObject *module);
+rj_state *rj_state_from_type(PyTypeObject *tp);
+
+/* The one table from core return codes to exceptions: -ENOMEM becomes
+ * MemoryError, any other -errno a FileError carrying errno and path
+ * (path may be NULL). Always returns NULL. */
+PyObject *rj_raise_errno(rj_state *st, int rc, PyObject *path);
+
+/* The kernel named by a Python caller, or NULL with KernelError set if
+ * the name is unknown or this CPU cannot run it. */
+struct rj_kernel;
+const struct rj_kernel *rj_kernel_arg(rj_state *st, const char *name);
+
+/* Types and functions defined in the other binding files. */
+int rj_u64array_init_type(PyObject *module, rj_state *st);
+PyObject *rj_u64array_steal(rj_state *st, uint64_t *data, size_t len);
+int rj_mapping_init_type(PyObject *module, rj_state *st);
+extern PyMethodDef rj_lines_methods[];
+
+/* GIL is released for native loops over more bytes than this: below it,
+ * the release/acquire pair costs more than it frees. */
+#define RJ_GIL_THRESHOLD ((Py_ssize_t)1 << 16)
+
+#endif

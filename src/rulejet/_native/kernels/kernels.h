@@ -1,0 +1,31 @@
+/* kernels.h: the per-ISA kernel table shared by core and kernels.
+ *
+ * Each ISA file (scalar.c, sse2.c, avx2.c) defines one rj_kernel that
+ * fills every slot. Kernels must return exactly what the scalar kernel
+ * returns for every input; tests/test_kernels.py checks that.
+ * Kernels never allocate, never touch Python and never read outside
+ * [p, p + n).
+ */
+#ifndef RJ_KERNELS_H
+#define RJ_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct rj_kernel {
+    const char *name;
+    /* Write base + i + 1 for every byte p[i] == '\n' into out, in order,
+     * and return how many were written. The caller guarantees that out
+     * has room for n entries (one per byte, the worst case). */
+    size_t (*newline_ends)(const uint8_t *p, size_t n, uint64_t base,
+                           uint64_t *out);
+} rj_kernel;
+
+extern const rj_kernel rj_kernel_scalar;
+#if defined(__x86_64__) || defined(__i386__)
+#define RJ_HAVE_X86_KERNELS 1
+extern const rj_kernel rj_kernel_sse2;
+extern const rj_kernel rj_kernel_avx2;
+#endif
+
+#endif

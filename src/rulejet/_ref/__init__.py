@@ -1,0 +1,1 @@
+"""Slow, obvious pure-Python references; the tests treat them as truth."""
