@@ -6,7 +6,9 @@ from .errors import (
     CloseTimeoutError,
     FileError,
     InputError,
+    JSONError,
     KernelError,
+    PathError,
     RulejetError,
 )
 from .kernels import (
@@ -19,19 +21,40 @@ from .kernels import (
 )
 from .lines import iter_line_offsets, line_offsets
 from .mapped import MappedFile
+from .paths import (
+    MISSING,
+    ExtractResult,
+    LineError,
+    Missing,
+    Path,
+    PathSet,
+    RawJSON,
+    ScanSummary,
+    validate,
+)
 from .sysinfo import package_version, system_info
 
 __version__ = package_version()
 
 __all__ = [
+    "MISSING",
     "BusyError",
     "CloseTimeoutError",
     "ClosedError",
+    "ExtractResult",
     "FileError",
     "InputError",
+    "JSONError",
     "KernelError",
+    "LineError",
     "MappedFile",
+    "Missing",
+    "Path",
+    "PathError",
+    "PathSet",
+    "RawJSON",
     "RulejetError",
+    "ScanSummary",
     "__version__",
     "active_kernel",
     "available_kernels",
@@ -42,4 +65,5 @@ __all__ = [
     "set_kernel",
     "system_info",
     "use_kernel",
+    "validate",
 ]

@@ -60,3 +60,11 @@ class KernelError(RulejetError, ValueError):
 
 class CloseTimeoutError(RulejetError, TimeoutError):
     """close(timeout=...) ran out of time waiting for readers; nothing changed."""
+
+
+class JSONError(InputError):
+    """Malformed JSON; ``offset`` is the byte offset, ``line``/``column`` 1-based."""
+
+
+class PathError(InputError):
+    """A path expression that does not parse; ``column`` is 1-based."""

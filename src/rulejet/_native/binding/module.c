@@ -174,9 +174,23 @@ static int load_exceptions(rj_state *st)
     st->ClosedError = PyObject_GetAttrString(errors, "ClosedError");
     st->BusyError = PyObject_GetAttrString(errors, "BusyError");
     st->KernelError = PyObject_GetAttrString(errors, "KernelError");
+    st->JSONError = PyObject_GetAttrString(errors, "JSONError");
+    st->PathError = PyObject_GetAttrString(errors, "PathError");
     Py_DECREF(errors);
-    return (st->FileError && st->ClosedError && st->BusyError && st->KernelError)
-               ? 0 : -1;
+    if (!(st->FileError && st->ClosedError && st->BusyError && st->KernelError &&
+          st->JSONError && st->PathError))
+        return -1;
+    PyObject *sentinel = PyImport_ImportModule("rulejet._sentinel");
+    if (!sentinel)
+        return -1;
+    st->MISSING = PyObject_GetAttrString(sentinel, "MISSING");
+    Py_DECREF(sentinel);
+    PyObject *json = PyImport_ImportModule("json");
+    if (!json)
+        return -1;
+    st->json_loads = PyObject_GetAttrString(json, "loads");
+    Py_DECREF(json);
+    return st->MISSING && st->json_loads ? 0 : -1;
 }
 
 static int apply_kernel_env(rj_state *st)
@@ -202,8 +216,10 @@ static int module_exec(PyObject *module)
 {
     rj_state *st = rj_get_state(module);
     if (load_exceptions(st) < 0 || rj_u64array_init_type(module, st) < 0 ||
-        rj_mapping_init_type(module, st) < 0 ||
-        PyModule_AddFunctions(module, rj_lines_methods) < 0)
+        rj_mapping_init_type(module, st) < 0 || rj_rawjson_init_types(module, st) < 0 ||
+        rj_pathset_init_type(module, st) < 0 ||
+        PyModule_AddFunctions(module, rj_lines_methods) < 0 ||
+        PyModule_AddFunctions(module, rj_json_methods) < 0)
         return -1;
     return apply_kernel_env(st);
 }
@@ -215,8 +231,15 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->ClosedError);
     Py_VISIT(st->BusyError);
     Py_VISIT(st->KernelError);
+    Py_VISIT(st->JSONError);
+    Py_VISIT(st->PathError);
+    Py_VISIT(st->MISSING);
+    Py_VISIT(st->json_loads);
     Py_VISIT(st->U64ArrayType);
     Py_VISIT(st->MappingType);
+    Py_VISIT(st->PinType);
+    Py_VISIT(st->RawJSONType);
+    Py_VISIT(st->PathSetType);
     return 0;
 }
 
@@ -227,8 +250,15 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->ClosedError);
     Py_CLEAR(st->BusyError);
     Py_CLEAR(st->KernelError);
+    Py_CLEAR(st->JSONError);
+    Py_CLEAR(st->PathError);
+    Py_CLEAR(st->MISSING);
+    Py_CLEAR(st->json_loads);
     Py_CLEAR(st->U64ArrayType);
     Py_CLEAR(st->MappingType);
+    Py_CLEAR(st->PinType);
+    Py_CLEAR(st->RawJSONType);
+    Py_CLEAR(st->PathSetType);
     return 0;
 }
 

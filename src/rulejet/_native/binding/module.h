@@ -13,9 +13,17 @@ typedef struct rj_state {
     PyObject *ClosedError;
     PyObject *BusyError;
     PyObject *KernelError;
+    PyObject *JSONError;
+    PyObject *PathError;
+    /* rulejet._sentinel.MISSING and json.loads. */
+    PyObject *MISSING;
+    PyObject *json_loads;
     /* Heap types. */
     PyTypeObject *U64ArrayType;
     PyTypeObject *MappingType;
+    PyTypeObject *PinType;
+    PyTypeObject *RawJSONType;
+    PyTypeObject *PathSetType;
 } rj_state;
 
 rj_state *rj_get_state(PyObject *module);
@@ -35,7 +43,27 @@ const struct rj_kernel *rj_kernel_arg(rj_state *st, const char *name);
 int rj_u64array_init_type(PyObject *module, rj_state *st);
 PyObject *rj_u64array_steal(rj_state *st, uint64_t *data, size_t len);
 int rj_mapping_init_type(PyObject *module, rj_state *st);
+int rj_rawjson_init_types(PyObject *module, rj_state *st);
+int rj_pathset_init_type(PyObject *module, rj_state *st);
 extern PyMethodDef rj_lines_methods[];
+extern PyMethodDef rj_json_methods[];
+
+/* A buffer argument that may have to outlive the call: values that point
+ * into it (RawJSON) share one Pin, created on first need, which then owns
+ * the Py_buffer. Call rj_pinned_done exactly once. */
+typedef struct rj_pinned {
+    Py_buffer view;
+    PyObject *pin; /* NULL until a value needed it */
+} rj_pinned;
+
+PyObject *rj_pin_get(rj_state *st, rj_pinned *pb);
+void rj_pinned_done(rj_pinned *pb);
+PyObject *rj_rawjson_new(rj_state *st, PyObject *pin, const char *ptr, Py_ssize_t len);
+
+/* Raise JSONError for a failure at byte `offset` of buf, with 1-based line
+ * and column computed from the newlines before it. Returns NULL. */
+PyObject *rj_raise_json(rj_state *st, int rc, const char *msg, const uint8_t *buf,
+                        size_t offset);
 
 /* GIL is released for native loops over more bytes than this: below it,
  * the release/acquire pair costs more than it frees. */

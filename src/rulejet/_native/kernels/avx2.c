@@ -1,4 +1,4 @@
-/* avx2.c: 32-byte AVX2 kernel.
+/* avx2.c: 32-byte AVX2 kernel (with PCLMUL for the prefix xor).
  *
  * Only the functions here are compiled for AVX2 (target attribute); the
  * rest of the module stays baseline x86-64, so importing on a CPU without
@@ -11,7 +11,7 @@
 #include <immintrin.h>
 #include <string.h>
 
-#define RJ_KFN static inline __attribute__((target("avx2")))
+#define RJ_KFN static inline __attribute__((target("avx2,pclmul")))
 #define RJ_SUFFIX avx2
 
 RJ_KFN uint64_t rj_block_mask(const uint8_t *p, uint8_t c)
@@ -24,10 +24,60 @@ RJ_KFN uint64_t rj_block_mask(const uint8_t *p, uint8_t c)
     return mlo | (mhi << 32);
 }
 
+RJ_KFN uint64_t rj_mask64(__m256i lo, __m256i hi)
+{
+    return (uint64_t)(uint32_t)_mm256_movemask_epi8(lo) |
+           (uint64_t)(uint32_t)_mm256_movemask_epi8(hi) << 32;
+}
+
+RJ_KFN uint64_t rj_string_bits(const uint8_t *p, uint64_t *high)
+{
+    const __m256i q = _mm256_set1_epi8('"'), b = _mm256_set1_epi8('\\');
+    const __m256i sp = _mm256_set1_epi8(0x20);
+    __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)p);
+    __m256i hi = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32));
+    /* Signed 0x20 > v also holds for bytes >= 0x80; those are removed
+     * with the sign-bit mask, which is also the "high" output. */
+    uint64_t sign = rj_mask64(lo, hi);
+    __m256i slo = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(lo, q), _mm256_cmpeq_epi8(lo, b)),
+                                  _mm256_cmpgt_epi8(sp, lo));
+    __m256i shi = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(hi, q), _mm256_cmpeq_epi8(hi, b)),
+                                  _mm256_cmpgt_epi8(sp, hi));
+    *high = sign;
+    return rj_mask64(slo, shi) & ~sign;
+}
+
+/* '{'/'[' and '}'/']' differ only in bit 0x20 (see scalar.c). */
+RJ_KFN void rj_classify(const uint8_t *p, rj_blockmasks *m)
+{
+    const __m256i q = _mm256_set1_epi8('"'), b = _mm256_set1_epi8('\\');
+    const __m256i o = _mm256_set1_epi8('{'), c = _mm256_set1_epi8('}');
+    const __m256i b20 = _mm256_set1_epi8(0x20);
+    __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)p);
+    __m256i hi = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32));
+    __m256i lo20 = _mm256_or_si256(lo, b20), hi20 = _mm256_or_si256(hi, b20);
+    m->quote = rj_mask64(_mm256_cmpeq_epi8(lo, q), _mm256_cmpeq_epi8(hi, q));
+    m->bslash = rj_mask64(_mm256_cmpeq_epi8(lo, b), _mm256_cmpeq_epi8(hi, b));
+    m->open = rj_mask64(_mm256_cmpeq_epi8(lo20, o), _mm256_cmpeq_epi8(hi20, o));
+    m->close = rj_mask64(_mm256_cmpeq_epi8(lo20, c), _mm256_cmpeq_epi8(hi20, c));
+}
+
+/* Carry-less multiply by all-ones: bit i of the product's low half is the
+ * xor of bits 0..i of x. */
+RJ_KFN uint64_t rj_prefix_xor(uint64_t x)
+{
+    __m128i all = _mm_set1_epi8((char)0xFF);
+    __m128i r = _mm_clmulepi64_si128(_mm_set_epi64x(0, (long long)x), all, 0);
+    return (uint64_t)_mm_cvtsi128_si64(r);
+}
+
 #include "lines_generic.h"
+#include "json_generic.h"
 
 const rj_kernel rj_kernel_avx2 = {
     .name = "avx2",
     .newline_ends = rj_newline_ends_avx2,
+    .json_extract = rj_json_extract_avx2,
+    .json_validate = rj_json_validate_avx2,
 };
 #endif

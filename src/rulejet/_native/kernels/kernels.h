@@ -12,6 +12,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../core/json.h"
+
+/* Masks of one 64-byte block, bit i for byte i (see json_generic.h). */
+typedef struct rj_blockmasks {
+    uint64_t quote, bslash, open, close;
+} rj_blockmasks;
+
 typedef struct rj_kernel {
     const char *name;
     /* Write base + i + 1 for every byte p[i] == '\n' into out, in order,
@@ -19,6 +26,16 @@ typedef struct rj_kernel {
      * has room for n entries (one per byte, the worst case). */
     size_t (*newline_ends)(const uint8_t *p, size_t n, uint64_t base,
                            uint64_t *out);
+    /* Extract the values of ps's paths from the JSON document at
+     * base[start, end) into out[0 .. ps->n_slots). Offsets in out and err
+     * are from base. 0, or RJ_EJSON / RJ_ETOOBIG with *err set. */
+    int (*json_extract)(const rj_pathset *ps, rj_scan_scratch *scratch,
+                        const uint8_t *base, size_t start, size_t end,
+                        rj_value *out, rj_json_err *err);
+    /* Validate base[start, end) as one RFC 8259 document: 0, or RJ_EJSON /
+     * RJ_EDEPTH with *err set. */
+    int (*json_validate)(const uint8_t *base, size_t start, size_t end,
+                         rj_json_err *err);
 } rj_kernel;
 
 extern const rj_kernel rj_kernel_scalar;

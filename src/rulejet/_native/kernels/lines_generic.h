@@ -15,8 +15,10 @@
  */
 #include <string.h>
 
+#ifndef RJ_CAT
 #define RJ_CAT2(a, b) a##b
 #define RJ_CAT(a, b) RJ_CAT2(a, b)
+#endif
 
 RJ_KFN size_t RJ_CAT(rj_emit_, RJ_SUFFIX)(uint64_t mask, uint64_t at,
                                           uint64_t *out, size_t k)

@@ -37,9 +37,79 @@ static inline uint64_t rj_block_mask(const uint8_t *p, uint8_t c)
     return mask;
 }
 
+/* Bytes below 0x20: for b < 0x80, (b & 0x7f) + 0x60 has its high bit set
+ * exactly when b >= 0x20 (no carry leaves the byte: 0x7f + 0x60 < 0x100). */
+static inline uint64_t rj_word_lt20(uint64_t x)
+{
+    const uint64_t lo7 = 0x7f7f7f7f7f7f7f7fULL, hi = 0x8080808080808080ULL;
+    uint64_t m = ~((x & lo7) + 0x6060606060606060ULL) & ~x & hi;
+    return ((m >> 7) * 0x0102040810204080ULL) >> 56;
+}
+
+static inline uint64_t rj_word_high(uint64_t x)
+{
+    uint64_t m = x & 0x8080808080808080ULL;
+    return ((m >> 7) * 0x0102040810204080ULL) >> 56;
+}
+
+static inline uint64_t rj_load_word(const uint8_t *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    x = __builtin_bswap64(x);
+#endif
+    return x;
+}
+
+static inline uint64_t rj_string_bits(const uint8_t *p, uint64_t *high)
+{
+    const uint64_t q = 0x2222222222222222ULL, b = 0x5c5c5c5c5c5c5c5cULL;
+    uint64_t bits = 0, h = 0;
+    for (int w = 0; w < 8; w++) {
+        uint64_t x = rj_load_word(p + 8 * w);
+        uint64_t m = rj_word_mask(x, q) | rj_word_mask(x, b) | rj_word_lt20(x);
+        bits |= m << (8 * w);
+        h |= rj_word_high(x) << (8 * w);
+    }
+    *high = h;
+    return bits;
+}
+
+/* '{' (0x7b) and '[' (0x5b) differ only in bit 0x20, as do '}' and ']':
+ * OR-ing 0x20 into every byte lets one compare find both. */
+static inline void rj_classify(const uint8_t *p, rj_blockmasks *m)
+{
+    const uint64_t q = 0x2222222222222222ULL, b = 0x5c5c5c5c5c5c5c5cULL;
+    const uint64_t o = 0x7b7b7b7b7b7b7b7bULL, c = 0x7d7d7d7d7d7d7d7dULL;
+    const uint64_t b20 = 0x2020202020202020ULL;
+    m->quote = m->bslash = m->open = m->close = 0;
+    for (int w = 0; w < 8; w++) {
+        uint64_t x = rj_load_word(p + 8 * w);
+        m->quote |= rj_word_mask(x, q) << (8 * w);
+        m->bslash |= rj_word_mask(x, b) << (8 * w);
+        m->open |= rj_word_mask(x | b20, o) << (8 * w);
+        m->close |= rj_word_mask(x | b20, c) << (8 * w);
+    }
+}
+
+static inline uint64_t rj_prefix_xor(uint64_t x)
+{
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    return x;
+}
+
 #include "lines_generic.h"
+#include "json_generic.h"
 
 const rj_kernel rj_kernel_scalar = {
     .name = "scalar",
     .newline_ends = rj_newline_ends_scalar,
+    .json_extract = rj_json_extract_scalar,
+    .json_validate = rj_json_validate_scalar,
 };

@@ -24,10 +24,58 @@ RJ_KFN uint64_t rj_block_mask(const uint8_t *p, uint8_t c)
     return mask;
 }
 
+RJ_KFN uint64_t rj_string_bits(const uint8_t *p, uint64_t *high)
+{
+    const __m128i q = _mm_set1_epi8('"'), b = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
+    uint64_t bits = 0, h = 0;
+    for (int i = 0; i < 4; i++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i));
+        /* Signed v < 0x20 also holds for bytes >= 0x80; drop those. */
+        uint32_t hi = (uint32_t)_mm_movemask_epi8(v);
+        uint32_t m = (uint32_t)_mm_movemask_epi8(_mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, b)), _mm_cmplt_epi8(v, sp)));
+        bits |= (uint64_t)(m & ~hi) << (16 * i);
+        h |= (uint64_t)hi << (16 * i);
+    }
+    *high = h;
+    return bits;
+}
+
+/* '{'/'[' and '}'/']' differ only in bit 0x20 (see scalar.c). */
+RJ_KFN void rj_classify(const uint8_t *p, rj_blockmasks *m)
+{
+    const __m128i q = _mm_set1_epi8('"'), b = _mm_set1_epi8('\\');
+    const __m128i o = _mm_set1_epi8('{'), c = _mm_set1_epi8('}'), b20 = _mm_set1_epi8(0x20);
+    m->quote = m->bslash = m->open = m->close = 0;
+    for (int i = 0; i < 4; i++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i));
+        __m128i v20 = _mm_or_si128(v, b20);
+        m->quote |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, q)) << (16 * i);
+        m->bslash |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, b)) << (16 * i);
+        m->open |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v20, o)) << (16 * i);
+        m->close |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v20, c)) << (16 * i);
+    }
+}
+
+/* SSE2 has no carry-less multiply; the shift ladder is exact. */
+RJ_KFN uint64_t rj_prefix_xor(uint64_t x)
+{
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    return x;
+}
+
 #include "lines_generic.h"
+#include "json_generic.h"
 
 const rj_kernel rj_kernel_sse2 = {
     .name = "sse2",
     .newline_ends = rj_newline_ends_sse2,
+    .json_extract = rj_json_extract_sse2,
+    .json_validate = rj_json_validate_sse2,
 };
 #endif

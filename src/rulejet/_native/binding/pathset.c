@@ -1,0 +1,470 @@
+/* pathset.c (binding): PathSet (compiled paths, extract, extract_lines,
+ * scan_lines) and validate(). Paths arrive already parsed (rulejet/paths.py
+ * owns the syntax); this file converts steps, calls the core, and turns
+ * native values into Python objects.
+ *
+ * The per-object scratch is used only while the GIL is held; calls that
+ * release the GIL allocate their own, so concurrent calls on one PathSet
+ * from several threads never share mutable state.
+ */
+#include "module.h"
+#include "../core/dispatch.h"
+#include "../core/json.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define ROWS_PER_CHUNK 65536
+
+typedef struct {
+    PyObject_HEAD
+    rj_pathset ps;
+    rj_scan_scratch scratch;
+    int ready;
+} PathSet;
+
+static int convert_step(PyObject *o, rj_step *s)
+{
+    memset(s, 0, sizeof *s);
+    if (PyLong_Check(o)) {
+        unsigned long long i = PyLong_AsUnsignedLongLong(o);
+        if (PyErr_Occurred())
+            return -1;
+        s->kind = RJ_STEP_INDEX;
+        s->index = i;
+        return 0;
+    }
+    PyObject *key = o, *idx = NULL;
+    if (PyTuple_Check(o) && PyTuple_GET_SIZE(o) == 2) {
+        key = PyTuple_GET_ITEM(o, 0);
+        idx = PyTuple_GET_ITEM(o, 1);
+    }
+    Py_ssize_t n;
+    const char *k = PyUnicode_Check(key) ? PyUnicode_AsUTF8AndSize(key, &n) : NULL;
+    if (!k) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "a path step is a str, an int or (str, int)");
+        return -1;
+    }
+    s->kind = RJ_STEP_KEY;
+    s->key = k;
+    s->key_len = (size_t)n;
+    if (idx) {
+        s->index = PyLong_AsUnsignedLongLong(idx);
+        if (PyErr_Occurred())
+            return -1;
+        s->kind = RJ_STEP_KEY_OR_INDEX;
+    }
+    return 0;
+}
+
+static int pathset_init(PathSet *self, PyObject *args, PyObject *kw)
+{
+    static char *names[] = {"paths", NULL};
+    PyObject *paths;
+    if (self->ready) {
+        PyErr_SetString(PyExc_RuntimeError, "PathSet already initialized");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O:PathSet", names, &paths))
+        return -1;
+    PyObject *seq = PySequence_Fast(paths, "paths must be a sequence of step lists");
+    if (!seq)
+        return -1;
+    int rc = rj_pathset_init(&self->ps);
+    if (rc)
+        PyErr_NoMemory();
+    rj_step *steps = NULL;
+    for (Py_ssize_t i = 0; rc == 0 && i < PySequence_Fast_GET_SIZE(seq); i++) {
+        PyObject *path = PySequence_Fast(PySequence_Fast_GET_ITEM(seq, i), "a path is a list of steps");
+        if (!path) {
+            rc = -1;
+            break;
+        }
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(path);
+        rj_step *grown = realloc(steps, (size_t)(n ? n : 1) * sizeof *steps);
+        if (!grown) {
+            Py_DECREF(path);
+            PyErr_NoMemory();
+            rc = -1;
+            break;
+        }
+        steps = grown;
+        for (Py_ssize_t j = 0; rc == 0 && j < n; j++)
+            rc = convert_step(PySequence_Fast_GET_ITEM(path, j), &steps[j]);
+        if (rc == 0 && (rc = rj_pathset_add(&self->ps, steps, (size_t)n)) < 0)
+            PyErr_Format(PyExc_ValueError, "cannot add path %zd (too deep or out of memory)", i);
+        Py_DECREF(path);
+    }
+    free(steps);
+    Py_DECREF(seq);
+    if (rc == 0 && (rj_pathset_finish(&self->ps) < 0 || rj_scratch_init(&self->scratch, &self->ps) < 0)) {
+        PyErr_NoMemory();
+        rc = -1;
+    }
+    if (rc) {
+        rj_pathset_free(&self->ps);
+        return -1;
+    }
+    self->ready = 1;
+    return 0;
+}
+
+static void pathset_dealloc(PathSet *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    rj_pathset_free(&self->ps);
+    rj_scratch_free(&self->scratch);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static int check_ready(PathSet *self)
+{
+    if (!self->ready) {
+        PyErr_SetString(PyExc_RuntimeError, "PathSet is not initialized");
+        return -1;
+    }
+    return 0;
+}
+
+PyObject *rj_raise_json(rj_state *st, int rc, const char *msg, const uint8_t *buf, size_t offset)
+{
+    uint64_t line = 1;
+    size_t line_start = 0;
+    for (const uint8_t *p = buf, *e = buf + offset; (p = memchr(p, '\n', (size_t)(e - p)));) {
+        line++;
+        line_start = (size_t)(++p - buf);
+    }
+    (void)rc;
+    PyObject *args = Py_BuildValue("(s)", msg);
+    PyObject *kw = Py_BuildValue("{s:K,s:K,s:K}", "offset", (unsigned long long)offset, "line",
+                                 (unsigned long long)line, "column",
+                                 (unsigned long long)(offset - line_start + 1));
+    if (args && kw) {
+        PyObject *exc = PyObject_Call(st->JSONError, args, kw);
+        if (exc) {
+            PyErr_SetObject(st->JSONError, exc);
+            Py_DECREF(exc);
+        }
+    }
+    Py_XDECREF(args);
+    Py_XDECREF(kw);
+    return NULL;
+}
+
+/* One native value as a Python object (a new reference). */
+static PyObject *to_py(rj_state *st, const rj_value *v, const char *base, rj_pinned *pb)
+{
+    const char *p = base + v->off;
+    switch (v->type) {
+    case RJ_V_MISSING: return Py_NewRef(st->MISSING);
+    case RJ_V_NULL: Py_RETURN_NONE;
+    case RJ_V_FALSE: Py_RETURN_FALSE;
+    case RJ_V_TRUE: Py_RETURN_TRUE;
+    case RJ_V_INT: return PyLong_FromLongLong(v->num.i);
+    case RJ_V_DOUBLE: return PyFloat_FromDouble(v->num.d);
+    case RJ_V_BIGINT: {
+        char stack_buf[64];
+        char *buf = v->len < sizeof stack_buf ? stack_buf : PyMem_Malloc(v->len + 1);
+        if (!buf)
+            return PyErr_NoMemory();
+        memcpy(buf, p, v->len);
+        buf[v->len] = 0;
+        PyObject *r = PyLong_FromString(buf, NULL, 10);
+        if (buf != stack_buf)
+            PyMem_Free(buf);
+        return r;
+    }
+    case RJ_V_STRING: {
+        if (!(v->flags & RJ_VF_ESCAPED))
+            return PyUnicode_DecodeUTF8(p, v->len, "surrogatepass");
+        char stack_buf[256];
+        char *buf = v->len <= sizeof stack_buf ? stack_buf : PyMem_Malloc(v->len ? v->len : 1);
+        if (!buf)
+            return PyErr_NoMemory();
+        size_t n = rj_unescape((const uint8_t *)p, v->len, (uint8_t *)buf);
+        PyObject *r = PyUnicode_DecodeUTF8(buf, (Py_ssize_t)n, "surrogatepass");
+        if (buf != stack_buf)
+            PyMem_Free(buf);
+        return r;
+    }
+    default: { /* object or array */
+        PyObject *pin = rj_pin_get(st, pb);
+        return pin ? rj_rawjson_new(st, pin, p, v->len) : NULL;
+    }
+    }
+}
+
+static PyObject *pathset_extract(PathSet *self, PyObject *args, PyObject *kw)
+{
+    static char *names[] = {"document", "validate", NULL};
+    rj_state *st = rj_state_from_type(Py_TYPE(self));
+    rj_pinned pb = {0};
+    int validate = 0;
+    if (check_ready(self) < 0 ||
+        !PyArg_ParseTupleAndKeywords(args, kw, "y*|$p:extract", names, &pb.view, &validate))
+        return NULL;
+    const rj_kernel *k = rj_kernel_active();
+    const uint8_t *buf = pb.view.buf;
+    size_t len = (size_t)pb.view.len, slots = self->ps.n_slots;
+    rj_value stack_vals[32];
+    rj_value *vals = slots <= 32 ? stack_vals : PyMem_Malloc(slots * sizeof(rj_value));
+    PyObject *result = NULL;
+    if (!vals) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    rj_json_err err = {0, NULL};
+    int rc = 0;
+    if (pb.view.len > RJ_GIL_THRESHOLD) {
+        rj_scan_scratch scratch;
+        if (rj_scratch_init(&scratch, &self->ps) < 0) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        if (validate)
+            rc = k->json_validate(buf, 0, len, &err);
+        if (rc == 0)
+            rc = k->json_extract(&self->ps, &scratch, buf, 0, len, vals, &err);
+        Py_END_ALLOW_THREADS
+        rj_scratch_free(&scratch);
+    } else {
+        if (validate)
+            rc = k->json_validate(buf, 0, len, &err);
+        if (rc == 0)
+            rc = k->json_extract(&self->ps, &self->scratch, buf, 0, len, vals, &err);
+    }
+    if (rc) {
+        rj_raise_json(st, rc, err.msg, buf, err.offset);
+        goto done;
+    }
+    result = PyList_New(self->ps.n_paths);
+    for (uint32_t i = 0; result && i < self->ps.n_paths; i++) {
+        PyObject *o = to_py(st, &vals[self->ps.path_slot[i]], (const char *)buf, &pb);
+        if (!o)
+            Py_CLEAR(result);
+        else
+            PyList_SET_ITEM(result, i, o);
+    }
+done:
+    if (vals != stack_vals)
+        PyMem_Free(vals);
+    rj_pinned_done(&pb);
+    return result;
+}
+
+/* Append a batch's rows to the Python columns. */
+static int rows_to_py(rj_state *st, PathSet *self, const rj_batch *b, const char *base,
+                      rj_pinned *pb, PyObject *columns)
+{
+    for (uint32_t i = 0; i < self->ps.n_paths; i++) {
+        PyObject *col = PyList_GET_ITEM(columns, i);
+        uint32_t slot = self->ps.path_slot[i];
+        for (size_t r = 0; r < b->rows; r++) {
+            PyObject *o = to_py(st, &b->values[r * self->ps.n_slots + slot], base, pb);
+            if (!o || PyList_Append(col, o) < 0) {
+                Py_XDECREF(o);
+                return -1;
+            }
+            Py_DECREF(o);
+        }
+    }
+    return 0;
+}
+
+/* Append a batch's errors as (line, offset, column, message) tuples. */
+static int errors_to_py(const rj_batch *b, PyObject *errors)
+{
+    for (size_t e = 0; e < b->n_errors; e++) {
+        const rj_line_error *le = &b->errors[e];
+        PyObject *t = Py_BuildValue("(KKKs)", (unsigned long long)le->line,
+                                    (unsigned long long)le->offset,
+                                    (unsigned long long)le->column, le->msg);
+        if (!t || PyList_Append(errors, t) < 0) {
+            Py_XDECREF(t);
+            return -1;
+        }
+        Py_DECREF(t);
+    }
+    return 0;
+}
+
+/* Shared loop of extract_lines and scan_lines: scan chunk after chunk
+ * with the GIL released; `materialize` converts each chunk to Python,
+ * otherwise present[] counts the values found per path. */
+static PyObject *scan_buffer(PathSet *self, PyObject *args, PyObject *kw, int materialize)
+{
+    static char *names[] = {"buffer", NULL};
+    rj_state *st = rj_state_from_type(Py_TYPE(self));
+    rj_pinned pb = {0};
+    if (check_ready(self) < 0 ||
+        !PyArg_ParseTupleAndKeywords(args, kw, "y*:extract_lines", names, &pb.view))
+        return NULL;
+    const rj_kernel *k = rj_kernel_active();
+    const char *base = pb.view.buf; /* stays valid after the view moves into a Pin */
+    rj_scan_scratch scratch = {0};
+    rj_batch batch = {0};
+    PyObject *columns = NULL, *errors = PyList_New(0), *result = NULL;
+    uint64_t *present = PyMem_Calloc(self->ps.n_paths + 1, sizeof(uint64_t));
+    uint64_t line_no = 1, blank = 0, n_errors = 0;
+    size_t pos = 0;
+    if (rj_scratch_init(&scratch, &self->ps) < 0 || !present) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (!errors)
+        goto done;
+    if (materialize) {
+        columns = PyList_New(self->ps.n_paths);
+        for (uint32_t i = 0; columns && i < self->ps.n_paths; i++) {
+            PyObject *col = PyList_New(0);
+            if (!col)
+                Py_CLEAR(columns);
+            else
+                PyList_SET_ITEM(columns, i, col);
+        }
+        if (!columns)
+            goto done;
+    }
+    size_t buf_len = (size_t)pb.view.len;
+    while (pos < buf_len) {
+        int rc;
+        rj_batch_clear(&batch);
+        Py_BEGIN_ALLOW_THREADS
+        rc = rj_json_extract_lines(k, &self->ps, &scratch, (const uint8_t *)base, buf_len,
+                                   &pos, &line_no, ROWS_PER_CHUNK, &batch);
+        if (!materialize)
+            for (size_t r = 0; r < batch.rows; r++)
+                for (uint32_t i = 0; i < self->ps.n_paths; i++)
+                    present[i] += batch.values[r * self->ps.n_slots + self->ps.path_slot[i]].type != RJ_V_MISSING;
+        Py_END_ALLOW_THREADS
+        if (rc < 0) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        blank += batch.blank;
+        n_errors += batch.n_errors;
+        if (errors_to_py(&batch, errors) < 0 ||
+            (materialize && rows_to_py(st, self, &batch, base, &pb, columns) < 0))
+            goto done;
+        if (PyErr_CheckSignals() < 0)
+            goto done;
+    }
+    if (materialize) {
+        result = Py_BuildValue("(OOKK)", columns, errors, (unsigned long long)(line_no - 1),
+                               (unsigned long long)blank);
+    } else {
+        PyObject *counts = PyList_New(self->ps.n_paths);
+        for (uint32_t i = 0; counts && i < self->ps.n_paths; i++) {
+            PyObject *c = PyLong_FromUnsignedLongLong(present[i]);
+            if (!c)
+                Py_CLEAR(counts);
+            else
+                PyList_SET_ITEM(counts, i, c);
+        }
+        if (counts)
+            result = Py_BuildValue("(KKKN)", (unsigned long long)(line_no - 1),
+                                   (unsigned long long)n_errors, (unsigned long long)blank, counts);
+    }
+done:
+    Py_XDECREF(columns);
+    Py_XDECREF(errors);
+    PyMem_Free(present);
+    rj_batch_free(&batch);
+    rj_scratch_free(&scratch);
+    rj_pinned_done(&pb);
+    return result;
+}
+
+static PyObject *pathset_extract_lines(PathSet *self, PyObject *args, PyObject *kw)
+{
+    return scan_buffer(self, args, kw, 1);
+}
+
+static PyObject *pathset_scan_lines(PathSet *self, PyObject *args, PyObject *kw)
+{
+    return scan_buffer(self, args, kw, 0);
+}
+
+static PyObject *get_n_paths(PathSet *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromUnsignedLong(self->ps.n_paths);
+}
+
+static PyObject *get_n_slots(PathSet *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromUnsignedLong(self->ps.n_slots);
+}
+
+static PyGetSetDef pathset_getset[] = {
+    {"n_paths", (getter)get_n_paths, NULL, "Number of paths.", NULL},
+    {"n_slots", (getter)get_n_slots, NULL, "Number of distinct paths.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef pathset_methods[] = {
+    {"extract", (PyCFunction)(void (*)(void))pathset_extract, METH_VARARGS | METH_KEYWORDS,
+     "extract(document, *, validate=False) -> list of values"},
+    {"extract_lines", (PyCFunction)(void (*)(void))pathset_extract_lines,
+     METH_VARARGS | METH_KEYWORDS,
+     "extract_lines(buffer) -> (columns, errors, lines, blank)"},
+    {"scan_lines", (PyCFunction)(void (*)(void))pathset_scan_lines, METH_VARARGS | METH_KEYWORDS,
+     "scan_lines(buffer) -> (lines, errors, blank, present): the native loop only"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot pathset_slots[] = {
+    {Py_tp_init, pathset_init},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_dealloc, pathset_dealloc},
+    {Py_tp_methods, pathset_methods},
+    {Py_tp_getset, pathset_getset},
+    {Py_tp_doc, "PathSet(paths): compiled paths (lists of steps) in one trie."},
+    {0, NULL},
+};
+
+static PyType_Spec pathset_spec = {
+    .name = "rulejet._native.PathSet",
+    .basicsize = sizeof(PathSet),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = pathset_slots,
+};
+
+int rj_pathset_init_type(PyObject *module, rj_state *st)
+{
+    st->PathSetType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &pathset_spec, NULL);
+    if (!st->PathSetType)
+        return -1;
+    return PyModule_AddType(module, st->PathSetType);
+}
+
+static PyObject *py_validate(PyObject *module, PyObject *arg)
+{
+    rj_state *st = rj_get_state(module);
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const rj_kernel *k = rj_kernel_active();
+    rj_json_err err = {0, NULL};
+    int rc;
+    if (view.len > RJ_GIL_THRESHOLD) {
+        Py_BEGIN_ALLOW_THREADS
+        rc = k->json_validate(view.buf, 0, (size_t)view.len, &err);
+        Py_END_ALLOW_THREADS
+    } else {
+        rc = k->json_validate(view.buf, 0, (size_t)view.len, &err);
+    }
+    if (rc)
+        rj_raise_json(st, rc, err.msg, view.buf, err.offset);
+    PyBuffer_Release(&view);
+    if (rc)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+PyMethodDef rj_json_methods[] = {
+    {"validate", py_validate, METH_O, "validate(buffer): raise JSONError unless valid RFC 8259."},
+    {NULL, NULL, 0, NULL},
+};

@@ -1,0 +1,183 @@
+/* json.h: the JSON path engine's shared types (values, errors, path tries).
+ *
+ * A value is a tagged 24-byte record pointing into the caller's buffer:
+ * nothing is copied or decoded until a consumer asks. Offsets are from the
+ * start of the buffer given to the scan, so a value stays meaningful while
+ * that buffer lives; a document longer than 4 GiB - 1 is refused.
+ */
+#ifndef RJ_JSON_H
+#define RJ_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum rj_vtype {
+    RJ_V_MISSING = 0, /* absent path (zeroed memory means missing) */
+    RJ_V_NULL,
+    RJ_V_FALSE,
+    RJ_V_TRUE,
+    RJ_V_INT,    /* fits int64: num.i */
+    RJ_V_BIGINT, /* integer text too large for int64; num.d approximates */
+    RJ_V_DOUBLE, /* num.d, correctly rounded */
+    RJ_V_STRING, /* span is the content between the quotes */
+    RJ_V_OBJECT, /* span is the exact text, braces included */
+    RJ_V_ARRAY,
+};
+
+enum { RJ_VF_ESCAPED = 1 }; /* string span contains backslash escapes */
+
+typedef struct rj_value {
+    uint8_t type;
+    uint8_t flags;
+    uint16_t reserved;
+    uint32_t len;
+    uint64_t off;
+    union {
+        int64_t i;
+        double d;
+    } num;
+} rj_value;
+
+/* Error codes (negative, like -errno, but in their own range). */
+enum {
+    RJ_EJSON = -1000,   /* malformed JSON; offset and message say where/why */
+    RJ_EDEPTH = -1001,  /* nesting deeper than RJ_JSON_MAX_DEPTH */
+    RJ_ETOOBIG = -1002, /* document larger than 4 GiB - 1 */
+};
+
+#define RJ_JSON_MAX_DEPTH 1024
+
+typedef struct rj_json_err {
+    uint64_t offset;  /* from the start of the buffer */
+    const char *msg;  /* static string */
+} rj_json_err;
+
+/* ---- Path tries ---- */
+
+enum rj_step_kind {
+    RJ_STEP_KEY = 1,          /* object member */
+    RJ_STEP_INDEX = 2,        /* array element */
+    RJ_STEP_KEY_OR_INDEX = 3, /* JSON Pointer token of digits: either */
+};
+
+typedef struct rj_step {
+    int kind;
+    const char *key; /* UTF-8, unescaped; for KEY and KEY_OR_INDEX */
+    size_t key_len;
+    uint64_t index;  /* for INDEX and KEY_OR_INDEX */
+} rj_step;
+
+/* Paths are first built as a trie whose edges may be ambiguous (a JSON
+ * Pointer digit token is a key or an index, and "/x/0" and "$.x.0" may
+ * share a parent), then determinized: the scanner walks a graph in which
+ * any key or index matches at most one edge, and a node lists every path
+ * slot its value fills. */
+typedef struct rj_edge {
+    uint8_t kind;              /* RJ_STEP_KEY or RJ_STEP_INDEX after finish */
+    uint32_t key_off, key_len; /* into rj_pathset.keys */
+    uint64_t index;
+    uint32_t child;            /* node index */
+    uint32_t next;             /* next sibling edge, or UINT32_MAX */
+} rj_edge;
+
+typedef struct rj_node {
+    uint32_t first_edge;       /* UINT32_MAX if none */
+    uint32_t term_off, n_term; /* slots this node's value fills: ps->slot_lists */
+    uint32_t reset_off, n_reset; /* slots at or under this node (duplicate keys) */
+    uint8_t has_key_edges, has_index_edges;
+    uint64_t max_index;        /* largest index edge (arrays skip past it) */
+} rj_node;
+
+typedef struct rj_pathset {
+    /* The determinized graph the scanner walks (valid after finish). */
+    rj_node *nodes;
+    uint32_t n_nodes, cap_nodes;
+    rj_edge *edges;
+    uint32_t n_edges, cap_edges;
+    uint32_t *slot_lists;
+    uint32_t n_slot_lists;
+    /* The trie as built by rj_pathset_add. */
+    rj_node *tnodes;
+    uint32_t n_tnodes, cap_tnodes;
+    rj_edge *tedges;
+    uint32_t n_tedges, cap_tedges;
+    int32_t *tslot;      /* trie node -> slot, or -1 */
+    char *keys;
+    size_t keys_len, keys_cap;
+    uint32_t n_slots;    /* distinct path ends */
+    uint32_t n_paths;
+    uint32_t *path_slot; /* path index -> slot */
+    uint32_t max_depth;  /* longest path */
+    int finished;
+} rj_pathset;
+
+int rj_pathset_init(rj_pathset *ps);
+/* Add one path; 0 or -ENOMEM / -EINVAL. Paths may share prefixes. */
+int rj_pathset_add(rj_pathset *ps, const rj_step *steps, size_t n);
+/* Determinize the trie into the graph the scanner walks. 0 or -ENOMEM. */
+int rj_pathset_finish(rj_pathset *ps);
+void rj_pathset_free(rj_pathset *ps);
+
+/* Scratch for one scan: per-node "seen in this document" marks used to
+ * make the last of duplicate keys win. */
+typedef struct rj_scan_scratch {
+    uint32_t *seen;
+    uint32_t gen;
+} rj_scan_scratch;
+
+int rj_scratch_init(rj_scan_scratch *s, const rj_pathset *ps);
+void rj_scratch_free(rj_scan_scratch *s);
+
+/* ---- Values (json_values.c) ---- */
+
+/* Parse validated JSON number text as a correctly rounded double (the same
+ * result as Python's float(text)). */
+double rj_number_to_double(const uint8_t *p, size_t n);
+
+/* Decode the content of a string span (validated escapes) into UTF-8 at
+ * out (needs n bytes: decoding never grows). Lone surrogates from \u
+ * escapes become their 3-byte (WTF-8) form, as Python's "surrogatepass"
+ * expects. Returns the decoded length. */
+size_t rj_unescape(const uint8_t *p, size_t n, uint8_t *out);
+
+/* Compare an escaped string span with unescaped UTF-8 without a buffer. */
+int rj_escaped_equals(const uint8_t *p, size_t n, const char *want, size_t want_len);
+
+/* Offset of the first invalid UTF-8 byte in [p, p + n), or n if valid
+ * (strict: no overlongs, no surrogates, nothing above U+10FFFF). */
+size_t rj_utf8_check(const uint8_t *p, size_t n);
+
+/* ---- Batches over NDJSON (json_batch.c) ---- */
+
+typedef struct rj_line_error {
+    uint64_t line;   /* 1-based */
+    uint64_t offset; /* byte offset in the buffer */
+    uint64_t column; /* 1-based byte column in the line */
+    const char *msg;
+} rj_line_error;
+
+/* One batch of rows: a row per line (absent values, blank and malformed
+ * lines are all-MISSING rows), plus the malformed lines' errors. */
+typedef struct rj_batch {
+    rj_value *values; /* rows x n_slots */
+    size_t rows, cap_rows;
+    rj_line_error *errors;
+    size_t n_errors, cap_errors;
+    uint64_t blank; /* lines holding only whitespace */
+} rj_batch;
+
+struct rj_kernel;
+
+/* Scan lines of buf from *pos until max_rows rows were added or the buffer
+ * ends; *pos and *line_no (1-based number of the line at *pos) advance.
+ * Lines follow rj_line_starts' rules. 0, or -ENOMEM (rows added so far
+ * stay valid; *pos is at the first line not scanned). */
+int rj_json_extract_lines(const struct rj_kernel *k, const rj_pathset *ps,
+                          rj_scan_scratch *scratch, const uint8_t *buf, size_t len,
+                          size_t *pos, uint64_t *line_no, size_t max_rows, rj_batch *b);
+
+/* Empty the batch for reuse, keeping its memory. */
+void rj_batch_clear(rj_batch *b);
+void rj_batch_free(rj_batch *b);
+
+#endif

@@ -1,0 +1,99 @@
+/* json_batch.c: the NDJSON loop, values kept in native memory.
+ *
+ * One row per line, aligned with the line numbers; a malformed line gets
+ * an all-MISSING row and an error record and the loop goes on. The batch
+ * owns its arrays and reuses them across calls (rj_batch_clear), so the
+ * steady state allocates nothing per line.
+ */
+#include "json.h"
+#include "../kernels/kernels.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int reserve_rows(rj_batch *b, size_t slots, size_t need)
+{
+    if (need <= b->cap_rows)
+        return 0;
+    size_t cap = b->cap_rows ? b->cap_rows : 1024;
+    while (cap < need)
+        cap *= 2;
+    size_t width = slots ? slots : 1;
+    if (cap > SIZE_MAX / sizeof(rj_value) / width)
+        return -ENOMEM;
+    rj_value *v = realloc(b->values, cap * width * sizeof(rj_value));
+    if (!v)
+        return -ENOMEM;
+    b->values = v;
+    b->cap_rows = cap;
+    return 0;
+}
+
+static int add_error(rj_batch *b, uint64_t line, uint64_t offset, uint64_t column, const char *msg)
+{
+    if (b->n_errors == b->cap_errors) {
+        size_t cap = b->cap_errors ? b->cap_errors * 2 : 16;
+        rj_line_error *e = realloc(b->errors, cap * sizeof *e);
+        if (!e)
+            return -ENOMEM;
+        b->errors = e;
+        b->cap_errors = cap;
+    }
+    b->errors[b->n_errors++] = (rj_line_error){line, offset, column, msg};
+    return 0;
+}
+
+static int blank(const uint8_t *p, const uint8_t *end)
+{
+    for (; p < end; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\r')
+            return 0;
+    return 1;
+}
+
+int rj_json_extract_lines(const rj_kernel *k, const rj_pathset *ps, rj_scan_scratch *scratch,
+                          const uint8_t *buf, size_t len, size_t *pos, uint64_t *line_no,
+                          size_t max_rows, rj_batch *b)
+{
+    size_t slots = ps->n_slots, p = *pos;
+    size_t stop_rows = b->rows + max_rows;
+    int rc = 0;
+    while (p < len && b->rows < stop_rows) {
+        const uint8_t *nl = memchr(buf + p, '\n', len - p);
+        size_t end = nl ? (size_t)(nl - buf) : len;
+        if ((rc = reserve_rows(b, slots, b->rows + 1)))
+            break;
+        rj_value *row = b->values + b->rows * slots;
+        if (blank(buf + p, buf + end)) {
+            memset(row, 0, slots * sizeof *row);
+            b->blank++;
+        } else {
+            rj_json_err err;
+            if (k->json_extract(ps, scratch, buf, p, end, row, &err)) {
+                memset(row, 0, slots * sizeof *row);
+                if ((rc = add_error(b, *line_no, err.offset, err.offset - p + 1, err.msg)))
+                    break;
+            }
+        }
+        b->rows++;
+        (*line_no)++;
+        p = nl ? end + 1 : len;
+    }
+    *pos = p;
+    return rc;
+}
+
+void rj_batch_clear(rj_batch *b)
+{
+    b->rows = 0;
+    b->n_errors = 0;
+    b->blank = 0;
+}
+
+void rj_batch_free(rj_batch *b)
+{
+    free(b->values);
+    free(b->errors);
+    memset(b, 0, sizeof *b);
+}

@@ -1,0 +1,540 @@
+/* json_generic.h: the JSON path scanner and validator, written once.
+ *
+ * Including file defines RJ_KFN and RJ_SUFFIX (see lines_generic.h) and:
+ *   RJ_KFN uint64_t rj_string_bits(const uint8_t *p, uint64_t *high)
+ *       for the 64 bytes at p: bits of '"', '\\' and bytes < 0x20; *high
+ *       gets the bits of bytes >= 0x80.
+ *   RJ_KFN void rj_classify(const uint8_t *p, rj_blockmasks *m)
+ *       quote, backslash, open ('{' '['), close ('}' ']') bits.
+ *   RJ_KFN uint64_t rj_prefix_xor(uint64_t x)
+ *       bit i = xor of bits 0..i (carry-less multiply by all-ones).
+ *
+ * Extraction walks the document by recursive descent, but only where the
+ * path trie leads: a value no path enters is skipped. Strings are skipped
+ * with rj_string_bits, 64 bytes a step; containers with rj_classify: the
+ * simdjson stage-1 trick finds quotes that are not escaped (odd backslash
+ * runs, find_escaped below), prefix-xor turns them into an "inside a
+ * string" mask, and brackets outside strings are counted with popcount
+ * until the depth returns to zero. A skipped container is checked only for
+ * balanced brackets and closed strings; everything the scan traverses
+ * (keys, the values it returns, the structure around them) is fully
+ * validated, strings including escapes and UTF-8.
+ *
+ * Never reads outside [base + start, base + end): blocks that would cross
+ * the end are copied into a padded 64-byte buffer first. Recursion depth
+ * is bounded by the longest path (at most RJ_JSON_MAX_DEPTH); validation
+ * is iterative.
+ */
+#include <string.h>
+
+#ifndef RJ_CAT
+#define RJ_CAT2(a, b) a##b
+#define RJ_CAT(a, b) RJ_CAT2(a, b)
+#endif
+#define RJ_F(name) RJ_CAT(name##_, RJ_SUFFIX)
+
+#define RJ_NONE UINT32_MAX
+
+typedef struct {
+    const uint8_t *base, *end;
+    const rj_pathset *ps;
+    rj_scan_scratch *scratch;
+    rj_value *out;
+    rj_json_err *err;
+} RJ_F(rj_ctx);
+
+typedef RJ_F(rj_ctx) rj_ctx_t;
+
+static inline const uint8_t *rj_fail(rj_ctx_t *c, const uint8_t *at, const char *msg)
+{
+    c->err->offset = (uint64_t)(at - c->base);
+    c->err->msg = msg;
+    return NULL;
+}
+
+static inline const uint8_t *rj_ws(const uint8_t *p, const uint8_t *end)
+{
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
+static inline int rj_is_hex(uint8_t c)
+{
+    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+/* p is just after an opening quote. Returns the closing quote, or NULL. */
+RJ_KFN const uint8_t *RJ_F(rj_scan_string)(rj_ctx_t *c, const uint8_t *p, uint8_t *flags)
+{
+    const uint8_t *start = p, *end = c->end;
+    uint64_t any_high = 0;
+    for (;;) {
+        uint64_t bits, high;
+        size_t avail = (size_t)(end - p);
+        if (avail >= 64) {
+            bits = rj_string_bits(p, &high);
+        } else {
+            if (!avail)
+                return rj_fail(c, start - 1, "unterminated string");
+            uint8_t tmp[64];
+            memset(tmp, 'a', sizeof tmp);
+            memcpy(tmp, p, avail);
+            bits = rj_string_bits(tmp, &high);
+        }
+        if (!bits) {
+            any_high |= high;
+            p += avail >= 64 ? 64 : avail;
+            continue;
+        }
+        unsigned at = (unsigned)__builtin_ctzll(bits);
+        any_high |= high & ((1ULL << at) - 1);
+        const uint8_t *q = p + at;
+        if (*q == '"') {
+            if (any_high) {
+                size_t bad = rj_utf8_check(start, (size_t)(q - start));
+                if (bad != (size_t)(q - start))
+                    return rj_fail(c, start + bad, "invalid UTF-8 in string");
+            }
+            return q;
+        }
+        if (*q != '\\')
+            return rj_fail(c, q, "control character in string");
+        *flags |= RJ_VF_ESCAPED;
+        if (end - q < 2)
+            return rj_fail(c, start - 1, "unterminated string");
+        switch (q[1]) {
+        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+            p = q + 2;
+            break;
+        case 'u':
+            if (end - q < 6 || !rj_is_hex(q[2]) || !rj_is_hex(q[3]) || !rj_is_hex(q[4]) ||
+                !rj_is_hex(q[5]))
+                return rj_fail(c, q, "invalid \\u escape");
+            p = q + 6;
+            break;
+        default:
+            return rj_fail(c, q, "invalid escape in string");
+        }
+    }
+}
+
+/* Backslashes that escape the next byte: the odd-length runs' last ones.
+ * From simdjson (find_escaped_branchless): runs starting on even and odd
+ * bits are separated by adding the run starts to the backslash mask, and
+ * the carry of that add says whether the block's last backslash escapes
+ * the first byte of the next block. Returns the escaped bytes' bits. */
+static inline uint64_t rj_find_escaped(uint64_t bs, uint64_t *prev_escaped)
+{
+    const uint64_t even = 0x5555555555555555ULL;
+    bs &= ~*prev_escaped;
+    uint64_t follows_escape = bs << 1 | *prev_escaped;
+    uint64_t odd_starts = bs & ~even & ~follows_escape;
+    uint64_t seq_even;
+    *prev_escaped = __builtin_add_overflow(odd_starts, bs, &seq_even);
+    uint64_t invert = seq_even << 1;
+    return (even ^ invert) & follows_escape;
+}
+
+/* Skip to just past the bracket that brings depth (brackets already open
+ * before p, outside any string) to zero. p must be outside a string. */
+RJ_KFN const uint8_t *RJ_F(rj_skip_container)(rj_ctx_t *c, const uint8_t *p, int64_t depth)
+{
+    const uint8_t *start = p, *end = c->end;
+    uint64_t prev_escaped = 0, in_string = 0;
+    while (p < end) {
+        rj_blockmasks m;
+        size_t avail = (size_t)(end - p);
+        if (avail >= 64) {
+            rj_classify(p, &m);
+        } else {
+            uint8_t tmp[64];
+            memset(tmp, ' ', sizeof tmp);
+            memcpy(tmp, p, avail);
+            rj_classify(tmp, &m);
+        }
+        uint64_t escaped = rj_find_escaped(m.bslash, &prev_escaped);
+        uint64_t quotes = m.quote & ~escaped;
+        uint64_t in_str = rj_prefix_xor(quotes) ^ in_string;
+        in_string = (uint64_t)((int64_t)in_str >> 63); /* carry to next block */
+        uint64_t opens = m.open & ~in_str, closes = m.close & ~in_str;
+        int64_t n_close = __builtin_popcountll(closes);
+        if (depth > n_close) {
+            /* Depth cannot reach zero inside this block. */
+            depth += __builtin_popcountll(opens) - n_close;
+        } else {
+            for (uint64_t bits = opens | closes; bits; bits &= bits - 1) {
+                uint64_t low = bits & (0 - bits);
+                if (opens & low) {
+                    depth++;
+                } else if (--depth == 0) {
+                    return p + __builtin_ctzll(bits) + 1;
+                }
+            }
+        }
+        p += 64;
+    }
+    return rj_fail(c, start, "unterminated array or object");
+}
+
+/* Validate a number at p; if v, store its value. Returns the end. */
+RJ_KFN const uint8_t *RJ_F(rj_number)(rj_ctx_t *c, const uint8_t *p, rj_value *v)
+{
+    const uint8_t *s = p, *end = c->end;
+    int is_int = 1;
+    if (p < end && *p == '-')
+        p++;
+    if (p < end && *p == '0') {
+        p++;
+    } else if (p < end && *p >= '1' && *p <= '9') {
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    } else {
+        return rj_fail(c, s, "invalid number");
+    }
+    if (p < end && *p == '.') {
+        p++;
+        if (!(p < end && *p >= '0' && *p <= '9'))
+            return rj_fail(c, p, "invalid number: digit expected after '.'");
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+        is_int = 0;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            p++;
+        if (!(p < end && *p >= '0' && *p <= '9'))
+            return rj_fail(c, p, "invalid number: digit expected in exponent");
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+        is_int = 0;
+    }
+    if (!v)
+        return p;
+    v->off = (uint64_t)(s - c->base);
+    v->len = (uint32_t)(p - s);
+    if (is_int) {
+        int neg = *s == '-';
+        uint64_t mag = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+        const uint8_t *d = s + neg;
+        for (; d < p; d++) {
+            uint64_t digit = (uint64_t)(*d - '0');
+            if (mag > (limit - digit) / 10)
+                break;
+            mag = mag * 10 + digit;
+        }
+        if (d == p) {
+            v->type = RJ_V_INT;
+            v->num.i = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+            return p;
+        }
+        v->type = RJ_V_BIGINT;
+    } else {
+        v->type = RJ_V_DOUBLE;
+    }
+    v->num.d = rj_number_to_double(s, (size_t)(p - s));
+    return p;
+}
+
+RJ_KFN const uint8_t *RJ_F(rj_literal)(rj_ctx_t *c, const uint8_t *p, rj_value *v)
+{
+    static const char *const words[] = {"null", "false", "true"};
+    static const uint8_t types[] = {RJ_V_NULL, RJ_V_FALSE, RJ_V_TRUE};
+    int w = *p == 'n' ? 0 : *p == 'f' ? 1 : 2;
+    size_t n = w == 1 ? 5 : 4;
+    if ((size_t)(c->end - p) < n || memcmp(p, words[w], n) != 0)
+        return rj_fail(c, p, "invalid literal");
+    if (v) {
+        v->type = types[w];
+        v->off = (uint64_t)(p - c->base);
+        v->len = (uint32_t)n;
+    }
+    return p + n;
+}
+
+static inline uint32_t rj_lookup_key(const rj_ctx_t *c, const rj_node *n, const uint8_t *k,
+                                     size_t len, uint8_t flags)
+{
+    const rj_pathset *ps = c->ps;
+    for (uint32_t e = n->first_edge; e != RJ_NONE; e = ps->edges[e].next) {
+        const rj_edge *ed = &ps->edges[e];
+        if (ed->kind == RJ_STEP_INDEX)
+            continue;
+        const char *want = ps->keys + ed->key_off;
+        if (flags & RJ_VF_ESCAPED) {
+            if (rj_escaped_equals(k, len, want, ed->key_len))
+                return ed->child;
+        } else if (ed->key_len == len && memcmp(k, want, len) == 0) {
+            return ed->child;
+        }
+    }
+    return RJ_NONE;
+}
+
+static inline uint32_t rj_lookup_index(const rj_ctx_t *c, const rj_node *n, uint64_t idx)
+{
+    const rj_pathset *ps = c->ps;
+    for (uint32_t e = n->first_edge; e != RJ_NONE; e = ps->edges[e].next) {
+        const rj_edge *ed = &ps->edges[e];
+        if (ed->kind != RJ_STEP_KEY && ed->index == idx)
+            return ed->child;
+    }
+    return RJ_NONE;
+}
+
+RJ_KFN const uint8_t *RJ_F(rj_value_at)(rj_ctx_t *c, uint32_t node, const uint8_t *p);
+
+RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t *p)
+{
+    const rj_node *n = &c->ps->nodes[node];
+    const uint8_t *end = c->end;
+    p = rj_ws(p + 1, end);
+    if (p < end && *p == '}')
+        return p + 1;
+    for (;;) {
+        if (p >= end || *p != '"')
+            return rj_fail(c, p, "expected a string key");
+        uint8_t flags = 0;
+        const uint8_t *q = RJ_F(rj_scan_string)(c, p + 1, &flags);
+        if (!q)
+            return NULL;
+        uint32_t child = rj_lookup_key(c, n, p + 1, (size_t)(q - p - 1), flags);
+        p = rj_ws(q + 1, end);
+        if (p >= end || *p != ':')
+            return rj_fail(c, p, "expected ':' after key");
+        p = rj_ws(p + 1, end);
+        if (child != RJ_NONE) {
+            /* A duplicate key: the last one wins, so forget what the
+             * earlier one set under this child. */
+            if (c->scratch->seen[child] == c->scratch->gen) {
+                const rj_node *ch = &c->ps->nodes[child];
+                const uint32_t *slots = c->ps->slot_lists + ch->reset_off;
+                for (uint32_t i = 0; i < ch->n_reset; i++)
+                    memset(&c->out[slots[i]], 0, sizeof(rj_value));
+            }
+            c->scratch->seen[child] = c->scratch->gen;
+        }
+        p = RJ_F(rj_value_at)(c, child, p);
+        if (!p)
+            return NULL;
+        p = rj_ws(p, end);
+        if (p < end && *p == ',') {
+            p = rj_ws(p + 1, end);
+            continue;
+        }
+        if (p < end && *p == '}')
+            return p + 1;
+        return rj_fail(c, p, "expected ',' or '}' in object");
+    }
+}
+
+RJ_KFN const uint8_t *RJ_F(rj_array)(rj_ctx_t *c, uint32_t node, const uint8_t *p)
+{
+    const rj_node *n = &c->ps->nodes[node];
+    const uint8_t *end = c->end;
+    p = rj_ws(p + 1, end);
+    if (p < end && *p == ']')
+        return p + 1;
+    for (uint64_t idx = 0;; idx++) {
+        p = RJ_F(rj_value_at)(c, rj_lookup_index(c, n, idx), p);
+        if (!p)
+            return NULL;
+        p = rj_ws(p, end);
+        if (p < end && *p == ',') {
+            p = rj_ws(p + 1, end);
+            /* Past the last wanted index: skip the rest in one go. */
+            if (idx >= n->max_index)
+                return RJ_F(rj_skip_container)(c, p, 1);
+            continue;
+        }
+        if (p < end && *p == ']')
+            return p + 1;
+        return rj_fail(c, p, "expected ',' or ']' in array");
+    }
+}
+
+/* Parse or skip the value at p for graph node `node` (RJ_NONE: unwanted).
+ * The value is described in a local record, then copied to every slot the
+ * node fills (usually one; several when different spellings meet). */
+RJ_KFN const uint8_t *RJ_F(rj_value_at)(rj_ctx_t *c, uint32_t node, const uint8_t *p)
+{
+    if (p >= c->end)
+        return rj_fail(c, p, "expected a value");
+    const rj_node *n = node == RJ_NONE ? NULL : &c->ps->nodes[node];
+    rj_value local = {0};
+    rj_value *v = n && n->n_term ? &local : NULL;
+    const uint8_t *e;
+    switch (*p) {
+    case '"': {
+        uint8_t flags = 0;
+        const uint8_t *q = RJ_F(rj_scan_string)(c, p + 1, &flags);
+        if (!q)
+            return NULL;
+        if (v) {
+            v->type = RJ_V_STRING;
+            v->flags = flags;
+            v->off = (uint64_t)(p + 1 - c->base);
+            v->len = (uint32_t)(q - p - 1);
+        }
+        e = q + 1;
+        break;
+    }
+    case '{':
+        e = n && n->has_key_edges ? RJ_F(rj_object)(c, node, p)
+                                  : RJ_F(rj_skip_container)(c, p, 0);
+        if (e && v) {
+            v->type = RJ_V_OBJECT;
+            v->off = (uint64_t)(p - c->base);
+            v->len = (uint32_t)(e - p);
+        }
+        break;
+    case '[':
+        e = n && n->has_index_edges ? RJ_F(rj_array)(c, node, p)
+                                    : RJ_F(rj_skip_container)(c, p, 0);
+        if (e && v) {
+            v->type = RJ_V_ARRAY;
+            v->off = (uint64_t)(p - c->base);
+            v->len = (uint32_t)(e - p);
+        }
+        break;
+    case 't': case 'f': case 'n':
+        e = RJ_F(rj_literal)(c, p, v);
+        break;
+    default:
+        if (*p != '-' && (*p < '0' || *p > '9'))
+            return rj_fail(c, p, "expected a value");
+        e = RJ_F(rj_number)(c, p, v);
+    }
+    if (e && v) {
+        const uint32_t *slots = c->ps->slot_lists + n->term_off;
+        for (uint32_t i = 0; i < n->n_term; i++)
+            c->out[slots[i]] = local;
+    }
+    return e;
+}
+
+RJ_KFN int RJ_F(rj_json_extract)(const rj_pathset *ps, rj_scan_scratch *scratch,
+                                 const uint8_t *base, size_t start, size_t end,
+                                 rj_value *out, rj_json_err *err)
+{
+    if (end - start > UINT32_MAX) {
+        err->offset = start;
+        err->msg = "document larger than 4 GiB";
+        return RJ_ETOOBIG;
+    }
+    memset(out, 0, ps->n_slots * sizeof(rj_value));
+    if (++scratch->gen == 0) { /* wrapped: old marks could look current */
+        memset(scratch->seen, 0, ps->n_nodes * sizeof(uint32_t));
+        scratch->gen = 1;
+    }
+    rj_ctx_t c = {base, base + end, ps, scratch, out, err};
+    const uint8_t *p = rj_ws(base + start, c.end);
+    if (p >= c.end) {
+        rj_fail(&c, p, "empty document");
+        return RJ_EJSON;
+    }
+    p = RJ_F(rj_value_at)(&c, 0, p);
+    if (!p)
+        return RJ_EJSON;
+    p = rj_ws(p, c.end);
+    if (p != c.end) {
+        rj_fail(&c, p, "unexpected data after the JSON value");
+        return RJ_EJSON;
+    }
+    return 0;
+}
+
+RJ_KFN int RJ_F(rj_json_validate)(const uint8_t *base, size_t start, size_t end,
+                                  rj_json_err *err)
+{
+    rj_ctx_t c = {base, base + end, NULL, NULL, NULL, err};
+    const uint8_t *p = rj_ws(base + start, c.end), *e = c.end;
+    uint8_t stack[RJ_JSON_MAX_DEPTH]; /* '{' or '[' per open container */
+    size_t depth = 0;
+    if (p >= e) {
+        rj_fail(&c, p, "empty document");
+        return RJ_EJSON;
+    }
+value:
+    if (p >= e)
+        goto fail_value;
+    switch (*p) {
+    case '{':
+    case '[':
+        if (depth == RJ_JSON_MAX_DEPTH) {
+            rj_fail(&c, p, "nesting deeper than 1024 levels");
+            return RJ_EDEPTH;
+        }
+        stack[depth++] = *p;
+        p = rj_ws(p + 1, e);
+        if (p < e && *p == (stack[depth - 1] == '{' ? '}' : ']')) {
+            depth--;
+            p++;
+            goto after;
+        }
+        if (stack[depth - 1] == '{')
+            goto key;
+        goto value;
+    case '"': {
+        uint8_t flags = 0;
+        const uint8_t *q = RJ_F(rj_scan_string)(&c, p + 1, &flags);
+        if (!q)
+            return RJ_EJSON;
+        p = q + 1;
+        goto after;
+    }
+    case 't': case 'f': case 'n':
+        p = RJ_F(rj_literal)(&c, p, NULL);
+        break;
+    default:
+        if (*p != '-' && (*p < '0' || *p > '9'))
+            goto fail_value;
+        p = RJ_F(rj_number)(&c, p, NULL);
+    }
+    if (!p)
+        return RJ_EJSON;
+after:
+    p = rj_ws(p, e);
+    if (!depth) {
+        if (p == e)
+            return 0;
+        rj_fail(&c, p, "unexpected data after the JSON value");
+        return RJ_EJSON;
+    }
+    if (p < e && *p == ',') {
+        p = rj_ws(p + 1, e);
+        if (stack[depth - 1] == '{')
+            goto key;
+        goto value;
+    }
+    if (p < e && *p == (stack[depth - 1] == '{' ? '}' : ']')) {
+        depth--;
+        p++;
+        goto after;
+    }
+    rj_fail(&c, p, stack[depth - 1] == '{' ? "expected ',' or '}' in object"
+                                            : "expected ',' or ']' in array");
+    return RJ_EJSON;
+key:
+    if (p >= e || *p != '"') {
+        rj_fail(&c, p, "expected a string key");
+        return RJ_EJSON;
+    }
+    {
+        uint8_t flags = 0;
+        const uint8_t *q = RJ_F(rj_scan_string)(&c, p + 1, &flags);
+        if (!q)
+            return RJ_EJSON;
+        p = rj_ws(q + 1, e);
+    }
+    if (p >= e || *p != ':') {
+        rj_fail(&c, p, "expected ':' after key");
+        return RJ_EJSON;
+    }
+    p = rj_ws(p + 1, e);
+    goto value;
+fail_value:
+    rj_fail(&c, p, "expected a value");
+    return RJ_EJSON;
+}
