@@ -297,7 +297,7 @@ def test_extract_lines_releases_gil() -> None:
     t = threading.Thread(target=ticker)
     t.start()
     started.wait()
-    sys.setswitchinterval(0.25)
+    sys.setswitchinterval(0.1)  # each of the ~7 chunks may wait this long
     try:
         before = ticks
         PathSet(["c"]).scan_lines(buf)

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "../../src/rulejet/_native/core/cpu.h"
 #include "../../src/rulejet/_native/core/dispatch.h"
+#include "../../src/rulejet/_native/core/json.h"
 #include "../../src/rulejet/_native/core/lines.h"
 #include "../../src/rulejet/_native/core/mapped.h"
 #include "../../src/rulejet/_native/core/probe.h"
@@ -180,6 +181,117 @@ static void test_mapped(void)
     CHECK(rmdir(dir) == 0);
 }
 
+/* ---- JSON: every kernel must agree with scalar, byte for byte ---- */
+
+static size_t gen_json(uint8_t *out, size_t cap, int depth)
+{
+    static const char *const atoms[] = {
+        "1", "-0", "12.5e3", "123456789012345678901234", "true", "false", "null",
+        "\"\"", "\"ab\\\"c\"", "\"\\u00e9x\"", "\"\xc3\xa9\"", "\"long string that crosses a "
+        "vector boundary more than once, for sure\"", "\"]}{[\"", "\"\\\\\"",
+    };
+    static const char *const keys[] = {"\"a\"", "\"b\"", "\"user\"", "\"0\"", "\"\\u0061\""};
+    size_t n = 0;
+#define PUT(str)                                                                \
+    do {                                                                        \
+        const char *s_ = (str); /* evaluate once: str may call rng() */       \
+        size_t l_ = strlen(s_);                                                 \
+        if (n + l_ >= cap)                                                      \
+            return n;                                                           \
+        memcpy(out + n, s_, l_);                                                \
+        n += l_;                                                                \
+    } while (0)
+    uint64_t r = rng() % 10;
+    if (depth > 4 || r < 5) {
+        PUT(atoms[rng() % (sizeof atoms / sizeof atoms[0])]);
+        return n;
+    }
+    int obj = r < 8;
+    PUT(obj ? "{" : "[");
+    int items = (int)(rng() % 5);
+    for (int i = 0; i < items; i++) {
+        if (i)
+            PUT(rng() % 2 ? "," : " , ");
+        if (obj) {
+            PUT(keys[rng() % (sizeof keys / sizeof keys[0])]);
+            PUT(":");
+        }
+        n += gen_json(out + n, cap - n, depth + 1);
+    }
+    PUT(obj ? "}" : "]");
+#undef PUT
+    return n;
+}
+
+static void test_json_kernels_agree(void)
+{
+    rj_pathset ps;
+    rj_step a[] = {{RJ_STEP_KEY, "a", 1, 0}};
+    rj_step ub[] = {{RJ_STEP_KEY, "user", 4, 0}, {RJ_STEP_KEY, "b", 1, 0}};
+    rj_step i1[] = {{RJ_STEP_INDEX, NULL, 0, 1}};
+    rj_step p0[] = {{RJ_STEP_KEY_OR_INDEX, "0", 1, 0}, {RJ_STEP_KEY, "a", 1, 0}};
+    rj_step k0a[] = {{RJ_STEP_KEY, "0", 1, 0}, {RJ_STEP_KEY, "a", 1, 0}};
+    CHECK(rj_pathset_init(&ps) == 0);
+    CHECK(rj_pathset_add(&ps, a, 1) == 0);
+    CHECK(rj_pathset_add(&ps, ub, 2) == 0);
+    CHECK(rj_pathset_add(&ps, i1, 1) == 0);
+    CHECK(rj_pathset_add(&ps, p0, 2) == 0);
+    CHECK(rj_pathset_add(&ps, k0a, 2) == 0);
+    CHECK(rj_pathset_add(&ps, NULL, 0) == 0); /* the root */
+    CHECK(rj_pathset_finish(&ps) == 0);
+    CHECK(ps.n_slots == 6 && ps.n_paths == 6);
+
+    rj_scan_scratch scr;
+    CHECK(rj_scratch_init(&scr, &ps) == 0);
+    rj_value want[8], got[8];
+    int disagreements = 0, valid_docs = 0;
+    for (int round = 0; round < 20000; round++) {
+        uint8_t tmp[2048];
+        size_t n = gen_json(tmp, sizeof tmp, 0);
+        if (round % 2) /* mutate half of them */
+            for (int m = (int)(rng() % 3) + 1; m > 0 && n; m--)
+                tmp[rng() % n] = "{}[]\",:\\ 0a\x01\xff"[rng() % 14];
+        uint8_t *doc = malloc(n ? n : 1); /* exact size: ASan sees over-reads */
+        memcpy(doc, tmp, n);
+        rj_json_err e1 = {0, NULL}, e2 = {0, NULL};
+        int r1 = rj_kernel_scalar.json_extract(&ps, &scr, doc, 0, n, n, want, &e1);
+        int v1 = rj_kernel_scalar.json_validate(doc, 0, n, &e1);
+        valid_docs += v1 == 0;
+        for (size_t ki = 0; rj_all_kernels[ki]; ki++) {
+            const rj_kernel *k = rj_all_kernels[ki];
+            if (!rj_kernel_supported(k) || k == &rj_kernel_scalar)
+                continue;
+            int r2 = k->json_extract(&ps, &scr, doc, 0, n, n, got, &e2);
+            int v2 = k->json_validate(doc, 0, n, &e2);
+            if (r1 != r2 || v1 != v2 || (r1 == 0 && memcmp(want, got, ps.n_slots * sizeof *got))) {
+                if (disagreements++ < 3)
+                    fprintf(stderr, "kernel %s disagrees on: %.*s\n", k->name, (int)n, doc);
+            }
+        }
+        free(doc);
+    }
+    CHECK(disagreements == 0);
+    CHECK(valid_docs > 5000); /* the generator makes mostly valid JSON */
+    rj_scratch_free(&scr);
+    rj_pathset_free(&ps);
+}
+
+static void test_json_values(void)
+{
+    uint8_t out[64];
+    CHECK(rj_number_to_double((const uint8_t *)"1.5", 3) == 1.5);
+    CHECK(rj_number_to_double((const uint8_t *)"-2e-3", 5) == -2e-3);
+    CHECK(rj_number_to_double((const uint8_t *)"0.1", 3) == 0.1);
+    CHECK(rj_number_to_double((const uint8_t *)"123456789012345678901", 21) == 123456789012345678901.0);
+    size_t n = rj_unescape((const uint8_t *)"a\\u00e9\\ud83d\\ude00\\n", 21, out);
+    CHECK(n == 1 + 2 + 4 + 1 && out[0] == 'a' && out[1] == 0xc3 && out[3] == 0xf0 && out[7] == '\n');
+    CHECK(rj_escaped_equals((const uint8_t *)"\\u0061b", 7, "ab", 2));
+    CHECK(!rj_escaped_equals((const uint8_t *)"\\u0061b", 7, "abc", 3));
+    CHECK(rj_utf8_check((const uint8_t *)"ok \xc3\xa9", 5) == 5);
+    CHECK(rj_utf8_check((const uint8_t *)"\xed\xa0\x80", 3) == 0); /* surrogate */
+    CHECK(rj_utf8_check((const uint8_t *)"ab\xc0\xaf", 4) == 2);   /* overlong */
+}
+
 static void test_probes(void)
 {
     int r = rj_probe_odirect("/tmp");
@@ -198,6 +310,8 @@ int main(void)
     test_dispatch();
     test_mapped();
     test_probes();
+    test_json_values();
+    test_json_kernels_agree();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

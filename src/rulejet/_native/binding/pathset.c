@@ -14,7 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ROWS_PER_CHUNK 65536
+/* Rows per GIL-free stretch. Converting to Python needs the GIL, and a
+ * chunk's text (about 1.6 MB of events) should still be in cache when its
+ * strings are decoded; the native-only loop takes longer stretches, since
+ * each reacquisition can wait a switch interval behind a busy thread. */
+#define ROWS_PER_CHUNK_PY 4096
+#define ROWS_PER_CHUNK_NATIVE 65536
 
 typedef struct {
     PyObject_HEAD
@@ -153,8 +158,58 @@ PyObject *rj_raise_json(rj_state *st, int rc, const char *msg, const uint8_t *bu
     return NULL;
 }
 
+/* Recently made short strings, reused by content: event streams repeat
+ * their enum-like values ("view", "US") millions of times, and a hit
+ * costs a compare instead of a decode and an allocation. Direct-mapped;
+ * lives for one extract_lines call. */
+#define SC_BITS 10
+#define SC_MAXLEN 32
+
+typedef struct {
+    PyObject *str;
+    uint32_t len;
+    char bytes[SC_MAXLEN];
+} sc_entry;
+
+typedef struct {
+    sc_entry e[1 << SC_BITS];
+} strcache;
+
+static PyObject *cached_str(strcache *sc, const char *p, uint32_t len)
+{
+    uint64_t h = (len + 1) * 0x9E3779B97F4A7C15ULL;
+    uint32_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x;
+        memcpy(&x, p + i, 8);
+        h = (h ^ x) * 0x9E3779B97F4A7C15ULL;
+    }
+    for (; i < len; i++)
+        h = (h ^ (uint8_t)p[i]) * 0x100000001B3ULL;
+    sc_entry *e = &sc->e[h >> (64 - SC_BITS)];
+    if (e->str && e->len == len && memcmp(e->bytes, p, len) == 0)
+        return Py_NewRef(e->str);
+    PyObject *s = PyUnicode_DecodeUTF8(p, len, "surrogatepass");
+    if (s) {
+        Py_XSETREF(e->str, Py_NewRef(s));
+        e->len = len;
+        memcpy(e->bytes, p, len);
+    }
+    return s;
+}
+
+static void strcache_free(strcache *sc)
+{
+    if (!sc)
+        return;
+    for (size_t i = 0; i < (1u << SC_BITS); i++)
+        Py_XDECREF(sc->e[i].str);
+    PyMem_Free(sc);
+}
+
 /* One native value as a Python object (a new reference). */
-static PyObject *to_py(rj_state *st, const rj_value *v, const char *base, rj_pinned *pb)
+static PyObject *to_py(rj_state *st, const rj_value *v, const char *base, rj_pinned *pb,
+                       strcache *sc)
 {
     const char *p = base + v->off;
     switch (v->type) {
@@ -178,7 +233,8 @@ static PyObject *to_py(rj_state *st, const rj_value *v, const char *base, rj_pin
     }
     case RJ_V_STRING: {
         if (!(v->flags & RJ_VF_ESCAPED))
-            return PyUnicode_DecodeUTF8(p, v->len, "surrogatepass");
+            return sc && v->len <= SC_MAXLEN ? cached_str(sc, p, v->len)
+                                             : PyUnicode_DecodeUTF8(p, v->len, "surrogatepass");
         char stack_buf[256];
         char *buf = v->len <= sizeof stack_buf ? stack_buf : PyMem_Malloc(v->len ? v->len : 1);
         if (!buf)
@@ -227,14 +283,14 @@ static PyObject *pathset_extract(PathSet *self, PyObject *args, PyObject *kw)
         if (validate)
             rc = k->json_validate(buf, 0, len, &err);
         if (rc == 0)
-            rc = k->json_extract(&self->ps, &scratch, buf, 0, len, vals, &err);
+            rc = k->json_extract(&self->ps, &scratch, buf, 0, len, len, vals, &err);
         Py_END_ALLOW_THREADS
         rj_scratch_free(&scratch);
     } else {
         if (validate)
             rc = k->json_validate(buf, 0, len, &err);
         if (rc == 0)
-            rc = k->json_extract(&self->ps, &self->scratch, buf, 0, len, vals, &err);
+            rc = k->json_extract(&self->ps, &self->scratch, buf, 0, len, len, vals, &err);
     }
     if (rc) {
         rj_raise_json(st, rc, err.msg, buf, err.offset);
@@ -242,7 +298,7 @@ static PyObject *pathset_extract(PathSet *self, PyObject *args, PyObject *kw)
     }
     result = PyList_New(self->ps.n_paths);
     for (uint32_t i = 0; result && i < self->ps.n_paths; i++) {
-        PyObject *o = to_py(st, &vals[self->ps.path_slot[i]], (const char *)buf, &pb);
+        PyObject *o = to_py(st, &vals[self->ps.path_slot[i]], (const char *)buf, &pb, NULL);
         if (!o)
             Py_CLEAR(result);
         else
@@ -257,13 +313,13 @@ done:
 
 /* Append a batch's rows to the Python columns. */
 static int rows_to_py(rj_state *st, PathSet *self, const rj_batch *b, const char *base,
-                      rj_pinned *pb, PyObject *columns)
+                      rj_pinned *pb, strcache *sc, PyObject *columns)
 {
     for (uint32_t i = 0; i < self->ps.n_paths; i++) {
         PyObject *col = PyList_GET_ITEM(columns, i);
         uint32_t slot = self->ps.path_slot[i];
         for (size_t r = 0; r < b->rows; r++) {
-            PyObject *o = to_py(st, &b->values[r * self->ps.n_slots + slot], base, pb);
+            PyObject *o = to_py(st, &b->values[r * self->ps.n_slots + slot], base, pb, sc);
             if (!o || PyList_Append(col, o) < 0) {
                 Py_XDECREF(o);
                 return -1;
@@ -310,7 +366,8 @@ static PyObject *scan_buffer(PathSet *self, PyObject *args, PyObject *kw, int ma
     uint64_t *present = PyMem_Calloc(self->ps.n_paths + 1, sizeof(uint64_t));
     uint64_t line_no = 1, blank = 0, n_errors = 0;
     size_t pos = 0;
-    if (rj_scratch_init(&scratch, &self->ps) < 0 || !present) {
+    strcache *sc = materialize ? PyMem_Calloc(1, sizeof(strcache)) : NULL;
+    if (rj_scratch_init(&scratch, &self->ps) < 0 || !present || (materialize && !sc)) {
         PyErr_NoMemory();
         goto done;
     }
@@ -334,7 +391,8 @@ static PyObject *scan_buffer(PathSet *self, PyObject *args, PyObject *kw, int ma
         rj_batch_clear(&batch);
         Py_BEGIN_ALLOW_THREADS
         rc = rj_json_extract_lines(k, &self->ps, &scratch, (const uint8_t *)base, buf_len,
-                                   &pos, &line_no, ROWS_PER_CHUNK, &batch);
+                                   &pos, &line_no,
+                                   materialize ? ROWS_PER_CHUNK_PY : ROWS_PER_CHUNK_NATIVE, &batch);
         if (!materialize)
             for (size_t r = 0; r < batch.rows; r++)
                 for (uint32_t i = 0; i < self->ps.n_paths; i++)
@@ -347,7 +405,7 @@ static PyObject *scan_buffer(PathSet *self, PyObject *args, PyObject *kw, int ma
         blank += batch.blank;
         n_errors += batch.n_errors;
         if (errors_to_py(&batch, errors) < 0 ||
-            (materialize && rows_to_py(st, self, &batch, base, &pb, columns) < 0))
+            (materialize && rows_to_py(st, self, &batch, base, &pb, sc, columns) < 0))
             goto done;
         if (PyErr_CheckSignals() < 0)
             goto done;
@@ -371,6 +429,7 @@ static PyObject *scan_buffer(PathSet *self, PyObject *args, PyObject *kw, int ma
 done:
     Py_XDECREF(columns);
     Py_XDECREF(errors);
+    strcache_free(sc);
     PyMem_Free(present);
     rj_batch_free(&batch);
     rj_scratch_free(&scratch);

@@ -70,7 +70,7 @@ int rj_json_extract_lines(const rj_kernel *k, const rj_pathset *ps, rj_scan_scra
             b->blank++;
         } else {
             rj_json_err err;
-            if (k->json_extract(ps, scratch, buf, p, end, row, &err)) {
+            if (k->json_extract(ps, scratch, buf, p, end, len, row, &err)) {
                 memset(row, 0, slots * sizeof *row);
                 if ((rc = add_error(b, *line_no, err.offset, err.offset - p + 1, err.msg)))
                     break;

@@ -30,21 +30,20 @@ RJ_KFN uint64_t rj_mask64(__m256i lo, __m256i hi)
            (uint64_t)(uint32_t)_mm256_movemask_epi8(hi) << 32;
 }
 
+#define RJ_SB_WIDTH 32
+
 RJ_KFN uint64_t rj_string_bits(const uint8_t *p, uint64_t *high)
 {
     const __m256i q = _mm256_set1_epi8('"'), b = _mm256_set1_epi8('\\');
     const __m256i sp = _mm256_set1_epi8(0x20);
-    __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)p);
-    __m256i hi = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32));
+    __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)p);
     /* Signed 0x20 > v also holds for bytes >= 0x80; those are removed
      * with the sign-bit mask, which is also the "high" output. */
-    uint64_t sign = rj_mask64(lo, hi);
-    __m256i slo = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(lo, q), _mm256_cmpeq_epi8(lo, b)),
-                                  _mm256_cmpgt_epi8(sp, lo));
-    __m256i shi = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(hi, q), _mm256_cmpeq_epi8(hi, b)),
-                                  _mm256_cmpgt_epi8(sp, hi));
+    uint64_t sign = (uint32_t)_mm256_movemask_epi8(v);
+    __m256i special = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, q), _mm256_cmpeq_epi8(v, b)),
+                                      _mm256_cmpgt_epi8(sp, v));
     *high = sign;
-    return rj_mask64(slo, shi) & ~sign;
+    return (uint32_t)_mm256_movemask_epi8(special) & ~sign;
 }
 
 /* '{'/'[' and '}'/']' differ only in bit 0x20 (see scalar.c). */

@@ -1,9 +1,11 @@
 /* json_generic.h: the JSON path scanner and validator, written once.
  *
  * Including file defines RJ_KFN and RJ_SUFFIX (see lines_generic.h) and:
+ *   RJ_SB_WIDTH     bytes rj_string_bits looks at (8, 16 or 32: most keys
+ *                   and values are short, so a narrow first step is cheap)
  *   RJ_KFN uint64_t rj_string_bits(const uint8_t *p, uint64_t *high)
- *       for the 64 bytes at p: bits of '"', '\\' and bytes < 0x20; *high
- *       gets the bits of bytes >= 0x80.
+ *       for the RJ_SB_WIDTH bytes at p: bits of '"', '\\' and bytes < 0x20;
+ *       *high gets the bits of bytes >= 0x80.
  *   RJ_KFN void rj_classify(const uint8_t *p, rj_blockmasks *m)
  *       quote, backslash, open ('{' '['), close ('}' ']') bits.
  *   RJ_KFN uint64_t rj_prefix_xor(uint64_t x)
@@ -20,8 +22,11 @@
  * (keys, the values it returns, the structure around them) is fully
  * validated, strings including escapes and UTF-8.
  *
- * Never reads outside [base + start, base + end): blocks that would cross
- * the end are copied into a padded 64-byte buffer first. Recursion depth
+ * Never reads outside [base + start, base + limit), where limit >= end is
+ * how far the caller lets loads run (the NDJSON loop passes the buffer's
+ * end, so only the buffer's last block needs a copy); blocks that would
+ * cross the limit are copied into a padded 64-byte buffer first, and bits
+ * past the document's end are masked off. Recursion depth
  * is bounded by the longest path (at most RJ_JSON_MAX_DEPTH); validation
  * is iterative.
  */
@@ -37,6 +42,7 @@
 
 typedef struct {
     const uint8_t *base, *end;
+    const uint8_t *limit; /* loads may read up to here (>= end) */
     const rj_pathset *ps;
     rj_scan_scratch *scratch;
     rj_value *out;
@@ -65,31 +71,35 @@ static inline int rj_is_hex(uint8_t c)
 }
 
 /* p is just after an opening quote. Returns the closing quote, or NULL. */
-RJ_KFN const uint8_t *RJ_F(rj_scan_string)(rj_ctx_t *c, const uint8_t *p, uint8_t *flags)
+RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_scan_string)(rj_ctx_t *c, const uint8_t *p, uint8_t *flags)
 {
     const uint8_t *start = p, *end = c->end;
     uint64_t any_high = 0;
     for (;;) {
         uint64_t bits, high;
-        size_t avail = (size_t)(end - p);
-        if (avail >= 64) {
+        if (p >= end)
+            return rj_fail(c, start - 1, "unterminated string");
+        size_t avail = (size_t)(c->limit - p);
+        if (avail >= RJ_SB_WIDTH) {
             bits = rj_string_bits(p, &high);
         } else {
-            if (!avail)
-                return rj_fail(c, start - 1, "unterminated string");
-            uint8_t tmp[64];
+            uint8_t tmp[RJ_SB_WIDTH];
             memset(tmp, 'a', sizeof tmp);
             memcpy(tmp, p, avail);
             bits = rj_string_bits(tmp, &high);
         }
         if (!bits) {
             any_high |= high;
-            p += avail >= 64 ? 64 : avail;
+            p += RJ_SB_WIDTH;
             continue;
         }
         unsigned at = (unsigned)__builtin_ctzll(bits);
         any_high |= high & ((1ULL << at) - 1);
         const uint8_t *q = p + at;
+        /* Past the document's end (its '\n', or the next line's bytes when
+         * loads may read ahead): the string never closed. */
+        if (q >= end)
+            return rj_fail(c, start - 1, "unterminated string");
         if (*q == '"') {
             if (any_high) {
                 size_t bad = rj_utf8_check(start, (size_t)(q - start));
@@ -144,7 +154,7 @@ RJ_KFN const uint8_t *RJ_F(rj_skip_container)(rj_ctx_t *c, const uint8_t *p, int
     uint64_t prev_escaped = 0, in_string = 0;
     while (p < end) {
         rj_blockmasks m;
-        size_t avail = (size_t)(end - p);
+        size_t avail = (size_t)(c->limit - p);
         if (avail >= 64) {
             rj_classify(p, &m);
         } else {
@@ -152,6 +162,13 @@ RJ_KFN const uint8_t *RJ_F(rj_skip_container)(rj_ctx_t *c, const uint8_t *p, int
             memset(tmp, ' ', sizeof tmp);
             memcpy(tmp, p, avail);
             rj_classify(tmp, &m);
+        }
+        if (end - p < 64) { /* bytes past the document are not ours */
+            uint64_t keep = (1ULL << (end - p)) - 1;
+            m.quote &= keep;
+            m.bslash &= keep;
+            m.open &= keep;
+            m.close &= keep;
         }
         uint64_t escaped = rj_find_escaped(m.bslash, &prev_escaped);
         uint64_t quotes = m.quote & ~escaped;
@@ -253,6 +270,22 @@ RJ_KFN const uint8_t *RJ_F(rj_literal)(rj_ctx_t *c, const uint8_t *p, rj_value *
     return p + n;
 }
 
+/* Short keys dominate: compare 8 bytes at a time inline, not via memcmp. */
+static inline int rj_bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    for (; n >= 8; a += 8, b += 8, n -= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y)
+            return 0;
+    }
+    for (; n; a++, b++, n--)
+        if (*a != *b)
+            return 0;
+    return 1;
+}
+
 static inline uint32_t rj_lookup_key(const rj_ctx_t *c, const rj_node *n, const uint8_t *k,
                                      size_t len, uint8_t flags)
 {
@@ -265,7 +298,7 @@ static inline uint32_t rj_lookup_key(const rj_ctx_t *c, const rj_node *n, const 
         if (flags & RJ_VF_ESCAPED) {
             if (rj_escaped_equals(k, len, want, ed->key_len))
                 return ed->child;
-        } else if (ed->key_len == len && memcmp(k, want, len) == 0) {
+        } else if (ed->key_len == len && rj_bytes_equal(k, (const uint8_t *)want, len)) {
             return ed->child;
         }
     }
@@ -416,7 +449,7 @@ RJ_KFN const uint8_t *RJ_F(rj_value_at)(rj_ctx_t *c, uint32_t node, const uint8_
 
 RJ_KFN int RJ_F(rj_json_extract)(const rj_pathset *ps, rj_scan_scratch *scratch,
                                  const uint8_t *base, size_t start, size_t end,
-                                 rj_value *out, rj_json_err *err)
+                                 size_t limit, rj_value *out, rj_json_err *err)
 {
     if (end - start > UINT32_MAX) {
         err->offset = start;
@@ -428,7 +461,7 @@ RJ_KFN int RJ_F(rj_json_extract)(const rj_pathset *ps, rj_scan_scratch *scratch,
         memset(scratch->seen, 0, ps->n_nodes * sizeof(uint32_t));
         scratch->gen = 1;
     }
-    rj_ctx_t c = {base, base + end, ps, scratch, out, err};
+    rj_ctx_t c = {base, base + end, base + (limit > end ? limit : end), ps, scratch, out, err};
     const uint8_t *p = rj_ws(base + start, c.end);
     if (p >= c.end) {
         rj_fail(&c, p, "empty document");
@@ -448,7 +481,7 @@ RJ_KFN int RJ_F(rj_json_extract)(const rj_pathset *ps, rj_scan_scratch *scratch,
 RJ_KFN int RJ_F(rj_json_validate)(const uint8_t *base, size_t start, size_t end,
                                   rj_json_err *err)
 {
-    rj_ctx_t c = {base, base + end, NULL, NULL, NULL, err};
+    rj_ctx_t c = {base, base + end, base + end, NULL, NULL, NULL, err};
     const uint8_t *p = rj_ws(base + start, c.end), *e = c.end;
     uint8_t stack[RJ_JSON_MAX_DEPTH]; /* '{' or '[' per open container */
     size_t depth = 0;

@@ -27,10 +27,12 @@ typedef struct rj_kernel {
     size_t (*newline_ends)(const uint8_t *p, size_t n, uint64_t base,
                            uint64_t *out);
     /* Extract the values of ps's paths from the JSON document at
-     * base[start, end) into out[0 .. ps->n_slots). Offsets in out and err
-     * are from base. 0, or RJ_EJSON / RJ_ETOOBIG with *err set. */
+     * base[start, end) into out[0 .. ps->n_slots). Loads may read up to
+     * base + limit (limit >= end; pass end when nothing follows). Offsets
+     * in out and err are from base. 0, or RJ_EJSON / RJ_ETOOBIG with *err
+     * set. */
     int (*json_extract)(const rj_pathset *ps, rj_scan_scratch *scratch,
-                        const uint8_t *base, size_t start, size_t end,
+                        const uint8_t *base, size_t start, size_t end, size_t limit,
                         rj_value *out, rj_json_err *err);
     /* Validate base[start, end) as one RFC 8259 document: 0, or RJ_EJSON /
      * RJ_EDEPTH with *err set. */

@@ -62,18 +62,14 @@ static inline uint64_t rj_load_word(const uint8_t *p)
     return x;
 }
 
+#define RJ_SB_WIDTH 8
+
 static inline uint64_t rj_string_bits(const uint8_t *p, uint64_t *high)
 {
-    const uint64_t q = 0x2222222222222222ULL, b = 0x5c5c5c5c5c5c5c5cULL;
-    uint64_t bits = 0, h = 0;
-    for (int w = 0; w < 8; w++) {
-        uint64_t x = rj_load_word(p + 8 * w);
-        uint64_t m = rj_word_mask(x, q) | rj_word_mask(x, b) | rj_word_lt20(x);
-        bits |= m << (8 * w);
-        h |= rj_word_high(x) << (8 * w);
-    }
-    *high = h;
-    return bits;
+    uint64_t x = rj_load_word(p);
+    *high = rj_word_high(x);
+    return rj_word_mask(x, 0x2222222222222222ULL) | rj_word_mask(x, 0x5c5c5c5c5c5c5c5cULL) |
+           rj_word_lt20(x);
 }
 
 /* '{' (0x7b) and '[' (0x5b) differ only in bit 0x20, as do '}' and ']':

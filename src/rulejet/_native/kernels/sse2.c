@@ -24,21 +24,18 @@ RJ_KFN uint64_t rj_block_mask(const uint8_t *p, uint8_t c)
     return mask;
 }
 
+#define RJ_SB_WIDTH 16
+
 RJ_KFN uint64_t rj_string_bits(const uint8_t *p, uint64_t *high)
 {
     const __m128i q = _mm_set1_epi8('"'), b = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
-    uint64_t bits = 0, h = 0;
-    for (int i = 0; i < 4; i++) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i));
-        /* Signed v < 0x20 also holds for bytes >= 0x80; drop those. */
-        uint32_t hi = (uint32_t)_mm_movemask_epi8(v);
-        uint32_t m = (uint32_t)_mm_movemask_epi8(_mm_or_si128(
-            _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, b)), _mm_cmplt_epi8(v, sp)));
-        bits |= (uint64_t)(m & ~hi) << (16 * i);
-        h |= (uint64_t)hi << (16 * i);
-    }
-    *high = h;
-    return bits;
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    /* Signed v < 0x20 also holds for bytes >= 0x80; drop those. */
+    uint32_t hi = (uint32_t)_mm_movemask_epi8(v);
+    uint32_t m = (uint32_t)_mm_movemask_epi8(_mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, b)), _mm_cmplt_epi8(v, sp)));
+    *high = hi;
+    return m & ~hi;
 }
 
 /* '{'/'[' and '}'/']' differ only in bit 0x20 (see scalar.c). */
