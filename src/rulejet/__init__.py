@@ -11,6 +11,8 @@ from .errors import (
     PathError,
     RulejetError,
 )
+from .expr import ExprError, parse_expr
+from .jsonlogic import JSONLogicError, from_jsonlogic
 from .kernels import (
     active_kernel,
     available_kernels,
@@ -32,6 +34,9 @@ from .paths import (
     ScanSummary,
     validate,
 )
+from .rulefile import RuleFileError, load_rule_file
+from .rules import Engine, Explanation, Rule
+from .runner import RunStats
 from .sysinfo import package_version, system_info
 
 __version__ = package_version()
@@ -41,10 +46,14 @@ __all__ = [
     "BusyError",
     "CloseTimeoutError",
     "ClosedError",
+    "Engine",
+    "Explanation",
+    "ExprError",
     "ExtractResult",
     "FileError",
     "InputError",
     "JSONError",
+    "JSONLogicError",
     "KernelError",
     "LineError",
     "MappedFile",
@@ -53,15 +62,21 @@ __all__ = [
     "PathError",
     "PathSet",
     "RawJSON",
+    "Rule",
+    "RuleFileError",
     "RulejetError",
+    "RunStats",
     "ScanSummary",
     "__version__",
     "active_kernel",
     "available_kernels",
     "compiled_kernels",
     "cpu_features",
+    "from_jsonlogic",
     "iter_line_offsets",
     "line_offsets",
+    "load_rule_file",
+    "parse_expr",
     "set_kernel",
     "system_info",
     "use_kernel",

@@ -60,8 +60,42 @@ class PathSet:
     ) -> tuple[list[list[object]], list[tuple[int, int, int, str]], int, int]: ...
     def scan_lines(self, buffer: Buffer) -> tuple[int, int, int, list[int]]: ...
     @property
+    def path_slots(self) -> list[int]: ...
+    @property
     def n_paths(self) -> int: ...
     @property
     def n_slots(self) -> int: ...
 
 def validate(buffer: Buffer, /) -> None: ...
+
+class Program:
+    def __init__(
+        self,
+        pathset: PathSet,
+        code: bytes,
+        consts: list[object],
+        rules: list[tuple[int, int, int, int, int, int]],
+        regexes: list[str],
+        max_stack: int,
+        atoms: list[tuple[int, int, int, int]] = ...,
+    ) -> None: ...
+    def run(
+        self,
+        buffer: Buffer,
+        *,
+        first_line: int = 1,
+        collect: list[int] | None = None,
+        max_errors: int = 100,
+    ) -> tuple[
+        int,
+        int,
+        int,
+        list[int],
+        list[int],
+        list[tuple[int, int, int, str]],
+        list[tuple[int, int, int, tuple[int, ...]]],
+    ]: ...
+    def eval(self, document: Buffer, /) -> tuple[list[int], list[int]]: ...
+
+def write_lines(fd: int, buffer: Buffer, spans: Buffer, /) -> None: ...
+def format_double(value: float, /) -> str: ...

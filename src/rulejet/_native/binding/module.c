@@ -217,7 +217,7 @@ static int module_exec(PyObject *module)
     rj_state *st = rj_get_state(module);
     if (load_exceptions(st) < 0 || rj_u64array_init_type(module, st) < 0 ||
         rj_mapping_init_type(module, st) < 0 || rj_rawjson_init_types(module, st) < 0 ||
-        rj_pathset_init_type(module, st) < 0 ||
+        rj_pathset_init_type(module, st) < 0 || rj_program_init_type(module, st) < 0 ||
         PyModule_AddFunctions(module, rj_lines_methods) < 0 ||
         PyModule_AddFunctions(module, rj_json_methods) < 0)
         return -1;
@@ -240,6 +240,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->PinType);
     Py_VISIT(st->RawJSONType);
     Py_VISIT(st->PathSetType);
+    Py_VISIT(st->ProgramType);
     return 0;
 }
 
@@ -259,6 +260,7 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->PinType);
     Py_CLEAR(st->RawJSONType);
     Py_CLEAR(st->PathSetType);
+    Py_CLEAR(st->ProgramType);
     return 0;
 }
 

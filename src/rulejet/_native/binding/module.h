@@ -24,6 +24,7 @@ typedef struct rj_state {
     PyTypeObject *PinType;
     PyTypeObject *RawJSONType;
     PyTypeObject *PathSetType;
+    PyTypeObject *ProgramType;
 } rj_state;
 
 rj_state *rj_get_state(PyObject *module);
@@ -45,6 +46,7 @@ PyObject *rj_u64array_steal(rj_state *st, uint64_t *data, size_t len);
 int rj_mapping_init_type(PyObject *module, rj_state *st);
 int rj_rawjson_init_types(PyObject *module, rj_state *st);
 int rj_pathset_init_type(PyObject *module, rj_state *st);
+int rj_program_init_type(PyObject *module, rj_state *st);
 extern PyMethodDef rj_lines_methods[];
 extern PyMethodDef rj_json_methods[];
 

@@ -457,7 +457,22 @@ static PyObject *get_n_slots(PathSet *self, void *Py_UNUSED(c))
     return PyLong_FromUnsignedLong(self->ps.n_slots);
 }
 
+static PyObject *get_path_slots(PathSet *self, void *Py_UNUSED(c))
+{
+    PyObject *l = PyList_New(self->ps.n_paths);
+    for (uint32_t i = 0; l && i < self->ps.n_paths; i++) {
+        PyObject *x = PyLong_FromUnsignedLong(self->ps.path_slot[i]);
+        if (!x) {
+            Py_CLEAR(l);
+            break;
+        }
+        PyList_SET_ITEM(l, i, x);
+    }
+    return l;
+}
+
 static PyGetSetDef pathset_getset[] = {
+    {"path_slots", (getter)get_path_slots, NULL, "The value slot of each path.", NULL},
     {"n_paths", (getter)get_n_paths, NULL, "Number of paths.", NULL},
     {"n_slots", (getter)get_n_slots, NULL, "Number of distinct paths.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
@@ -490,6 +505,16 @@ static PyType_Spec pathset_spec = {
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = pathset_slots,
 };
+
+/* The native trie of a PathSet object, for Program (NULL + TypeError). */
+const rj_pathset *rj_pathset_of(PyObject *obj, rj_state *st)
+{
+    if (!PyObject_TypeCheck(obj, st->PathSetType) || !((PathSet *)obj)->ready) {
+        PyErr_SetString(PyExc_TypeError, "expected an initialized _native.PathSet");
+        return NULL;
+    }
+    return &((PathSet *)obj)->ps;
+}
 
 int rj_pathset_init_type(PyObject *module, rj_state *st)
 {

@@ -1,0 +1,128 @@
+/* run.c: one partition of a rule run: find lines, extract the fields
+ * every rule reads (one pass per event), evaluate all rules, count.
+ *
+ * An event that matches nothing leaves no trace but counters; one that
+ * matches a collected rule leaves a 32-byte record pointing at its line
+ * in the input. Nothing is allocated per event: the value row, the VM
+ * stack and its scratch are set up once per call.
+ */
+#include "run.h"
+#include "../kernels/kernels.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int rj_run_result_init(rj_run_result *r, uint32_t n_rules, size_t max_errors)
+{
+    memset(r, 0, sizeof *r);
+    r->counts = calloc(n_rules ? n_rules : 1, sizeof(uint64_t));
+    r->err_counts = calloc(n_rules ? n_rules : 1, sizeof(uint64_t));
+    r->errors = malloc((max_errors ? max_errors : 1) * sizeof(rj_line_error));
+    r->max_errors = max_errors;
+    if (!r->counts || !r->err_counts || !r->errors) {
+        rj_run_result_free(r);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void rj_run_result_free(rj_run_result *r)
+{
+    free(r->counts);
+    free(r->err_counts);
+    free(r->errors);
+    free(r->matches);
+    free(r->match_rules);
+    memset(r, 0, sizeof *r);
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : 1024;
+    while (c < need)
+        c *= 2;
+    void *q = realloc(*p, c * elem);
+    if (!q)
+        return -ENOMEM;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+static int blank(const uint8_t *p, const uint8_t *e)
+{
+    for (; p < e; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\r')
+            return 0;
+    return 1;
+}
+
+int rj_run_lines(const rj_program *prog, const rj_kernel *k, const uint8_t *buf, size_t len,
+                 uint64_t first_line, const uint8_t *collect, rj_run_result *out)
+{
+    const rj_pathset *ps = prog->ps;
+    uint32_t nr = prog->n_rules;
+    rj_vm vm;
+    rj_scan_scratch scratch = {0};
+    rj_value *row = malloc((ps->n_slots ? ps->n_slots : 1) * sizeof(rj_value));
+    uint32_t *matched = malloc((nr ? nr : 1) * sizeof(uint32_t));
+    int rc = (row && matched) ? rj_vm_init(&vm, prog) : -ENOMEM;
+    if (rc == 0 && (rc = rj_scratch_init(&scratch, ps)) < 0)
+        rj_vm_free(&vm);
+    if (rc < 0) {
+        free(row);
+        free(matched);
+        return rc;
+    }
+    uint64_t line = first_line;
+    size_t p = 0;
+    while (p < len) {
+        const uint8_t *nl = memchr(buf + p, '\n', len - p);
+        size_t end = nl ? (size_t)(nl - buf) : len;
+        out->lines++;
+        if (blank(buf + p, buf + end)) {
+            out->blank++;
+        } else {
+            rj_json_err jerr;
+            if (k->json_extract(ps, &scratch, buf, p, end, len, row, &jerr)) {
+                out->bad_lines++;
+                if (out->n_errors < out->max_errors)
+                    out->errors[out->n_errors++] =
+                        (rj_line_error){line, jerr.offset, jerr.offset - p + 1, jerr.msg};
+            } else {
+                uint32_t n = rj_vm_eval_event(&vm, row, buf, matched, out->err_counts);
+                uint32_t wanted = 0;
+                for (uint32_t i = 0; i < n; i++) {
+                    out->counts[matched[i]]++;
+                    wanted += collect && collect[matched[i]];
+                }
+                if (wanted) {
+                    if ((rc = grow((void **)&out->matches, &out->cap_matches, out->n_matches + 1,
+                                   sizeof(rj_match))) ||
+                        (rc = grow((void **)&out->match_rules, &out->cap_match_rules,
+                                   out->n_match_rules + wanted, sizeof(uint32_t))))
+                        break;
+                    rj_match *m = &out->matches[out->n_matches++];
+                    m->line = line;
+                    m->offset = p;
+                    m->length = (uint32_t)(end - p);
+                    m->rules_off = (uint32_t)out->n_match_rules;
+                    m->rules_len = wanted;
+                    for (uint32_t i = 0; i < n; i++)
+                        if (collect[matched[i]])
+                            out->match_rules[out->n_match_rules++] = matched[i];
+                }
+            }
+        }
+        line++;
+        p = nl ? end + 1 : len;
+    }
+    rj_vm_free(&vm);
+    rj_scratch_free(&scratch);
+    free(row);
+    free(matched);
+    return rc;
+}

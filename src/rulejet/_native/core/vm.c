@@ -1,0 +1,1215 @@
+/* vm.c: evaluating compiled rules over one event's extracted values.
+ *
+ * Semantics mirror rulejet/_ref/cel.py exactly (the differential tests
+ * hold the two together): errors are values, && and || absorb an error
+ * when the other side decides, equality across types is false, numbers
+ * compare by exact value across int and double, ordering across unrelated
+ * types is an error. Raw JSON lists and objects read from an event are
+ * walked in place by a small scalar reader (raw_*), which treats anything
+ * malformed as an error value, since skipped subtrees were not validated.
+ */
+#define _GNU_SOURCE
+#include "vm.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SCRATCH_BLOCK 65536
+/* The interpreter's hot helpers are small; inlining them into run() and
+ * the atom loop removes a call and a 24-byte copy per operand. */
+#define RJ_HOT __attribute__((always_inline))
+
+/* ---- scratch ---- */
+
+static uint8_t *scratch_alloc(rj_vm *vm, size_t n)
+{
+    rj_scratch_block *b = vm->cur;
+    while (b && b->cap - b->used < n) {
+        if (!b->next)
+            break;
+        b = b->next;
+        b->used = 0;
+    }
+    if (!b || b->cap - b->used < n) {
+        size_t cap = n > SCRATCH_BLOCK ? n : SCRATCH_BLOCK;
+        rj_scratch_block *nb = malloc(sizeof *nb + cap);
+        if (!nb)
+            return NULL;
+        nb->cap = cap;
+        nb->used = 0;
+        nb->next = NULL;
+        if (b) {
+            nb->next = b->next;
+            b->next = nb;
+        } else {
+            vm->scratch = nb;
+        }
+        b = nb;
+    }
+    vm->cur = b;
+    uint8_t *p = b->data + b->used;
+    b->used += n;
+    return p;
+}
+
+static void scratch_rewind(rj_vm *vm)
+{
+    vm->cur = vm->scratch;
+    if (vm->cur)
+        vm->cur->used = 0;
+}
+
+int rj_vm_init(rj_vm *vm, const rj_program *prog)
+{
+    memset(vm, 0, sizeof *vm);
+    vm->prog = prog;
+    uint32_t slots = prog->ps->n_slots ? prog->ps->n_slots : 1;
+    vm->stack = malloc((size_t)(prog->max_stack + 2) * sizeof(rj_cel));
+    vm->slot_cache = malloc(slots * sizeof(rj_cel));
+    vm->slot_gen = calloc(slots, sizeof(uint32_t));
+    vm->active = calloc(prog->n_words ? prog->n_words : 1, sizeof(uint64_t));
+    vm->atom_val = malloc(prog->n_atoms ? prog->n_atoms : 1);
+    vm->atom_gen = calloc(prog->n_atoms ? prog->n_atoms : 1, sizeof(uint32_t));
+    if (!vm->stack || !vm->slot_cache || !vm->slot_gen || !vm->active || !vm->atom_val ||
+        !vm->atom_gen) {
+        rj_vm_free(vm);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void rj_vm_free(rj_vm *vm)
+{
+    free(vm->stack);
+    free(vm->slot_cache);
+    free(vm->slot_gen);
+    free(vm->active);
+    free(vm->atom_val);
+    free(vm->atom_gen);
+    for (rj_scratch_block *b = vm->scratch; b;) {
+        rj_scratch_block *n = b->next;
+        free(b);
+        b = n;
+    }
+    memset(vm, 0, sizeof *vm);
+}
+
+/* ---- values ---- */
+
+static inline RJ_HOT rj_cel err(uint32_t code)
+{
+    rj_cel v = {0};
+    v.type = RJ_C_ERR;
+    v.len = code;
+    return v;
+}
+
+static inline RJ_HOT rj_cel boolean(int b)
+{
+    rj_cel v = {0};
+    v.type = RJ_C_BOOL;
+    v.n.i = b != 0;
+    return v;
+}
+
+static inline RJ_HOT rj_cel str(const uint8_t *p, size_t n)
+{
+    rj_cel v = {0};
+    v.type = RJ_C_STR;
+    v.n.ptr = p;
+    v.len = (uint32_t)n;
+    return v;
+}
+
+static inline RJ_HOT int is_num(const rj_cel *v) { return v->type == RJ_C_INT || v->type == RJ_C_DOUBLE; }
+static inline RJ_HOT int is_listish(const rj_cel *v) { return v->type == RJ_C_LIST || v->type == RJ_C_CLIST; }
+
+/* A string span from the event as a CEL string: unescaped into scratch
+ * if it has escapes. */
+static rj_cel event_string(rj_vm *vm, const uint8_t *p, size_t n, int escaped)
+{
+    if (!escaped)
+        return str(p, n);
+    uint8_t *out = scratch_alloc(vm, n ? n : 1);
+    if (!out)
+        return err(RJ_CE_NOMEM);
+    return str(out, rj_unescape(p, n, out));
+}
+
+static inline RJ_HOT rj_cel from_value(rj_vm *vm, const rj_value *v)
+{
+    rj_cel c = {0};
+    const uint8_t *p = vm->base + v->off;
+    switch (v->type) {
+    case RJ_V_MISSING: return err(RJ_CE_NO_FIELD);
+    case RJ_V_NULL: c.type = RJ_C_NULL; return c;
+    case RJ_V_FALSE: return boolean(0);
+    case RJ_V_TRUE: return boolean(1);
+    case RJ_V_INT: c.type = RJ_C_INT; c.n.i = v->num.i; return c;
+    case RJ_V_BIGINT: return err(RJ_CE_RANGE);
+    case RJ_V_DOUBLE: c.type = RJ_C_DOUBLE; c.n.d = v->num.d; return c;
+    case RJ_V_STRING: return event_string(vm, p, v->len, v->flags & RJ_VF_ESCAPED);
+    case RJ_V_OBJECT: c.type = RJ_C_MAP; c.n.ptr = p; c.len = v->len; return c;
+    default: c.type = RJ_C_LIST; c.n.ptr = p; c.len = v->len; return c;
+    }
+}
+
+/* ---- raw JSON reader (for lists and objects read from events) ---- */
+
+static const uint8_t *raw_ws(const uint8_t *p, const uint8_t *e)
+{
+    while (p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
+/* p after the opening quote; returns the closing quote or NULL. */
+static const uint8_t *raw_string_end(const uint8_t *p, const uint8_t *e, int *escaped)
+{
+    for (; p < e; p++) {
+        if (*p == '"')
+            return p;
+        if (*p == '\\') {
+            *escaped = 1;
+            if (++p >= e)
+                return NULL;
+            if (*p == 'u') {
+                if (e - p < 5)
+                    return NULL;
+                for (int i = 1; i <= 4; i++) {
+                    uint8_t c = p[i] | 0x20;
+                    if (!((p[i] >= '0' && p[i] <= '9') || (c >= 'a' && c <= 'f')))
+                        return NULL;
+                }
+                p += 4;
+            } else if (!strchr("\"\\/bfnrt", *p) || !*p) {
+                return NULL;
+            }
+        } else if (*p < 0x20) {
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+static const uint8_t *raw_container_end(const uint8_t *p, const uint8_t *e)
+{
+    int64_t depth = 0;
+    for (; p < e; p++) {
+        if (*p == '"') {
+            int esc = 0;
+            p = raw_string_end(p + 1, e, &esc);
+            if (!p)
+                return NULL;
+        } else if (*p == '{' || *p == '[') {
+            depth++;
+        } else if (*p == '}' || *p == ']') {
+            if (--depth == 0)
+                return p + 1;
+        }
+    }
+    return NULL;
+}
+
+static const uint8_t *raw_number(const uint8_t *p, const uint8_t *e, rj_cel *out)
+{
+    const uint8_t *s = p;
+    int is_int = 1;
+    if (p < e && *p == '-')
+        p++;
+    if (p < e && *p == '0')
+        p++;
+    else if (p < e && *p >= '1' && *p <= '9')
+        while (p < e && *p >= '0' && *p <= '9')
+            p++;
+    else
+        return NULL;
+    if (p < e && *p == '.') {
+        if (++p >= e || *p < '0' || *p > '9')
+            return NULL;
+        while (p < e && *p >= '0' && *p <= '9')
+            p++;
+        is_int = 0;
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < e && (*p == '+' || *p == '-'))
+            p++;
+        if (p >= e || *p < '0' || *p > '9')
+            return NULL;
+        while (p < e && *p >= '0' && *p <= '9')
+            p++;
+        is_int = 0;
+    }
+    memset(out, 0, sizeof *out);
+    if (is_int) {
+        int neg = *s == '-';
+        uint64_t mag = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+        for (const uint8_t *d = s + neg; d < p; d++) {
+            uint64_t digit = (uint64_t)(*d - '0');
+            if (mag > (limit - digit) / 10) {
+                *out = err(RJ_CE_RANGE);
+                return p;
+            }
+            mag = mag * 10 + digit;
+        }
+        out->type = RJ_C_INT;
+        out->n.i = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+    } else {
+        out->type = RJ_C_DOUBLE;
+        out->n.d = rj_number_to_double(s, (size_t)(p - s));
+    }
+    return p;
+}
+
+/* Read one value at p into *out; returns the end, or NULL if malformed. */
+static const uint8_t *raw_value(rj_vm *vm, const uint8_t *p, const uint8_t *e, rj_cel *out)
+{
+    memset(out, 0, sizeof *out);
+    if (p >= e)
+        return NULL;
+    switch (*p) {
+    case '"': {
+        int esc = 0;
+        const uint8_t *q = raw_string_end(p + 1, e, &esc);
+        if (!q)
+            return NULL;
+        *out = event_string(vm, p + 1, (size_t)(q - p - 1), esc);
+        return q + 1;
+    }
+    case '{':
+    case '[': {
+        const uint8_t *q = raw_container_end(p, e);
+        if (!q)
+            return NULL;
+        out->type = *p == '{' ? RJ_C_MAP : RJ_C_LIST;
+        out->n.ptr = p;
+        out->len = (uint32_t)(q - p);
+        return q;
+    }
+    case 't':
+        if (e - p >= 4 && !memcmp(p, "true", 4)) {
+            *out = boolean(1);
+            return p + 4;
+        }
+        return NULL;
+    case 'f':
+        if (e - p >= 5 && !memcmp(p, "false", 5)) {
+            *out = boolean(0);
+            return p + 5;
+        }
+        return NULL;
+    case 'n':
+        if (e - p >= 4 && !memcmp(p, "null", 4)) {
+            out->type = RJ_C_NULL;
+            return p + 4;
+        }
+        return NULL;
+    default:
+        return raw_number(p, e, out);
+    }
+}
+
+/* Walk a raw array or object. For arrays fn sees each element; for
+ * objects each key (as a string value). fn returns nonzero to stop. The
+ * walk returns 1 if stopped, 0 at the end, -1 if the text is malformed. */
+typedef int (*raw_visit)(rj_vm *vm, const rj_cel *item, void *ctx);
+
+static int raw_walk(rj_vm *vm, const rj_cel *c, raw_visit fn, void *ctx)
+{
+    const uint8_t *p = c->n.ptr, *e = c->n.ptr + c->len;
+    int obj = c->type == RJ_C_MAP;
+    p = raw_ws(p + 1, e);
+    if (p < e && *p == (obj ? '}' : ']'))
+        return 0;
+    for (;;) {
+        rj_cel item, val;
+        if (obj) {
+            if (p >= e || *p != '"')
+                return -1;
+            p = raw_value(vm, p, e, &item);
+            if (!p)
+                return -1;
+            p = raw_ws(p, e);
+            if (p >= e || *p != ':')
+                return -1;
+            p = raw_value(vm, raw_ws(p + 1, e), e, &val);
+        } else {
+            p = raw_value(vm, p, e, &item);
+        }
+        if (!p)
+            return -1;
+        if (fn && fn(vm, &item, ctx))
+            return 1;
+        p = raw_ws(p, e);
+        if (p < e && *p == ',') {
+            p = raw_ws(p + 1, e);
+            continue;
+        }
+        if (p < e && *p == (obj ? '}' : ']'))
+            return 0;
+        return -1;
+    }
+}
+
+/* ---- comparisons ---- */
+
+/* Exact order of two numbers: -1, 0, 1, or 2 when unordered (NaN). */
+static inline RJ_HOT int num_cmp(const rj_cel *a, const rj_cel *b)
+{
+    if (a->type == RJ_C_INT && b->type == RJ_C_INT)
+        return (a->n.i > b->n.i) - (a->n.i < b->n.i);
+    if (a->type == RJ_C_DOUBLE && b->type == RJ_C_DOUBLE) {
+        if (isnan(a->n.d) || isnan(b->n.d))
+            return 2;
+        return (a->n.d > b->n.d) - (a->n.d < b->n.d);
+    }
+    /* int vs double, exactly: doubles outside [-2^63, 2^63) are beyond
+     * any int64; inside, compare the integral parts as ints, then the
+     * fraction. */
+    int flip = a->type == RJ_C_DOUBLE;
+    int64_t i = flip ? b->n.i : a->n.i;
+    double d = flip ? a->n.d : b->n.d;
+    int r;
+    if (isnan(d))
+        return 2;
+    if (d >= 9223372036854775808.0)
+        r = -1;
+    else if (d < -9223372036854775808.0)
+        r = 1;
+    else {
+        double t = trunc(d);
+        int64_t ti = (int64_t)t;
+        if (i != ti)
+            r = i > ti ? 1 : -1;
+        else
+            r = d > t ? -1 : d < t ? 1 : 0; /* i == trunc(d): the fraction decides */
+    }
+    return flip ? -r : r;
+}
+
+static inline RJ_HOT int bytes_cmp(const rj_cel *a, const rj_cel *b)
+{
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = n ? memcmp(a->n.ptr, b->n.ptr, n) : 0;
+    if (c)
+        return c < 0 ? -1 : 1;
+    return (a->len > b->len) - (a->len < b->len);
+}
+
+/* Comparison outcomes: 0/1 for false/true, or why the result is an error
+ * (an operand's own error passes through). Returning small ints instead
+ * of values keeps results in registers: building a 16-byte value in
+ * memory field by field and copying it whole stalls store forwarding. */
+enum { RJ_R_ERR_A = -1, RJ_R_ERR_B = -2, RJ_R_UNSUP = -3, RJ_R_OVERLOAD = -4, RJ_R_BADJSON = -5 };
+
+/* CEL equality. */
+static inline RJ_HOT int eq3(const rj_cel *a, const rj_cel *b)
+{
+    if (a->type == RJ_C_ERR)
+        return RJ_R_ERR_A;
+    if (b->type == RJ_C_ERR)
+        return RJ_R_ERR_B;
+    if (a->type == RJ_C_STR && b->type == RJ_C_STR)
+        return a->len == b->len && (!a->len || !memcmp(a->n.ptr, b->n.ptr, a->len));
+    if (is_num(a) && is_num(b))
+        return num_cmp(a, b) == 0;
+    int la = is_listish(a), lb = is_listish(b);
+    if (la || lb || a->type == RJ_C_MAP || b->type == RJ_C_MAP) {
+        if ((la && lb) || (a->type == RJ_C_MAP && b->type == RJ_C_MAP))
+            return RJ_R_UNSUP;
+        return 0;
+    }
+    if (a->type != b->type)
+        return 0;
+    return a->type == RJ_C_NULL ? 1 : a->n.i == b->n.i; /* NULL or BOOL */
+}
+
+static inline RJ_HOT int order3(uint32_t op, const rj_cel *a, const rj_cel *b)
+{
+    if (a->type == RJ_C_ERR)
+        return RJ_R_ERR_A;
+    if (b->type == RJ_C_ERR)
+        return RJ_R_ERR_B;
+    int c;
+    if (is_num(a) && is_num(b)) {
+        c = num_cmp(a, b);
+        if (c == 2)
+            return 0;
+    } else if (a->type == RJ_C_STR && b->type == RJ_C_STR) {
+        c = bytes_cmp(a, b);
+    } else if (a->type == RJ_C_BOOL && b->type == RJ_C_BOOL) {
+        c = (a->n.i > b->n.i) - (a->n.i < b->n.i);
+    } else {
+        return RJ_R_OVERLOAD;
+    }
+    switch (op) {
+    case RJ_OP_LT: return c < 0;
+    case RJ_OP_LE: return c <= 0;
+    case RJ_OP_GT: return c > 0;
+    default: return c >= 0;
+    }
+}
+
+/* Store outcome r of an operation on (a, b) into out (out may be a). */
+static inline RJ_HOT void put(rj_cel *out, int r, const rj_cel *a, const rj_cel *b)
+{
+    if (r >= 0) {
+        out->type = RJ_C_BOOL;
+        out->n.i = r;
+    } else if (r == RJ_R_ERR_A) {
+        if (out != a)
+            *out = *a;
+    } else if (r == RJ_R_ERR_B) {
+        *out = *b;
+    } else {
+        out->type = RJ_C_ERR;
+        out->len = r == RJ_R_UNSUP ? RJ_CE_UNSUPPORTED
+                 : r == RJ_R_BADJSON ? RJ_CE_BAD_JSON : RJ_CE_OVERLOAD;
+    }
+}
+
+/* ---- arithmetic ---- */
+
+static rj_cel arith(rj_vm *vm, uint32_t op, const rj_cel *a, const rj_cel *b)
+{
+    if (a->type == RJ_C_ERR)
+        return *a;
+    if (b->type == RJ_C_ERR)
+        return *b;
+    rj_cel r = {0};
+    if (a->type == RJ_C_INT && b->type == RJ_C_INT) {
+        int64_t x = a->n.i, y = b->n.i, z;
+        r.type = RJ_C_INT;
+        switch (op) {
+        case RJ_OP_ADD:
+            if (__builtin_add_overflow(x, y, &z))
+                return err(RJ_CE_OVERFLOW);
+            break;
+        case RJ_OP_SUB:
+            if (__builtin_sub_overflow(x, y, &z))
+                return err(RJ_CE_OVERFLOW);
+            break;
+        case RJ_OP_MUL:
+            if (__builtin_mul_overflow(x, y, &z))
+                return err(RJ_CE_OVERFLOW);
+            break;
+        case RJ_OP_DIV:
+            if (!y)
+                return err(RJ_CE_DIV_ZERO);
+            if (x == INT64_MIN && y == -1)
+                return err(RJ_CE_OVERFLOW);
+            z = x / y; /* C truncates toward zero, as CEL does */
+            break;
+        default:
+            if (!y)
+                return err(RJ_CE_DIV_ZERO);
+            z = (x == INT64_MIN && y == -1) ? 0 : x % y;
+        }
+        r.n.i = z;
+        return r;
+    }
+    if (a->type == RJ_C_DOUBLE && b->type == RJ_C_DOUBLE && op != RJ_OP_MOD) {
+        double x = a->n.d, y = b->n.d;
+        r.type = RJ_C_DOUBLE;
+        r.n.d = op == RJ_OP_ADD ? x + y : op == RJ_OP_SUB ? x - y : op == RJ_OP_MUL ? x * y : x / y;
+        return r;
+    }
+    if (op == RJ_OP_ADD && a->type == RJ_C_STR && b->type == RJ_C_STR) {
+        uint8_t *out = scratch_alloc(vm, (size_t)a->len + b->len + 1);
+        if (!out)
+            return err(RJ_CE_NOMEM);
+        if (a->len)
+            memcpy(out, a->n.ptr, a->len);
+        if (b->len)
+            memcpy(out + a->len, b->n.ptr, b->len);
+        return str(out, (size_t)a->len + b->len);
+    }
+    return err(RJ_CE_OVERLOAD);
+}
+
+/* ---- membership and functions ---- */
+
+typedef struct {
+    const rj_cel *needle;
+    int found;
+} in_ctx;
+
+static int visit_in(rj_vm *vm, const rj_cel *item, void *ctx)
+{
+    (void)vm;
+    in_ctx *c = ctx;
+    if (eq3(c->needle, item) == 1) {
+        c->found = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* x in c: an outcome code, as eq3 (ERR_A is x's error, ERR_B c's). */
+static int in3(rj_vm *vm, const rj_cel *x, const rj_cel *c)
+{
+    if (x->type == RJ_C_ERR)
+        return RJ_R_ERR_A;
+    if (c->type == RJ_C_ERR)
+        return RJ_R_ERR_B;
+    if (c->type == RJ_C_CLIST) {
+        const rj_cel *items = vm->prog->consts + c->n.i;
+        for (uint32_t i = 0; i < c->len; i++)
+            if (eq3(x, &items[i]) == 1)
+                return 1;
+        return 0;
+    }
+    if (c->type == RJ_C_LIST || c->type == RJ_C_MAP) {
+        if (c->type == RJ_C_MAP && x->type != RJ_C_STR)
+            return 0;
+        in_ctx ctx = {x, 0};
+        if (raw_walk(vm, c, visit_in, &ctx) < 0)
+            return RJ_R_BADJSON;
+        return ctx.found;
+    }
+    return RJ_R_OVERLOAD;
+}
+
+static const uint8_t *find_bytes(const uint8_t *h, size_t hn, const uint8_t *n, size_t nn)
+{
+    if (!nn)
+        return h;
+    return memmem(h, hn, n, nn);
+}
+
+static rj_cel size_of(rj_vm *vm, const rj_cel *x)
+{
+    rj_cel r = {0};
+    r.type = RJ_C_INT;
+    if (x->type == RJ_C_STR) {
+        int64_t n = 0;
+        for (uint32_t i = 0; i < x->len; i++)
+            n += (x->n.ptr[i] & 0xC0) != 0x80; /* count code points, not bytes */
+        r.n.i = n;
+        return r;
+    }
+    if (x->type == RJ_C_CLIST) {
+        r.n.i = x->len;
+        return r;
+    }
+    if (x->type == RJ_C_LIST || x->type == RJ_C_MAP) {
+        /* Count by walking: each visit bumps the counter. */
+        int64_t count = 0;
+        const uint8_t *p = x->n.ptr, *e = x->n.ptr + x->len;
+        int obj = x->type == RJ_C_MAP;
+        p = raw_ws(p + 1, e);
+        if (!(p < e && *p == (obj ? '}' : ']'))) {
+            for (;;) {
+                rj_cel item;
+                if (obj) {
+                    p = raw_value(vm, p, e, &item);
+                    if (!p)
+                        return err(RJ_CE_BAD_JSON);
+                    p = raw_ws(p, e);
+                    if (p >= e || *p != ':')
+                        return err(RJ_CE_BAD_JSON);
+                    p = raw_ws(p + 1, e);
+                }
+                p = raw_value(vm, p, e, &item);
+                if (!p)
+                    return err(RJ_CE_BAD_JSON);
+                count++;
+                p = raw_ws(p, e);
+                if (p < e && *p == ',') {
+                    p = raw_ws(p + 1, e);
+                    continue;
+                }
+                if (p < e && *p == (obj ? '}' : ']'))
+                    break;
+                return err(RJ_CE_BAD_JSON);
+            }
+        }
+        r.n.i = count;
+        return r;
+    }
+    return err(RJ_CE_OVERLOAD);
+}
+
+static int all_digits(const uint8_t *p, size_t n, size_t from)
+{
+    if (from >= n)
+        return 0;
+    for (size_t i = from; i < n; i++)
+        if (p[i] < '0' || p[i] > '9')
+            return 0;
+    return 1;
+}
+
+static rj_cel to_int(const rj_cel *x)
+{
+    rj_cel r = {0};
+    r.type = RJ_C_INT;
+    if (x->type == RJ_C_INT)
+        return *x;
+    if (x->type == RJ_C_DOUBLE) {
+        double d = x->n.d;
+        if (isnan(d) || d < -9223372036854775808.0 || d >= 9223372036854775808.0)
+            return err(RJ_CE_RANGE);
+        r.n.i = (int64_t)d;
+        return r;
+    }
+    if (x->type == RJ_C_STR) {
+        size_t sign = x->len && (x->n.ptr[0] == '+' || x->n.ptr[0] == '-');
+        if (!all_digits(x->n.ptr, x->len, sign))
+            return err(RJ_CE_OVERLOAD);
+        int neg = sign && x->n.ptr[0] == '-';
+        uint64_t mag = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+        for (size_t i = sign; i < x->len; i++) {
+            uint64_t digit = (uint64_t)(x->n.ptr[i] - '0');
+            if (mag > (limit - digit) / 10)
+                return err(RJ_CE_OVERFLOW);
+            mag = mag * 10 + digit;
+        }
+        r.n.i = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+        return r;
+    }
+    return err(RJ_CE_OVERLOAD);
+}
+
+static rj_cel to_double(const rj_cel *x)
+{
+    rj_cel r = {0};
+    r.type = RJ_C_DOUBLE;
+    if (x->type == RJ_C_DOUBLE)
+        return *x;
+    if (x->type == RJ_C_INT) {
+        r.n.d = (double)x->n.i;
+        return r;
+    }
+    if (x->type == RJ_C_STR) {
+        /* [+-]? (digits [. digits*] | . digits) ([eE][+-]?digits)? */
+        const uint8_t *p = x->n.ptr, *e = x->n.ptr + x->len;
+        if (p < e && (*p == '+' || *p == '-'))
+            p++;
+        const uint8_t *m = p;
+        while (p < e && *p >= '0' && *p <= '9')
+            p++;
+        size_t int_digits = (size_t)(p - m), frac_digits = 0;
+        if (p < e && *p == '.') {
+            const uint8_t *f = ++p;
+            while (p < e && *p >= '0' && *p <= '9')
+                p++;
+            frac_digits = (size_t)(p - f);
+        }
+        if (!int_digits && !frac_digits)
+            return err(RJ_CE_OVERLOAD);
+        if (p < e && (*p == 'e' || *p == 'E')) {
+            p++;
+            if (p < e && (*p == '+' || *p == '-'))
+                p++;
+            if (p >= e || *p < '0' || *p > '9')
+                return err(RJ_CE_OVERLOAD);
+            while (p < e && *p >= '0' && *p <= '9')
+                p++;
+        }
+        if (p != e)
+            return err(RJ_CE_OVERLOAD);
+        /* rj_number_to_double takes JSON grammar; strtod accepts this one. */
+        char buf[128];
+        if (x->len >= sizeof buf)
+            return err(RJ_CE_RANGE);
+        memcpy(buf, x->n.ptr, x->len);
+        buf[x->len] = 0;
+        r.n.d = strtod(buf, NULL);
+        return r;
+    }
+    return err(RJ_CE_OVERLOAD);
+}
+
+size_t rj_format_double(double d, char *out)
+{
+    if (isnan(d))
+        return (size_t)sprintf(out, "NaN");
+    if (isinf(d))
+        return (size_t)sprintf(out, d > 0 ? "Infinity" : "-Infinity");
+    char sci[40];
+    int prec;
+    /* Shortest digits that read back to the same double. */
+    for (prec = 1; prec < 17; prec++) {
+        snprintf(sci, sizeof sci, "%.*e", prec - 1, d);
+        if (strtod(sci, NULL) == d)
+            break;
+    }
+    snprintf(sci, sizeof sci, "%.*e", prec - 1, d);
+    char digits[24];
+    size_t nd = 0;
+    const char *p = sci;
+    if (*p == '-')
+        p++;
+    for (; *p && *p != 'e'; p++)
+        if (*p != '.')
+            digits[nd++] = *p;
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
+    int exp10 = atoi(p + 1);
+    int decpt = exp10 + 1;
+    size_t n = 0;
+    if (signbit(d))
+        out[n++] = '-';
+    if (decpt > -4 && decpt <= 16) {
+        /* Python's repr: fixed notation when -4 < exponent < 16. */
+        if (decpt <= 0) {
+            out[n++] = '0';
+            out[n++] = '.';
+            for (int i = 0; i < -decpt; i++)
+                out[n++] = '0';
+            memcpy(out + n, digits, nd);
+            n += nd;
+        } else if ((size_t)decpt >= nd) {
+            memcpy(out + n, digits, nd);
+            n += nd;
+            for (size_t i = nd; i < (size_t)decpt; i++)
+                out[n++] = '0';
+            out[n++] = '.';
+            out[n++] = '0';
+        } else {
+            memcpy(out + n, digits, (size_t)decpt);
+            n += (size_t)decpt;
+            out[n++] = '.';
+            memcpy(out + n, digits + decpt, nd - (size_t)decpt);
+            n += nd - (size_t)decpt;
+        }
+    } else {
+        out[n++] = digits[0];
+        if (nd > 1) {
+            out[n++] = '.';
+            memcpy(out + n, digits + 1, nd - 1);
+            n += nd - 1;
+        }
+        n += (size_t)sprintf(out + n, "e%c%02d", exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
+    }
+    out[n] = 0;
+    return n;
+}
+
+static rj_cel to_string(rj_vm *vm, const rj_cel *x)
+{
+    char buf[40];
+    size_t n;
+    switch (x->type) {
+    case RJ_C_STR: return *x;
+    case RJ_C_BOOL: n = (size_t)sprintf(buf, x->n.i ? "true" : "false"); break;
+    case RJ_C_INT: n = (size_t)sprintf(buf, "%lld", (long long)x->n.i); break;
+    case RJ_C_DOUBLE: n = rj_format_double(x->n.d, buf); break;
+    default: return err(RJ_CE_OVERLOAD);
+    }
+    uint8_t *out = scratch_alloc(vm, n);
+    if (!out)
+        return err(RJ_CE_NOMEM);
+    memcpy(out, buf, n);
+    return str(out, n);
+}
+
+static rj_cel matches(rj_vm *vm, const rj_cel *s, uint32_t re)
+{
+    uint8_t *z = scratch_alloc(vm, (size_t)s->len + 1);
+    if (!z)
+        return err(RJ_CE_NOMEM);
+    if (s->len)
+        memcpy(z, s->n.ptr, s->len);
+    z[s->len] = 0;
+    return boolean(regexec(&vm->prog->regex[re], (const char *)z, 0, NULL, 0) == 0);
+}
+
+/* startsWith / endsWith / contains: an outcome code. */
+static inline RJ_HOT int str3(uint32_t op, const rj_cel *t, const rj_cel *a)
+{
+    if (t->type == RJ_C_ERR)
+        return RJ_R_ERR_A;
+    if (a->type == RJ_C_ERR)
+        return RJ_R_ERR_B;
+    if (t->type != RJ_C_STR || a->type != RJ_C_STR)
+        return RJ_R_OVERLOAD;
+    if (op == RJ_OP_CONTAINS || op == RJ_OP_F_CONTAINS)
+        return find_bytes(t->n.ptr, t->len, a->n.ptr, a->len) != NULL;
+    if (a->len > t->len)
+        return 0;
+    if (!a->len)
+        return 1;
+    if (op == RJ_OP_STARTS || op == RJ_OP_F_STARTS)
+        return !memcmp(t->n.ptr, a->n.ptr, a->len);
+    return !memcmp(t->n.ptr + t->len - a->len, a->n.ptr, a->len);
+}
+
+/* The cached value of a slot for this event (loaded on first use). */
+static inline RJ_HOT const rj_cel *slot_ref(rj_vm *vm, uint32_t slot)
+{
+    if (vm->slot_gen[slot] != vm->gen) {
+        vm->slot_cache[slot] = from_value(vm, &vm->row[slot]);
+        vm->slot_gen[slot] = vm->gen;
+    }
+    return &vm->slot_cache[slot];
+}
+
+/* A fused "field op constant" instruction, stored into out. */
+static inline RJ_HOT void fused_into(rj_vm *vm, rj_cel *out, uint32_t op, uint32_t slot, int32_t arg)
+{
+    const rj_cel *v = slot_ref(vm, slot), *k = &vm->prog->consts[arg];
+    int r;
+    switch (op) {
+    case RJ_OP_F_EQ: r = eq3(v, k); break;
+    case RJ_OP_F_NE:
+        r = eq3(v, k);
+        if (r >= 0)
+            r = !r;
+        break;
+    case RJ_OP_F_LT: case RJ_OP_F_LE: case RJ_OP_F_GT: case RJ_OP_F_GE:
+        r = order3(op - RJ_OP_F_LT + RJ_OP_LT, v, k);
+        break;
+    case RJ_OP_F_IN: r = in3(vm, v, k); break;
+    case RJ_OP_F_CONST_IN: /* operands the other way round */
+        put(out, in3(vm, k, v), k, v);
+        return;
+    case RJ_OP_HAS: r = vm->row[slot].type != RJ_V_MISSING; break;
+    default: r = str3(op, v, k);
+    }
+    put(out, r, v, k);
+}
+
+/* ---- the interpreter ---- */
+
+static rj_cel run(rj_vm *vm, uint32_t pc)
+{
+    const rj_insn *code = vm->prog->code;
+    rj_cel *sp = vm->stack; /* next free */
+    for (;;) {
+        const rj_insn in_ = code[pc++];
+        switch (in_.op) {
+        case RJ_OP_LOAD: *sp++ = *slot_ref(vm, (uint32_t)in_.arg); break;
+        case RJ_OP_HAS: *sp++ = boolean(vm->row[in_.arg].type != RJ_V_MISSING); break;
+        case RJ_OP_CONST: *sp++ = vm->prog->consts[in_.arg]; break;
+        case RJ_OP_NOT:
+            if (sp[-1].type == RJ_C_BOOL)
+                sp[-1].n.i = !sp[-1].n.i;
+            else if (sp[-1].type != RJ_C_ERR)
+                sp[-1] = err(RJ_CE_OVERLOAD);
+            break;
+        case RJ_OP_NEG:
+            if (sp[-1].type == RJ_C_INT) {
+                if (sp[-1].n.i == INT64_MIN)
+                    sp[-1] = err(RJ_CE_OVERFLOW);
+                else
+                    sp[-1].n.i = -sp[-1].n.i;
+            } else if (sp[-1].type == RJ_C_DOUBLE) {
+                sp[-1].n.d = -sp[-1].n.d;
+            } else if (sp[-1].type != RJ_C_ERR) {
+                sp[-1] = err(RJ_CE_OVERLOAD);
+            }
+            break;
+        case RJ_OP_EQ: case RJ_OP_NE: {
+            sp--;
+            int r = eq3(&sp[-1], &sp[0]);
+            if (r >= 0 && in_.op == RJ_OP_NE)
+                r = !r;
+            put(&sp[-1], r, &sp[-1], &sp[0]);
+            break;
+        }
+        case RJ_OP_LT: case RJ_OP_LE: case RJ_OP_GT: case RJ_OP_GE:
+            sp--;
+            put(&sp[-1], order3(in_.op, &sp[-1], &sp[0]), &sp[-1], &sp[0]);
+            break;
+        case RJ_OP_ADD: case RJ_OP_SUB: case RJ_OP_MUL: case RJ_OP_DIV: case RJ_OP_MOD:
+            sp--;
+            sp[-1] = arith(vm, in_.op, &sp[-1], &sp[0]);
+            break;
+        case RJ_OP_IN: sp--; put(&sp[-1], in3(vm, &sp[-1], &sp[0]), &sp[-1], &sp[0]); break;
+        case RJ_OP_AND_SC:
+            if (sp[-1].type == RJ_C_BOOL && !sp[-1].n.i)
+                pc = (uint32_t)in_.arg;
+            break;
+        case RJ_OP_AND: {
+            sp--;
+            const rj_cel *a = &sp[-1], *b = &sp[0];
+            if (b->type == RJ_C_BOOL && !b->n.i)
+                put(&sp[-1], 0, a, b);
+            else if (a->type == RJ_C_ERR)
+                ;
+            else if (b->type == RJ_C_ERR)
+                sp[-1] = *b;
+            else if (a->type == RJ_C_BOOL && b->type == RJ_C_BOOL)
+                put(&sp[-1], 1, a, b);
+            else
+                put(&sp[-1], RJ_R_OVERLOAD, a, b);
+            break;
+        }
+        case RJ_OP_OR_SC:
+            if (sp[-1].type == RJ_C_BOOL && sp[-1].n.i)
+                pc = (uint32_t)in_.arg;
+            break;
+        case RJ_OP_OR: {
+            sp--;
+            const rj_cel *a = &sp[-1], *b = &sp[0];
+            if (b->type == RJ_C_BOOL && b->n.i)
+                put(&sp[-1], 1, a, b);
+            else if (a->type == RJ_C_ERR)
+                ;
+            else if (b->type == RJ_C_ERR)
+                sp[-1] = *b;
+            else if (a->type == RJ_C_BOOL && b->type == RJ_C_BOOL)
+                put(&sp[-1], 0, a, b);
+            else
+                put(&sp[-1], RJ_R_OVERLOAD, a, b);
+            break;
+        }
+        case RJ_OP_TEST: {
+            rj_cel t = *--sp;
+            if (t.type == RJ_C_BOOL) {
+                if (!t.n.i)
+                    pc = (uint32_t)in_.arg;
+            } else {
+                /* The then-branch ends with the JUMP to the end just
+                 * before the else-branch starts. */
+                *sp++ = t.type == RJ_C_ERR ? t : err(RJ_CE_OVERLOAD);
+                pc = (uint32_t)code[in_.arg - 1].arg;
+            }
+            break;
+        }
+        case RJ_OP_JUMP: pc = (uint32_t)in_.arg; break;
+        case RJ_OP_STARTS: case RJ_OP_ENDS: case RJ_OP_CONTAINS:
+            sp--;
+            put(&sp[-1], str3(in_.op, &sp[-1], &sp[0]), &sp[-1], &sp[0]);
+            break;
+        case RJ_OP_F_EQ: case RJ_OP_F_NE: case RJ_OP_F_LT: case RJ_OP_F_LE: case RJ_OP_F_GT:
+        case RJ_OP_F_GE: case RJ_OP_F_IN: case RJ_OP_F_CONST_IN: case RJ_OP_F_STARTS:
+        case RJ_OP_F_ENDS: case RJ_OP_F_CONTAINS:
+            fused_into(vm, sp++, in_.op, in_.a, in_.arg);
+            break;
+        case RJ_OP_MATCHES:
+            if (sp[-1].type == RJ_C_STR)
+                sp[-1] = matches(vm, &sp[-1], (uint32_t)in_.arg);
+            else if (sp[-1].type != RJ_C_ERR)
+                sp[-1] = err(RJ_CE_OVERLOAD);
+            break;
+        case RJ_OP_LOWER:
+            if (sp[-1].type == RJ_C_STR) {
+                uint8_t *out = scratch_alloc(vm, sp[-1].len ? sp[-1].len : 1);
+                if (!out) {
+                    sp[-1] = err(RJ_CE_NOMEM);
+                    break;
+                }
+                for (uint32_t i = 0; i < sp[-1].len; i++) {
+                    uint8_t ch = sp[-1].n.ptr[i];
+                    out[i] = (ch >= 'A' && ch <= 'Z') ? (uint8_t)(ch + 32) : ch;
+                }
+                sp[-1].n.ptr = out;
+            } else if (sp[-1].type != RJ_C_ERR) {
+                sp[-1] = err(RJ_CE_OVERLOAD);
+            }
+            break;
+        case RJ_OP_SIZE:
+            if (sp[-1].type != RJ_C_ERR)
+                sp[-1] = size_of(vm, &sp[-1]);
+            break;
+        case RJ_OP_TO_INT:
+            if (sp[-1].type != RJ_C_ERR)
+                sp[-1] = to_int(&sp[-1]);
+            break;
+        case RJ_OP_TO_DOUBLE:
+            if (sp[-1].type != RJ_C_ERR)
+                sp[-1] = to_double(&sp[-1]);
+            break;
+        case RJ_OP_TO_STRING:
+            if (sp[-1].type != RJ_C_ERR)
+                sp[-1] = to_string(vm, &sp[-1]);
+            break;
+        default: /* RJ_OP_RET (the loader rejects unknown opcodes) */
+            return sp[-1];
+        }
+    }
+}
+
+static void begin_event(rj_vm *vm, const rj_value *row, const uint8_t *base)
+{
+    vm->row = row;
+    vm->base = base;
+    if (++vm->gen == 0) { /* wrapped: old cache marks could look current */
+        memset(vm->slot_gen, 0, (vm->prog->ps->n_slots ? vm->prog->ps->n_slots : 1) * sizeof(uint32_t));
+        memset(vm->atom_gen, 0, (vm->prog->n_atoms ? vm->prog->n_atoms : 1) * sizeof(uint32_t));
+        vm->gen = 1;
+    }
+    scratch_rewind(vm);
+}
+
+/* ---- guard index ---- */
+
+static uint64_t mix(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h;
+}
+
+/* Equal values (by eq) hash alike: an integral double hashes as the int. */
+static uint64_t guard_hash(const rj_cel *v)
+{
+    switch (v->type) {
+    case RJ_C_INT: return mix((uint64_t)v->n.i ^ 0x1);
+    case RJ_C_DOUBLE: {
+        double d = v->n.d;
+        if (d == trunc(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0)
+            return mix((uint64_t)(int64_t)d ^ 0x1);
+        uint64_t bits;
+        memcpy(&bits, &d, 8);
+        return mix(bits ^ 0x2);
+    }
+    case RJ_C_STR: {
+        uint64_t h = 0xcbf29ce484222325ULL;
+        for (uint32_t i = 0; i < v->len; i++)
+            h = (h ^ v->n.ptr[i]) * 0x100000001b3ULL;
+        return mix(h ^ 0x3);
+    }
+    case RJ_C_BOOL: return mix(0x10 + (uint64_t)v->n.i);
+    case RJ_C_NULL: return mix(0x20);
+    default: return mix(0x30);
+    }
+}
+
+void rj_program_free_index(rj_program *p)
+{
+    for (uint32_t g = 0; p->groups && g < p->n_groups; g++) {
+        free(p->groups[g].rules);
+        free(p->groups[g].table_const);
+        free(p->groups[g].table_rule);
+    }
+    free(p->groups);
+    free(p->unguarded);
+    p->groups = NULL;
+    p->unguarded = NULL;
+    p->n_groups = 0;
+}
+
+int rj_program_index(rj_program *p)
+{
+    p->n_words = (p->n_rules + 63) / 64;
+    p->unguarded = calloc(p->n_words ? p->n_words : 1, sizeof(uint64_t));
+    p->groups = calloc(p->n_rules ? p->n_rules : 1, sizeof(rj_guard_group));
+    if (!p->unguarded || !p->groups)
+        goto nomem;
+    for (uint32_t r = 0; r < p->n_rules; r++) {
+        const rj_rule_code *rc = &p->rules[r];
+        if (rc->guard_slot < 0) {
+            p->unguarded[r / 64] |= 1ULL << (r % 64);
+            continue;
+        }
+        uint32_t g = 0;
+        while (g < p->n_groups && p->groups[g].slot != (uint32_t)rc->guard_slot)
+            g++;
+        if (g == p->n_groups) {
+            p->groups[g].slot = (uint32_t)rc->guard_slot;
+            p->n_groups++;
+        }
+        p->groups[g].n_rules++;
+        /* table_bits temporarily counts the group's (constant, rule) pairs */
+        p->groups[g].table_bits += rc->guard_len;
+    }
+    for (uint32_t g = 0; g < p->n_groups; g++) {
+        rj_guard_group *G = &p->groups[g];
+        uint32_t pairs = G->table_bits, bits = 1;
+        while ((1u << bits) < 2 * pairs + 1)
+            bits++;
+        G->table_bits = bits;
+        G->rules = malloc(G->n_rules * sizeof(uint32_t));
+        G->table_const = malloc(sizeof(uint32_t) << bits);
+        G->table_rule = malloc(sizeof(uint32_t) << bits);
+        if (!G->rules || !G->table_const || !G->table_rule)
+            goto nomem;
+        memset(G->table_const, 0xff, sizeof(uint32_t) << bits);
+        G->n_rules = 0;
+        for (uint32_t r = 0; r < p->n_rules; r++) {
+            const rj_rule_code *rc = &p->rules[r];
+            if (rc->guard_slot != (int32_t)G->slot)
+                continue;
+            G->rules[G->n_rules++] = r;
+            for (uint32_t i = 0; i < rc->guard_len; i++) {
+                uint32_t k = rc->guard_off + i;
+                uint64_t mask = (1ULL << bits) - 1, h = guard_hash(&p->consts[k]) & mask;
+                while (G->table_const[h] != UINT32_MAX)
+                    h = (h + 1) & mask;
+                G->table_const[h] = k;
+                G->table_rule[h] = r;
+            }
+        }
+    }
+    return 0;
+nomem:
+    rj_program_free_index(p);
+    return -ENOMEM;
+}
+
+/* Mark the rules this event must evaluate: the unguarded ones, and the
+ * guarded ones whose field holds one of their constants (or is absent or
+ * unreadable: then the rule runs, so its error is counted). */
+static void select_rules(rj_vm *vm)
+{
+    const rj_program *p = vm->prog;
+    memcpy(vm->active, p->unguarded, p->n_words * sizeof(uint64_t));
+    for (uint32_t g = 0; g < p->n_groups; g++) {
+        const rj_guard_group *G = &p->groups[g];
+        const rj_cel *vp = slot_ref(vm, G->slot);
+        if (vp->type == RJ_C_ERR) {
+            for (uint32_t i = 0; i < G->n_rules; i++)
+                vm->active[G->rules[i] / 64] |= 1ULL << (G->rules[i] % 64);
+            continue;
+        }
+        uint64_t mask = (1ULL << G->table_bits) - 1, h = guard_hash(vp) & mask;
+        for (; G->table_const[h] != UINT32_MAX; h = (h + 1) & mask) {
+            if (eq3(vp, &p->consts[G->table_const[h]]) == 1)
+                vm->active[G->table_rule[h] / 64] |= 1ULL << (G->table_rule[h] % 64);
+        }
+    }
+}
+
+/* 0 if the atom is false for this event (memoized per event). */
+static int atom_false(rj_vm *vm, uint32_t i)
+{
+    if (vm->atom_gen[i] != vm->gen) {
+        const rj_atom *a = &vm->prog->atoms[i];
+        rj_cel v;
+        fused_into(vm, &v, a->op, a->a, a->arg);
+        uint8_t r = v.type == RJ_C_BOOL ? (uint8_t)((v.n.i != 0) ^ (a->negate != 0)) : 2;
+        vm->atom_val[i] = r;
+        vm->atom_gen[i] = vm->gen;
+    }
+    return vm->atom_val[i] == 0;
+}
+
+uint32_t rj_vm_eval_event(rj_vm *vm, const rj_value *row, const uint8_t *base,
+                          uint32_t *matched, uint64_t *err_counts)
+{
+    const rj_program *p = vm->prog;
+    uint32_t n = 0;
+    begin_event(vm, row, base);
+    select_rules(vm);
+    for (uint32_t w = 0; w < p->n_words; w++) {
+        for (uint64_t bits = vm->active[w]; bits; bits &= bits - 1) {
+            uint32_t r = w * 64 + (uint32_t)__builtin_ctzll(bits);
+            if (p->rules[r].pre >= 0 && atom_false(vm, (uint32_t)p->rules[r].pre))
+                continue; /* a false conjunct: the rule is false */
+            rj_cel v = run(vm, p->rules[r].entry);
+            if (v.type == RJ_C_BOOL && v.n.i) {
+                matched[n++] = r;
+                if (p->rules[r].stop)
+                    return n;
+            } else if (v.type == RJ_C_ERR) {
+                err_counts[r]++;
+            }
+        }
+    }
+    return n;
+}
+
+rj_cel rj_vm_eval_rule(rj_vm *vm, uint32_t rule, const rj_value *row, const uint8_t *base)
+{
+    begin_event(vm, row, base);
+    return run(vm, vm->prog->rules[rule].entry);
+}

@@ -1,0 +1,206 @@
+/* vm.h: the predicate VM that evaluates a compiled rule set per event.
+ *
+ * A program is flat bytecode for every rule plus a constant pool; rules
+ * are evaluated in priority order over the values a PathSet extracted
+ * from one event. Values are CEL values: errors flow as values (RJ_C_ERR)
+ * and a rule matches only when its result is exactly true. Nothing here
+ * allocates per event: computed strings live in a scratch arena rewound
+ * per event.
+ */
+#ifndef RJ_VM_H
+#define RJ_VM_H
+
+#include <regex.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "json.h"
+
+enum rj_ctype {
+    RJ_C_ERR = 0,
+    RJ_C_NULL,
+    RJ_C_BOOL,
+    RJ_C_INT,
+    RJ_C_DOUBLE,
+    RJ_C_STR,   /* ptr/len: UTF-8 (already unescaped) */
+    RJ_C_LIST,  /* ptr/len: raw JSON array text from the event */
+    RJ_C_MAP,   /* ptr/len: raw JSON object text from the event */
+    RJ_C_CLIST, /* constant list: items consts[n.i .. n.i + len) */
+};
+
+/* Why a value is an error (counted per rule, shown by explain). */
+enum rj_cerr {
+    RJ_CE_NO_FIELD = 1,
+    RJ_CE_OVERLOAD,
+    RJ_CE_OVERFLOW,
+    RJ_CE_DIV_ZERO,
+    RJ_CE_RANGE,
+    RJ_CE_UNSUPPORTED,
+    RJ_CE_BAD_JSON,
+    RJ_CE_NOMEM,
+};
+
+/* 16 bytes, so the SysV ABI passes and returns it in two registers. */
+typedef struct rj_cel {
+    uint8_t type;
+    uint8_t reserved[3];
+    uint32_t len; /* STR/LIST/MAP: bytes; CLIST: items; ERR: the rj_cerr code */
+    union {
+        int64_t i;          /* INT, BOOL; CLIST: index of the first item */
+        double d;           /* DOUBLE */
+        const uint8_t *ptr; /* STR, LIST, MAP */
+    } n;
+} rj_cel;
+
+enum rj_op {
+    RJ_OP_LOAD = 1, /* arg: slot -> push field value (absent: error) */
+    RJ_OP_HAS,      /* arg: slot -> push bool */
+    RJ_OP_CONST,    /* arg: const index */
+    RJ_OP_NOT,
+    RJ_OP_NEG,
+    RJ_OP_EQ,
+    RJ_OP_NE,
+    RJ_OP_LT,
+    RJ_OP_LE,
+    RJ_OP_GT,
+    RJ_OP_GE,
+    RJ_OP_ADD,
+    RJ_OP_SUB,
+    RJ_OP_MUL,
+    RJ_OP_DIV,
+    RJ_OP_MOD,
+    RJ_OP_IN,
+    RJ_OP_AND_SC, /* arg: pc; top is false -> jump (keeps false) */
+    RJ_OP_AND,    /* pop b, a -> a && b with CEL error absorption */
+    RJ_OP_OR_SC,  /* arg: pc; top is true -> jump (keeps true) */
+    RJ_OP_OR,
+    RJ_OP_TEST,   /* arg: pc; pop test: true -> go on; false -> jump;
+                   * error or non-bool -> push error and jump to the end
+                   * pc stored in the next instruction's arg (RJ_OP_JUMP) */
+    RJ_OP_JUMP,   /* arg: pc */
+    RJ_OP_STARTS, /* the string functions pop (target, arg) */
+    RJ_OP_ENDS,
+    RJ_OP_CONTAINS,
+    RJ_OP_MATCHES, /* arg: regex index */
+    RJ_OP_LOWER,
+    RJ_OP_SIZE,
+    RJ_OP_TO_INT,
+    RJ_OP_TO_DOUBLE,
+    RJ_OP_TO_STRING,
+    RJ_OP_RET,
+    /* Fused "field op constant" forms: a = slot, arg = const index. Each
+     * equals LOAD a; CONST arg; <op> (the compiler emits them when it
+     * can), minus two pushes and a dispatch. */
+    RJ_OP_F_EQ,
+    RJ_OP_F_NE,
+    RJ_OP_F_LT,
+    RJ_OP_F_LE,
+    RJ_OP_F_GT,
+    RJ_OP_F_GE,
+    RJ_OP_F_IN,       /* field in [constants] */
+    RJ_OP_F_STARTS,   /* field.startsWith(constant) */
+    RJ_OP_F_ENDS,
+    RJ_OP_F_CONTAINS,
+    RJ_OP_F_CONST_IN, /* constant in field (a list or object) */
+    RJ_OP_MAX_,
+};
+
+typedef struct rj_insn {
+    uint16_t op;
+    uint16_t a;  /* slot, for the fused forms */
+    int32_t arg;
+} rj_insn;
+
+typedef struct rj_rule_code {
+    uint32_t entry;       /* pc of the rule's first instruction */
+    uint32_t stop;        /* 1: a match skips lower-priority rules */
+    int32_t pre;          /* -1, or an atom that must not be false */
+    int32_t guard_slot;   /* -1, or a slot whose value must equal ... */
+    uint32_t guard_off;   /* ... one of consts[guard_off .. + guard_len) */
+    uint32_t guard_len;
+} rj_rule_code;
+
+/* Guards grouped by field: one hash lookup per event and field finds the
+ * rules whose guard constants include the field's value. */
+typedef struct rj_guard_group {
+    uint32_t slot;
+    uint32_t *rules;      /* every rule guarded on this field */
+    uint32_t n_rules;
+    uint32_t table_bits;  /* open addressing: 2^bits entries */
+    uint32_t *table_const; /* const index, or UINT32_MAX for empty */
+    uint32_t *table_rule;  /* the rule that constant belongs to */
+} rj_guard_group;
+
+/* An atom: one fused instruction (op, a, arg), possibly negated, that is
+ * a top-level conjunct of some rules. Atoms are evaluated at most once per
+ * event; a rule whose atom is false is false without running. */
+typedef struct rj_atom {
+    uint16_t op, a;
+    int32_t arg;
+    uint32_t negate;
+} rj_atom;
+
+typedef struct rj_program {
+    const rj_pathset *ps;
+    rj_insn *code;
+    uint32_t n_code;
+    rj_cel *consts;
+    uint32_t n_consts;
+    uint8_t *bytes; /* storage the string constants point into */
+    rj_rule_code *rules;
+    uint32_t n_rules;
+    regex_t *regex;
+    uint32_t n_regex;
+    uint32_t max_stack;
+    rj_guard_group *groups;
+    uint32_t n_groups;
+    rj_atom *atoms;
+    uint32_t n_atoms;
+    uint64_t *unguarded; /* bitset of rules without a guard */
+    uint32_t n_words;    /* 64-bit words per rule bitset */
+} rj_program;
+
+/* Build the guard groups from rules[].guard_* (after consts are set). */
+int rj_program_index(rj_program *p);
+void rj_program_free_index(rj_program *p);
+
+/* Scratch memory for computed strings: chained blocks that never move, so
+ * pointers stay valid until the next rewind. */
+typedef struct rj_scratch_block {
+    struct rj_scratch_block *next;
+    size_t cap, used;
+    uint8_t data[];
+} rj_scratch_block;
+
+typedef struct rj_vm {
+    const rj_program *prog;
+    uint64_t *active; /* rules to evaluate for the current event */
+    uint8_t *atom_val; /* per atom: 0 false, 1 true, 2 neither */
+    uint32_t *atom_gen;
+    rj_cel *stack;
+    rj_cel *slot_cache;   /* loaded slot values for the current event */
+    uint32_t *slot_gen;   /* slot_cache[i] is valid when == gen */
+    uint32_t gen;
+    rj_scratch_block *scratch, *cur;
+    const rj_value *row;  /* the event's extracted values */
+    const uint8_t *base;  /* the buffer the values point into */
+} rj_vm;
+
+int rj_vm_init(rj_vm *vm, const rj_program *prog);
+void rj_vm_free(rj_vm *vm);
+
+/* Evaluate every rule for one event (row of extracted values over base).
+ * The indexes of matched rules go to matched[] in priority order (a stop
+ * ends the list), their count is returned; err_counts[r] is bumped for
+ * each rule whose result was an error. */
+uint32_t rj_vm_eval_event(rj_vm *vm, const rj_value *row, const uint8_t *base,
+                          uint32_t *matched, uint64_t *err_counts);
+
+/* Evaluate one rule and return its result value (for explain). */
+rj_cel rj_vm_eval_rule(rj_vm *vm, uint32_t rule, const rj_value *row, const uint8_t *base);
+
+/* Format a double as Python's repr() does (shortest round trip). Writes at
+ * most 32 bytes; returns the length. */
+size_t rj_format_double(double d, char *out);
+
+#endif

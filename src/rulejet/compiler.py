@@ -1,0 +1,355 @@
+"""Compiling conditions into one native program.
+
+Every field any rule reads goes into one PathSet (each event is scanned
+once); each condition becomes bytecode for the VM in _native/core/vm.c.
+Rules whose condition has a top-level conjunct ``field == literal`` or
+``field in [literals]`` get a guard: when the event's field holds none of
+those values, the rule is false without running (the conjunct is false,
+so the conjunction is), which makes large rule sets cheap.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass, field
+
+from ._native import Program
+from .expr import (
+    And,
+    Binary,
+    Call,
+    Cond,
+    ExprError,
+    Field,
+    Has,
+    ListLit,
+    Literal,
+    Node,
+    Or,
+    Unary,
+)
+from .paths import PathSet
+
+# Opcodes: the order of enum rj_op in _native/core/vm.h (a test checks).
+OPCODES = [
+    "LOAD", "HAS", "CONST", "NOT", "NEG", "EQ", "NE", "LT", "LE", "GT", "GE",
+    "ADD", "SUB", "MUL", "DIV", "MOD", "IN", "AND_SC", "AND", "OR_SC", "OR",
+    "TEST", "JUMP", "STARTS", "ENDS", "CONTAINS", "MATCHES", "LOWER", "SIZE",
+    "TO_INT", "TO_DOUBLE", "TO_STRING", "RET",
+    "F_EQ", "F_NE", "F_LT", "F_LE", "F_GT", "F_GE", "F_IN", "F_STARTS", "F_ENDS",
+    "F_CONTAINS", "F_CONST_IN",
+]  # fmt: skip
+OP = {name: i + 1 for i, name in enumerate(OPCODES)}
+
+_BINARY = {"==": "EQ", "!=": "NE", "<": "LT", "<=": "LE", ">": "GT", ">=": "GE",
+           "+": "ADD", "-": "SUB", "*": "MUL", "/": "DIV", "%": "MOD", "in": "IN"}  # fmt: skip
+_CALLS = {"startsWith": "STARTS", "endsWith": "ENDS", "contains": "CONTAINS",
+          "lowerAscii": "LOWER", "size": "SIZE", "int": "TO_INT", "double": "TO_DOUBLE",
+          "string": "TO_STRING"}  # fmt: skip
+_FUSED_CMP = {"==": "F_EQ", "!=": "F_NE", "<": "F_LT", "<=": "F_LE", ">": "F_GT", ">=": "F_GE"}
+_FUSED_STR = {"startsWith": "F_STARTS", "endsWith": "F_ENDS", "contains": "F_CONTAINS"}
+MAX_FUSED_SLOT = 0xFFFF
+Scalar = None | bool | int | float | str
+
+
+def translate_regex(pattern: str, text: str = "", pos: int = 0) -> str:
+    """A Python-style pattern as POSIX extended regex, for the supported
+    subset: literals, ``. ^ $ | ( ) [ ] * + ? {m,n}``, escapes of
+    punctuation, and the classes ``\\d \\w \\s`` (and ``\\D \\W \\S`` outside
+    brackets). Lookarounds, lazy quantifiers, backreferences, ``(?...)``
+    groups and word boundaries raise ExprError."""
+    classes = {"d": "0-9", "w": "A-Za-z0-9_", "s": " \t\n\r\f\v"}
+    out: list[str] = []
+    i, in_bracket = 0, False
+
+    def fail(why: str) -> ExprError:
+        return ExprError(f"unsupported in matches(): {why}", text or pattern, pos)
+
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            if i + 1 >= len(pattern):
+                raise fail("trailing backslash")
+            nxt = pattern[i + 1]
+            i += 2
+            if nxt in classes:
+                out.append(classes[nxt] if in_bracket else f"[{classes[nxt]}]")
+            elif nxt in "DWS" and not in_bracket:
+                out.append(f"[^{classes[nxt.lower()]}]")
+            elif nxt.isalnum():
+                raise fail(f"the escape \\{nxt}")
+            else:
+                out.append(nxt if in_bracket else "\\" + nxt)
+            continue
+        if in_bracket:
+            if ch == "]" and out[-1] not in ("[", "[^"):
+                in_bracket = False
+            out.append(ch)
+        elif ch == "[":
+            in_bracket = True
+            if pattern[i + 1 : i + 2] == "^":
+                out.append("[^")
+                i += 1
+            else:
+                out.append("[")
+        elif ch == "(" and pattern[i + 1 : i + 2] == "?":
+            raise fail("(?...) groups")
+        elif ch in "*+?}" and pattern[i + 1 : i + 2] == "?":
+            raise fail("lazy quantifiers")
+        else:
+            out.append(ch)
+        i += 1
+    if in_bracket:
+        raise fail("unterminated [")
+    return "".join(out)
+
+
+@dataclass
+class _Emitter:
+    text: str
+    slot_of: dict[tuple[str | int, ...], int]
+    consts: list[object] = field(default_factory=list)
+    const_index: dict[tuple[str, object], int] = field(default_factory=dict)
+    regexes: list[str] = field(default_factory=list)
+    code: list[tuple[int, int, int]] = field(default_factory=list)  # (op, slot, arg)
+    depth: int = 0
+    max_depth: int = 0
+
+    def emit(self, op: str, arg: int = 0, delta: int = 0, slot: int = 0) -> int:
+        self.code.append((OP[op], slot, arg))
+        self.depth += delta
+        self.max_depth = max(self.max_depth, self.depth)
+        return len(self.code) - 1
+
+    def patch(self, at: int, target: int) -> None:
+        op, slot, _ = self.code[at]
+        self.code[at] = (op, slot, target)
+
+    def fused(self, n: Node) -> bool:
+        """Emit ``field op literal`` as one instruction, if n has that shape."""
+        if isinstance(n, Binary):
+            f, lit, op = n.left, n.right, n.op
+            if isinstance(f, Literal) and isinstance(lit, Field) and op in ("==", "!="):
+                f, lit = lit, f
+            if not isinstance(f, Field) or self.slot_of[f.steps] > MAX_FUSED_SLOT:
+                return False
+            slot = self.slot_of[f.steps]
+            if op in _FUSED_CMP and isinstance(lit, Literal):
+                self.emit(_FUSED_CMP[op], self.const(lit.value), +1, slot)
+                return True
+            if (
+                op == "in"
+                and isinstance(lit, ListLit)
+                and all(isinstance(i, Literal) for i in lit.items)
+            ):
+                items: list[Scalar] = [i.value for i in lit.items]  # type: ignore[attr-defined]
+                self.emit("F_IN", self.const_list(items), +1, slot)
+                return True
+            return False
+        if isinstance(n, Binary) and n.op == "in":
+            return False
+        if (
+            isinstance(n, Call)
+            and n.name in _FUSED_STR
+            and isinstance(n.target, Field)
+            and isinstance(n.args[0], Literal)
+            and self.slot_of[n.target.steps] <= MAX_FUSED_SLOT
+        ):
+            slot = self.slot_of[n.target.steps]
+            self.emit(_FUSED_STR[n.name], self.const(n.args[0].value), +1, slot)
+            return True
+        return False
+
+    def const(self, value: Scalar) -> int:
+        key = (type(value).__name__, repr(value) if isinstance(value, float) else value)
+        if key not in self.const_index:
+            self.const_index[key] = len(self.consts)
+            self.consts.append(value)
+        return self.const_index[key]
+
+    def const_list(self, items: list[Scalar]) -> int:
+        first = len(self.consts)
+        self.consts.extend(items)  # a list's items sit side by side, not interned
+        self.consts.append((first, len(items)))
+        return len(self.consts) - 1
+
+    def node(self, n: Node) -> None:
+        if self.fused(n):
+            return
+        if (
+            isinstance(n, Binary)
+            and n.op == "in"
+            and isinstance(n.left, Literal)
+            and isinstance(n.right, Field)
+            and self.slot_of[n.right.steps] <= MAX_FUSED_SLOT
+        ):
+            self.emit("F_CONST_IN", self.const(n.left.value), +1, self.slot_of[n.right.steps])
+            return
+        if isinstance(n, Literal):
+            self.emit("CONST", self.const(n.value), +1)
+        elif isinstance(n, ListLit):
+            if not all(isinstance(i, Literal) for i in n.items):
+                raise ExprError("list literals may hold only literals", self.text, n.pos)
+            items: list[Scalar] = [i.value for i in n.items]  # type: ignore[attr-defined]
+            self.emit("CONST", self.const_list(items), +1)
+        elif isinstance(n, Field):
+            self.emit("LOAD", self.slot_of[n.steps], +1)
+        elif isinstance(n, Has):
+            self.emit("HAS", self.slot_of[n.field.steps], +1)
+        elif isinstance(n, Unary):
+            self.node(n.operand)
+            self.emit("NOT" if n.op == "!" else "NEG")
+        elif isinstance(n, Binary):
+            self.node(n.left)
+            self.node(n.right)
+            self.emit(_BINARY[n.op], 0, -1)
+        elif isinstance(n, (And, Or)):
+            short, join = ("AND_SC", "AND") if isinstance(n, And) else ("OR_SC", "OR")
+            self.node(n.left)
+            jump = self.emit(short)
+            self.node(n.right)
+            self.emit(join, 0, -1)
+            self.patch(jump, len(self.code))
+        elif isinstance(n, Cond):
+            self.node(n.test)
+            test = self.emit("TEST", 0, -1)
+            self.node(n.then)
+            end_jump = self.emit("JUMP")
+            self.depth -= 1  # the else branch starts from the same depth
+            self.patch(test, len(self.code))
+            self.node(n.orelse)
+            self.patch(end_jump, len(self.code))
+        elif isinstance(n, Call):
+            self.call(n)
+        else:  # pragma: no cover - the parser makes no other nodes
+            raise TypeError(f"unknown node {n!r}")
+
+    def call(self, n: Call) -> None:
+        if n.target is not None:
+            self.node(n.target)
+        if n.name == "matches":
+            pattern = n.args[0]
+            assert isinstance(pattern, Literal) and isinstance(pattern.value, str)
+            self.regexes.append(translate_regex(pattern.value, self.text, pattern.pos))
+            self.emit("MATCHES", len(self.regexes) - 1)
+            return
+        for a in n.args:
+            self.node(a)
+        self.emit(_CALLS[n.name], 0, -len(n.args) + (1 if n.target is None else 0))
+
+
+def _atom_of(
+    em: _Emitter,
+    cond: Node,
+    atoms: dict[tuple[int, int, int, int], int],
+    guard: tuple[Field, list[Scalar]] | None,
+) -> int:
+    """The index of an atom (a fusable top-level conjunct, or its negation)
+    that must not be false for the rule to match; -1 if there is none.
+    The guard's own conjunct is skipped: the guard already tested it."""
+    for c in conjuncts(cond):
+        negate = 0
+        if isinstance(c, Unary) and c.op == "!":
+            c, negate = c.operand, 1
+        if guard is not None and guard_of(c) == guard and not negate:
+            continue
+        if isinstance(c, Has) and c.field.steps in em.slot_of:
+            key = (OP["HAS"], em.slot_of[c.field.steps], 0, negate)
+        else:
+            mark = len(em.code)
+            depth, max_depth = em.depth, em.max_depth
+            if not em.fused(c):
+                continue
+            key = (*em.code.pop(), negate)
+            assert len(em.code) == mark
+            em.depth, em.max_depth = depth, max_depth
+        return atoms.setdefault(key, len(atoms))
+    return -1
+
+
+def conjuncts(n: Node) -> list[Node]:
+    """The top-level && chain of a condition, left to right."""
+    if isinstance(n, And):
+        return conjuncts(n.left) + conjuncts(n.right)
+    return [n]
+
+
+def guard_of(n: Node) -> tuple[Field, list[Scalar]] | None:
+    """A conjunct that pins a field to literal values, if there is one."""
+    for c in conjuncts(n):
+        if isinstance(c, Binary) and c.op == "==":
+            if isinstance(c.left, Field) and isinstance(c.right, Literal):
+                return c.left, [c.right.value]
+            if isinstance(c.right, Field) and isinstance(c.left, Literal):
+                return c.right, [c.left.value]
+        if (
+            isinstance(c, Binary)
+            and c.op == "in"
+            and isinstance(c.left, Field)
+            and isinstance(c.right, ListLit)
+            and all(isinstance(i, Literal) for i in c.right.items)
+        ):
+            return c.left, [i.value for i in c.right.items]  # type: ignore[attr-defined]
+    return None
+
+
+@dataclass
+class CompiledRules:
+    fields: list[Field]
+    pathset: PathSet
+    program: Program
+    consts: list[object]
+    code: list[tuple[int, int, int]]
+
+
+def compile_rules(
+    conditions: list[Node], texts: list[str], stops: list[bool], *, use_guards: bool = True
+) -> CompiledRules:
+    """One native program for conditions (in evaluation order). Raises
+    ExprError for what the native VM does not support."""
+    from .expr import fields as fields_of
+
+    distinct: dict[tuple[object, ...], Field] = {}
+    for cond in conditions:
+        for f in fields_of(cond):
+            distinct.setdefault(f.steps, f)
+    field_list = list(distinct.values())
+    pathset = PathSet([f.path for f in field_list])
+    slots = pathset._native.path_slots
+    slot_of = {f.steps: slots[i] for i, f in enumerate(field_list)}
+
+    rules: list[tuple[int, int, int, int, int, int]] = []
+    atoms: dict[tuple[int, int, int, int], int] = {}
+    em = _Emitter(text="", slot_of=slot_of)
+    for cond, text, stop in zip(conditions, texts, stops, strict=True):
+        em.text = text
+        entry = len(em.code)
+        em.depth = 0
+        em.node(cond)
+        em.emit("RET")
+        guard = guard_of(cond) if use_guards else None
+        pre = _atom_of(em, cond, atoms, guard) if use_guards else -1
+        if guard is not None:
+            g_field, values = guard
+            first = len(em.consts)
+            em.consts.extend(values)
+            rules.append((entry, int(stop), slot_of[g_field.steps], first, len(values), pre))
+        else:
+            rules.append((entry, int(stop), -1, 0, 0, pre))
+    code = b"".join(struct.pack("<HHi", op, slot, arg) for op, slot, arg in em.code)
+    program = Program(
+        pathset._native, code, em.consts, rules, em.regexes, em.max_depth + 1, list(atoms)
+    )
+    return CompiledRules(field_list, pathset, program, em.consts, em.code)
+
+
+def check_native(text: str) -> None:
+    """Raise ExprError if a condition parses but cannot run natively."""
+    from .expr import parse_expr
+
+    compile_rules([parse_expr(text)], [text], [False])
+
+
+__all__ = ["OP", "OPCODES", "CompiledRules", "compile_rules", "guard_of", "translate_regex"]
+_ = re

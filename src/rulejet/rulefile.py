@@ -1,0 +1,310 @@
+"""Rule files: YAML or JSON with a ``rules:`` list, checked whole.
+
+    sinks:                      # optional: where route actions write
+      alerts: {path: alerts.ndjson}
+      console: {stdout: true}
+    rules:
+      - name: adult-us
+        when: 'user.age >= 18 && user.profile.country == "US"'
+        then: [count, {tag: adults}, {route: alerts}, stop]
+        priority: 10            # higher runs first; ties keep file order
+        tags: [demo]
+        enabled: true
+      - name: from-jsonlogic
+        when_jsonlogic: {">": [{"var": "http.status"}, 499]}
+
+Every problem in a file is collected before anything runs: each comes
+with its file, line and column and, for conditions, the offending source
+line with a caret under the spot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import InputError
+from .expr import ExprError
+
+RULE_KEYS = {"name", "when", "when_jsonlogic", "then", "priority", "tags", "enabled"}
+BUILTIN_ACTIONS = {"count", "stop"}
+
+
+@dataclass
+class Problem:
+    file: str
+    line: int  # 1-based; 0 when unknown
+    column: int
+    message: str
+    source: str = ""  # the source line, for the caret
+    caret: int = 0  # 0-based position of the caret in source
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
+        text = f"{where}: error: {self.message}"
+        if self.source:
+            text += f"\n  {self.source}\n  {' ' * self.caret}^"
+        return text
+
+
+class RuleFileError(InputError):
+    """A rule file with problems; ``problems`` lists every one of them."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        first = problems[0]
+        super().__init__(
+            "\n".join(str(p) for p in problems), line=first.line or None, column=first.column
+        )
+
+    def __str__(self) -> str:
+        return self.args[0]  # type: ignore[no-any-return]
+
+
+@dataclass
+class RuleSpec:
+    """One rule as written in a file (before compilation)."""
+
+    name: str
+    when: str | None
+    when_jsonlogic: Any
+    then: list[str | dict[str, str]]
+    priority: int
+    tags: list[str]
+    enabled: bool
+    line: int
+    column: int
+
+
+@dataclass
+class RuleFile:
+    path: str
+    rules: list[RuleSpec]
+    sinks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class _Pos:
+    line: int
+    column: int
+    style: str | None = None  # YAML scalar style of a condition
+
+
+class _Locator:
+    """Line/column of values, from YAML nodes or, for JSON, a text search."""
+
+    def __init__(self, text: str, node: yaml.Node | None) -> None:
+        self.lines = text.splitlines()
+        self.node = node
+
+    def rule_nodes(self) -> list[yaml.Node | None]:
+        if not isinstance(self.node, yaml.MappingNode):
+            return []
+        for k, v in self.node.value:
+            if (
+                isinstance(k, yaml.ScalarNode)
+                and k.value == "rules"
+                and isinstance(v, yaml.SequenceNode)
+            ):
+                return list(v.value)
+        return []
+
+    @staticmethod
+    def key_node(mapping: yaml.Node | None, key: str) -> yaml.Node | None:
+        if isinstance(mapping, yaml.MappingNode):
+            for k, v in mapping.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == key:
+                    return v  # type: ignore[no-any-return]
+        return None
+
+    def pos(self, node: yaml.Node | None, fallback: _Pos) -> _Pos:
+        if node is None:
+            return fallback
+        style = node.style if isinstance(node, yaml.ScalarNode) else None
+        return _Pos(node.start_mark.line + 1, node.start_mark.column + 1, style)
+
+    def find(self, needle: str, start_line: int = 1) -> _Pos:
+        for i in range(max(start_line - 1, 0), len(self.lines)):
+            col = self.lines[i].find(needle)
+            if col >= 0:
+                return _Pos(i + 1, col + 1, '"')
+        return _Pos(0, 0)
+
+
+def _read(path: str | os.PathLike[str]) -> tuple[str, Any, yaml.Node | None]:
+    text = Path(path).read_text(encoding="utf-8")
+    if str(path).endswith(".json"):
+        try:
+            return text, json.loads(text), None
+        except json.JSONDecodeError as e:
+            problem = Problem(str(path), e.lineno, e.colno, f"invalid JSON: {e.msg}")
+            raise RuleFileError([problem]) from None
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        raise RuleFileError([Problem(str(path), line, col, f"invalid YAML: {e}")]) from None
+    return text, data, node
+
+
+def load_rule_file(path: str | os.PathLike[str]) -> RuleFile:
+    """Read and check a rule file. Raises RuleFileError listing every
+    problem, FileNotFoundError/IsADirectoryError/PermissionError for paths."""
+    from .rules import check_condition
+
+    name = str(path)
+    text, data, node = _read(path)
+    loc = _Locator(text, node)
+    problems: list[Problem] = []
+
+    def problem(pos: _Pos, message: str) -> None:
+        problems.append(Problem(name, pos.line, pos.column, message))
+
+    if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
+        raise RuleFileError([Problem(name, 1, 1, "a rule file is a mapping with a 'rules:' list")])
+    unknown_top = set(data) - {"rules", "sinks", "settings"}
+    for key in sorted(unknown_top):
+        problem(loc.find(f"{key}"), f"unknown top-level key {key!r}")
+    sinks = _check_sinks(data.get("sinks"), loc, problem)
+
+    rule_nodes = loc.rule_nodes()
+    specs: list[RuleSpec] = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(data["rules"]):
+        rnode = rule_nodes[i] if i < len(rule_nodes) else None
+        rpos = loc.pos(
+            rnode,
+            loc.find(json.dumps(raw.get("name", ""))) if isinstance(raw, dict) else _Pos(0, 0),
+        )
+        if not isinstance(raw, dict):
+            problem(rpos, f"rule {i + 1} is not a mapping")
+            continue
+        for key in sorted(set(raw) - RULE_KEYS):
+            problem(loc.pos(loc.key_node(rnode, key), rpos), f"unknown key {key!r} in rule {i + 1}")
+        rname = raw.get("name")
+        if not isinstance(rname, str) or not rname:
+            problem(rpos, f"rule {i + 1} needs a non-empty string 'name'")
+            rname = f"#{i + 1}"
+        elif rname in seen:
+            problem(rpos, f"duplicate rule name {rname!r} (first at rule {seen[rname]})")
+        else:
+            seen[rname] = i + 1
+        when, jl = raw.get("when"), raw.get("when_jsonlogic")
+        if (when is None) == (jl is None):
+            problem(rpos, f"rule {rname!r} needs exactly one of 'when' and 'when_jsonlogic'")
+        elif when is not None:
+            wnode = loc.key_node(rnode, "when")
+            wpos = loc.pos(
+                wnode, loc.find(json.dumps(when)[1:-1], rpos.line) if node is None else rpos
+            )
+            if not isinstance(when, str):
+                problem(wpos, f"rule {rname!r}: 'when' must be a string")
+            else:
+                try:
+                    check_condition(when)
+                except ExprError as e:
+                    problems.append(_expr_problem(name, loc, wpos, when, e, rname))
+        else:
+            try:
+                from .jsonlogic import from_jsonlogic
+
+                from_jsonlogic(jl)
+            except InputError as e:
+                jpos = loc.pos(loc.key_node(rnode, "when_jsonlogic"), rpos)
+                problem(jpos, f"rule {rname!r}: {e}")
+        then = raw.get("then", [])
+        tpos = loc.pos(loc.key_node(rnode, "then"), rpos)
+        then = _check_then(then, sinks, tpos, rname, problem)
+        priority = raw.get("priority", 0)
+        if not isinstance(priority, int) or isinstance(priority, bool):
+            problem(loc.pos(loc.key_node(rnode, "priority"), rpos), "priority must be an integer")
+            priority = 0
+        tags = raw.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            problem(loc.pos(loc.key_node(rnode, "tags"), rpos), "tags must be a list of strings")
+            tags = []
+        enabled = raw.get("enabled", True)
+        if not isinstance(enabled, bool):
+            problem(loc.pos(loc.key_node(rnode, "enabled"), rpos), "enabled must be true or false")
+            enabled = True
+        specs.append(
+            RuleSpec(rname, when, jl, then, priority, tags, enabled, rpos.line, rpos.column)
+        )
+    if problems:
+        raise RuleFileError(problems)
+    return RuleFile(name, specs, sinks)
+
+
+def _expr_problem(
+    file: str, loc: _Locator, pos: _Pos, when: str, e: ExprError, rname: str
+) -> Problem:
+    """Point into the file: for a one-line scalar, the column of the error."""
+    offset = e.offset or 0
+    quoted = pos.style in ("'", '"')
+    line_text = loc.lines[pos.line - 1] if 0 < pos.line <= len(loc.lines) else ""
+    start = pos.column - 1 + (1 if quoted else 0)
+    if line_text[start : start + len(when)] == when or (
+        pos.style in (None, "") and "\n" not in when
+    ):
+        col = start + offset + 1
+        return Problem(file, pos.line, col, f"rule {rname!r}: {e.message}", line_text, col - 1)
+    # Escapes or folding moved things: show the condition itself.
+    return Problem(file, pos.line, pos.column, f"rule {rname!r}: {e.message}", when, offset)
+
+
+def _check_sinks(sinks: Any, loc: _Locator, problem: Any) -> dict[str, dict[str, Any]]:
+    if sinks is None:
+        return {}
+    if not isinstance(sinks, dict):
+        problem(
+            loc.find("sinks"), "'sinks' must be a mapping of name to {path: FILE} or {stdout: true}"
+        )
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for name, spec in sinks.items():
+        ok = isinstance(spec, dict) and (
+            (set(spec) == {"path"} and isinstance(spec["path"], str))
+            or (set(spec) == {"stdout"} and spec["stdout"] is True)
+        )
+        if not ok:
+            problem(
+                loc.find(f"{name}"), f"sink {name!r} must be {{path: FILE}} or {{stdout: true}}"
+            )
+            continue
+        out[str(name)] = spec
+    return out
+
+
+def _check_then(
+    then: Any, sinks: dict[str, Any], pos: _Pos, rname: str, problem: Any
+) -> list[str | dict[str, str]]:
+    if not isinstance(then, list):
+        problem(pos, f"rule {rname!r}: 'then' must be a list of actions")
+        return []
+    out: list[str | dict[str, str]] = []
+    for action in then:
+        if (isinstance(action, str) and action in BUILTIN_ACTIONS) or (
+            isinstance(action, dict)
+            and len(action) == 1
+            and next(iter(action)) in ("tag", "route")
+            and isinstance(next(iter(action.values())), str)
+        ):
+            out.append(action)
+        else:
+            problem(
+                pos,
+                f"rule {rname!r}: unknown action {action!r} "
+                "(use count, stop, {tag: NAME} or {route: NAME})",
+            )
+    return out

@@ -1,0 +1,336 @@
+"""Rules and the Engine: the simple API and the compiled one, together.
+
+    from rulejet import Engine, Rule
+    e = Engine(rules=[Rule(name="adult", cond=lambda d: d["age"] > 18,
+                           action=lambda d: print("grant access"))])
+    e.execute({"age": 25})              # runs the action; returns ["adult"]
+
+A condition is a Python callable (given the event: a dict, or any object
+such as a dataclass), an expression string in the rule language, or a
+JSONLogic mapping. Expression rules compile into one native program that
+scans each event once; callable and JSONLogic rules run in Python on
+decoded events.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import _native
+from ._ref.cel import CelError, evaluate
+from .compiler import CompiledRules, compile_rules
+from .expr import Node, parse_expr
+from .jsonlogic import JsonLogic, from_jsonlogic
+
+if TYPE_CHECKING:
+    import os
+
+    from typing_extensions import Buffer
+
+    from .runner import RunStats
+
+Action = Callable[[Any], Any] | str | Mapping[str, str]
+_CALLABLE, _EXPR, _JSONLOGIC = "callable", "expr", "jsonlogic"
+
+
+def check_condition(text: str) -> Node:
+    """Parse and compile one condition; raises ExprError if it cannot run."""
+    node = parse_expr(text)
+    compile_rules([node], [text], [False])
+    return node
+
+
+@dataclass
+class Rule:
+    """A named condition with actions.
+
+    ``cond`` is a callable (truthy result = match), an expression string, or
+    a JSONLogic mapping. ``action`` (or ``then``) lists what runs on a match:
+    callables get the event; ``"count"``, ``"stop"``, ``{"tag": NAME}`` and
+    ``{"route": NAME}`` are built in. Higher ``priority`` runs first.
+    """
+
+    name: str
+    cond: Callable[[Any], Any] | str | Mapping[str, Any]
+    action: Action | Sequence[Action] | None = None
+    priority: int = 0
+    tags: Sequence[str] = ()
+    enabled: bool = True
+    then: Sequence[Action] = ()
+
+    @property
+    def actions(self) -> list[Action]:
+        acts: list[Action] = list(self.then)
+        if self.action is not None:
+            if isinstance(self.action, (str, Mapping)) or callable(self.action):
+                acts.append(self.action)
+            else:
+                acts.extend(self.action)
+        return acts
+
+
+@dataclass
+class Explanation:
+    """Why a rule did or did not match one event."""
+
+    rule: str
+    matched: bool
+    result: Any  # True/False, another value, or "error: ..."
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        mark = "MATCH" if self.matched else "no"
+        values = ", ".join(f"{k}={v!r}" for k, v in self.fields.items())
+        return f"{mark:5} {self.rule}: {self.result}" + (f"   [{values}]" if values else "")
+
+
+def _json_path(path: str) -> str:
+    """JSONPath spelling of a dotted JSONLogic var for explain output."""
+    return "$." + path if path else "$"
+
+
+def to_jsonable(data: Any) -> Any:
+    """An event as JSON-ready data: dataclasses and attribute objects become
+    dicts, so expression rules can read them too."""
+    if isinstance(data, (str, int, float, bool)) or data is None:
+        return data
+    if isinstance(data, Mapping):
+        return {str(k): to_jsonable(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [to_jsonable(v) for v in data]
+    if dataclasses.is_dataclass(data) and not isinstance(data, type):
+        return {f.name: to_jsonable(getattr(data, f.name)) for f in dataclasses.fields(data)}
+    if hasattr(data, "__dict__"):
+        return {k: to_jsonable(v) for k, v in vars(data).items() if not k.startswith("_")}
+    return str(data)
+
+
+class Engine:
+    """A compiled rule set. Raises ExprError/JSONLogicError for bad
+    conditions and ValueError for duplicate rule names."""
+
+    def __init__(
+        self,
+        rules: Iterable[Rule],
+        *,
+        sinks: Mapping[str, Mapping[str, Any]] | None = None,
+        on_error: str = "raise",
+    ) -> None:
+        if on_error not in ("raise", "skip"):
+            raise ValueError("on_error is 'raise' or 'skip'")
+        all_rules = list(rules)
+        names = [r.name for r in all_rules]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"duplicate rule names: {sorted(dupes)}")
+        # Priority order: higher first, ties in the order given.
+        order = sorted(range(len(all_rules)), key=lambda i: -all_rules[i].priority)
+        self.rules: list[Rule] = [all_rules[i] for i in order if all_rules[i].enabled]
+        self.sinks = dict(sinks or {})
+        self.on_error = on_error
+        self._handlers: dict[str, list[Callable[[Any], Any]]] = {}
+        self._kind: list[str] = []
+        self._ast: dict[int, Node] = {}
+        self._jsonlogic: dict[int, JsonLogic] = {}
+        texts: list[str] = []
+        nodes: list[Node] = []
+        stops: list[bool] = []
+        self._native_index: dict[int, int] = {}  # rule position -> native rule index
+        for i, r in enumerate(self.rules):
+            if isinstance(r.cond, str):
+                node = parse_expr(r.cond)
+                self._kind.append(_EXPR)
+                self._ast[i] = node
+                self._native_index[i] = len(nodes)
+                texts.append(r.cond)
+                nodes.append(node)
+                stops.append("stop" in r.actions)
+            elif isinstance(r.cond, Mapping):
+                self._kind.append(_JSONLOGIC)
+                self._jsonlogic[i] = from_jsonlogic(dict(r.cond))
+            elif callable(r.cond):
+                self._kind.append(_CALLABLE)
+            else:
+                raise TypeError(f"rule {r.name!r}: cond must be a callable, str or mapping")
+        self._native_rules = [i for i, k in enumerate(self._kind) if k == _EXPR]
+        self.compiled: CompiledRules | None = compile_rules(nodes, texts, stops) if nodes else None
+
+    # ---- configuration ----
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], **kwargs: Any) -> Engine:
+        """An Engine from a YAML/JSON rule file (see rulefile.py)."""
+        from .rulefile import load_rule_file
+
+        rf = load_rule_file(path)
+        rules = [
+            Rule(
+                name=s.name,
+                cond=s.when if s.when is not None else s.when_jsonlogic,
+                then=s.then,
+                priority=s.priority,
+                tags=s.tags,
+                enabled=s.enabled,
+            )
+            for s in rf.rules
+        ]
+        kwargs.setdefault("sinks", rf.sinks)
+        return cls(rules, **kwargs)
+
+    def on(self, rule_name: str) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
+        """Decorator: run ``fn(event)`` whenever ``rule_name`` matches."""
+        if rule_name not in {r.name for r in self.rules}:
+            raise KeyError(f"no enabled rule named {rule_name!r}")
+
+        def register(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+            self._handlers.setdefault(rule_name, []).append(fn)
+            return fn
+
+        return register
+
+    @property
+    def names(self) -> list[str]:
+        """Enabled rule names in priority order."""
+        return [r.name for r in self.rules]
+
+    # ---- one event ----
+
+    def _decode(self, event: Any) -> tuple[bytes | None, Any]:
+        """(JSON bytes, Python value) for an event given in any form."""
+        if isinstance(event, (bytes, bytearray, memoryview)):
+            raw = bytes(event)
+            return raw, None
+        if isinstance(event, str):
+            return event.encode("utf-8", "surrogatepass"), None
+        return None, event
+
+    def _matches(self, event: Any) -> tuple[list[int], dict[int, str]]:
+        """Positions of the rules that match, in priority order, honouring
+        stop; and the rules whose evaluation ended in an error."""
+        raw, obj = self._decode(event)
+        native: set[int] = set()
+        errored: dict[int, str] = {}
+        if self.compiled is not None:
+            doc = raw if raw is not None else json.dumps(to_jsonable(obj)).encode()
+            matched_idx, err_idx = self.compiled.program.eval(doc)
+            native = {self._native_rules[j] for j in matched_idx}
+            errored = {self._native_rules[j]: "error" for j in err_idx}
+        value: Any = None
+        if obj is not None:
+            value = obj
+        elif raw is not None and len(self._native_rules) != len(self.rules):
+            value = json.loads(raw)
+        out: list[int] = []
+        for i, r in enumerate(self.rules):
+            kind = self._kind[i]
+            if kind == _EXPR:
+                hit = i in native
+            elif kind == _JSONLOGIC:
+                hit = self._jsonlogic[i].matches(to_jsonable(value))
+            else:
+                try:
+                    hit = bool(r.cond(value))  # type: ignore[operator]
+                except Exception as e:
+                    if self.on_error == "raise":
+                        raise
+                    errored[i] = f"error: {e!r}"
+                    hit = False
+            if hit:
+                out.append(i)
+                if "stop" in r.actions:
+                    break
+        return out, errored
+
+    def evaluate(self, event: Any) -> list[str]:
+        """Names of the rules an event matches, in priority order (no
+        actions run). ``event``: JSON bytes or str, a dict, or an object.
+        Raises JSONError for malformed JSON."""
+        return [self.rules[i].name for i in self._matches(event)[0]]
+
+    def execute(self, data: Any) -> list[str]:
+        """Evaluate, then run the matched rules' actions in priority order;
+        returns the names that fired. Callables receive the event as given
+        (decoded from JSON when given as bytes/str)."""
+        positions, _ = self._matches(data)
+        value = data
+        if isinstance(data, (bytes, bytearray, memoryview, str)) and positions:
+            value = json.loads(bytes(data) if not isinstance(data, str) else data)
+        for i in positions:
+            self.run_actions(i, value)
+        return [self.rules[i].name for i in positions]
+
+    def run_actions(self, position: int, value: Any) -> None:
+        """Run rule ``position``'s callable actions and handlers on value."""
+        rule = self.rules[position]
+        for act in rule.actions:
+            if callable(act) and not isinstance(act, (str, Mapping)):
+                act(value)
+        for fn in self._handlers.get(rule.name, ()):
+            fn(value)
+
+    def explain(self, event: Any) -> list[Explanation]:
+        """For each rule: did it match, its condition's value, and the field
+        values it read (by the reference evaluator, checked against the
+        native result)."""
+        raw, obj = self._decode(event)
+        if raw is not None:
+            _native.validate(raw)
+            value = json.loads(raw)
+        else:
+            value = to_jsonable(obj)
+        matched = set(self._matches(event)[0])
+        out = []
+        for i, r in enumerate(self.rules):
+            trace: dict[str, Any] = {}
+            kind = self._kind[i]
+            if kind == _EXPR:
+                result = evaluate(self._ast[i], value, trace)
+                shown: Any = f"error: {result.message}" if isinstance(result, CelError) else result
+            elif kind == _JSONLOGIC:
+                jl = self._jsonlogic[i]
+                shown = jl.apply(value)
+                for p in jl.fields():
+                    trace[_json_path(p)] = _dig(value, p)
+            else:
+                try:
+                    shown = r.cond(obj if obj is not None else value)  # type: ignore[operator]
+                except Exception as e:
+                    shown = f"error: {e!r}"
+            out.append(Explanation(r.name, i in matched, shown, trace))
+        return out
+
+    # ---- files ----
+
+    def run_file(self, path: str | os.PathLike[str], **kwargs: Any) -> RunStats:
+        """Evaluate every line of an NDJSON file; see runner.run_file."""
+        from .runner import run_file
+
+        return run_file(self, path, **kwargs)
+
+    def scan(self, path: str | os.PathLike[str]) -> Iterator[tuple[str, int, bytes]]:
+        """Yield (rule name, line number, raw line) for every match."""
+        from .runner import scan_file
+
+        return scan_file(self, path)
+
+    def run_buffer(self, buffer: Buffer, **kwargs: Any) -> RunStats:
+        """Like run_file, over bytes already in memory."""
+        from .runner import run_buffer
+
+        return run_buffer(self, buffer, **kwargs)
+
+
+def _dig(value: Any, dotted: str) -> Any:
+    node = value
+    for part in dotted.split(".") if dotted else []:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return "<absent>"
+    return node
