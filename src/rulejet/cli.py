@@ -1,11 +1,26 @@
-"""The ``rulejet`` command line."""
+"""The ``rulejet`` command line.
+
+    rulejet run RULES FILE... [--threads N] [--format text|json] [--out DIR] [--strict]
+    rulejet check RULES
+    rulejet explain RULES EVENT
+    rulejet demo [--events N] [--threads N]
+    rulejet info [--dir DIR]
+    rulejet lines FILE
+
+Exit status: 0 on success, 1 when something failed (bad rule file, missing
+or unreadable input, a malformed line under --strict), 2 for bad usage.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from .errors import RulejetError
 from .sysinfo import system_info
@@ -48,9 +63,166 @@ def _cmd_lines(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_inputs(files: Sequence[str]) -> None:
+    for f in files:
+        p = Path(f)
+        if p.is_dir():
+            raise IsADirectoryError(21, "is a directory, not an NDJSON file", f)
+        if not p.exists():
+            raise FileNotFoundError(2, "no such file", f)
+        if not os.access(p, os.R_OK):
+            raise PermissionError(13, "not readable", f)
+
+
+def _run(rules: str, files: Sequence[str], args: argparse.Namespace) -> int:
+    from .rules import Engine
+    from .runner import RunStats
+
+    engine = Engine.from_file(rules)  # a bad rule file fails before any event is read
+    _check_inputs(files)
+    per_file: list[tuple[str, RunStats]] = []
+    for f in files:
+        stats = engine.run_file(
+            f, threads=args.threads, strict=args.strict, out_dir=args.out, progress=not args.quiet
+        )
+        per_file.append((f, stats))
+    total = _sum(per_file)
+    if args.format == "json":
+        out = total.as_dict()
+        out["rules_file"] = rules
+        out["files"] = [{"path": f, **s.as_dict()} for f, s in per_file] if len(files) > 1 else files
+        print(json.dumps(out))
+    else:
+        _print_text(rules, files, total, engine.names)
+    return 0
+
+
+def _sum(per_file: list[tuple[str, Any]]) -> Any:
+    first = per_file[0][1]
+    if len(per_file) == 1:
+        return first
+    from dataclasses import replace
+
+    def add(key: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for _, s in per_file:
+            for k, v in getattr(s, key).items():
+                out[k] = out.get(k, 0) + v
+        return out
+
+    return replace(
+        first,
+        events=sum(s.events for _, s in per_file),
+        bytes=sum(s.bytes for _, s in per_file),
+        errors=sum(s.errors for _, s in per_file),
+        seconds=sum(s.seconds for _, s in per_file),
+        lines=sum(s.lines for _, s in per_file),
+        blank_lines=sum(s.blank_lines for _, s in per_file),
+        matches=add("matches"),
+        eval_errors=add("eval_errors"),
+        tags=add("tags"),
+        routed=add("routed"),
+        error_samples=[e for _, s in per_file for e in s.error_samples][:100],
+    )
+
+
+def _print_text(rules: str, files: Sequence[str], s: Any, names: list[str]) -> None:
+    rate = s.bytes / s.seconds / 1e6 if s.seconds else 0.0
+    eps = s.events / s.seconds / 1e6 if s.seconds else 0.0
+    print(f"rules    {rules} ({len(names)} rules)")
+    print(f"input    {', '.join(files)}")
+    print(
+        f"events   {s.events:,}   bytes {s.bytes:,}   malformed {s.errors:,}"
+        f"   blank {s.blank_lines:,}"
+    )
+    print(
+        f"time     {s.seconds:.3f} s   {rate:,.0f} MB/s   {eps:.2f}M events/s"
+        f"   threads {s.threads}   kernel {s.kernel}"
+    )
+    width = max([len(n) for n in names] + [4])
+    print(f"\n{'rule':<{width}}  {'matches':>12}  {'eval errors':>11}")
+    for n in names:
+        print(f"{n:<{width}}  {s.matches.get(n, 0):>12,}  {s.eval_errors.get(n, 0):>11,}")
+    if s.tags:
+        print("\ntags     " + ", ".join(f"{k}={v:,}" for k, v in sorted(s.tags.items())))
+    if s.routed:
+        print("routed   " + ", ".join(f"{k}={v:,}" for k, v in sorted(s.routed.items())))
+    if s.error_samples:
+        shown = len(s.error_samples)
+        print(f"\nmalformed lines (first {shown} of {s.errors:,}):")
+        for e in s.error_samples[:10]:
+            print(f"  line {e.line}, column {e.column} (byte {e.offset}): {e.message}")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    return _run(args.rules, args.files, args)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .rulefile import load_rule_file
+
+    rf = load_rule_file(args.rules)
+    print(f"{args.rules}: OK, {len(rf.rules)} rules")
+    return 0
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from .rules import Engine
+
+    engine = Engine.from_file(args.rules)
+    text = args.event
+    if not text.lstrip().startswith(("{", "[")) and Path(text).is_file():
+        with open(text, "rb") as f:
+            text = f.readline().decode("utf-8", "surrogateescape")
+    for line in engine.explain(text.encode("utf-8", "surrogateescape")):
+        print(line)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import demo_rules_path, write_events
+
+    with tempfile.TemporaryDirectory(prefix="rulejet-demo-") as tmp:
+        events = os.path.join(tmp, "events.ndjson")
+        size = write_events(events, args.events)
+        print(f"generated {args.events:,} sample events ({size / 1e6:.1f} MB) in {events}")
+        args.out = args.out or tmp
+        code = _run(str(demo_rules_path()), [events], args)
+        if args.format == "text":
+            print(f"\n(the demo's rules: {demo_rules_path()})")
+        return code
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rulejet", description=__doc__)
+    parser = argparse.ArgumentParser(prog="rulejet", description="Rule engine for JSON events.")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    def run_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+        p.add_argument("--format", choices=("text", "json"), default="text")
+        p.add_argument("--out", default=None, help="directory for route sinks")
+        p.add_argument("--strict", action="store_true", help="stop at the first malformed line")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    run = sub.add_parser("run", help="evaluate a rule file over NDJSON files")
+    run.add_argument("rules")
+    run.add_argument("files", nargs="+")
+    run_options(run)
+    run.set_defaults(func=_cmd_run)
+
+    check = sub.add_parser("check", help="validate a rule file, listing every problem")
+    check.add_argument("rules")
+    check.set_defaults(func=_cmd_check)
+
+    explain = sub.add_parser("explain", help="show how each rule treats one event")
+    explain.add_argument("rules")
+    explain.add_argument("event", help="a JSON document, or a file whose first line is one")
+    explain.set_defaults(func=_cmd_explain)
+
+    demo = sub.add_parser("demo", help="generate sample events and run the bundled rules")
+    demo.add_argument("--events", type=int, default=200_000)
+    run_options(demo)
+    demo.set_defaults(func=_cmd_demo)
 
     info = sub.add_parser("info", help="version, SIMD kernels, page size, I/O probes")
     info.add_argument("--dir", default=None, help="directory for the O_DIRECT probe")
@@ -65,9 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "threads", 1) < 1:
+        print("rulejet: error: --threads must be at least 1", file=sys.stderr)
+        return 2
     try:
         code: int = args.func(args)
-    except (RulejetError, OSError) as e:
+    except (RulejetError, OSError, ValueError) as e:
         print(f"rulejet: error: {e}", file=sys.stderr)
         return 1
     return code

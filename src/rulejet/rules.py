@@ -223,6 +223,8 @@ class Engine:
         if obj is not None:
             value = obj
         elif raw is not None and len(self._native_rules) != len(self.rules):
+            if self.compiled is None:
+                _native.validate(raw)  # JSONError with an offset, as native rules give
             value = json.loads(raw)
         out: list[int] = []
         for i, r in enumerate(self.rules):

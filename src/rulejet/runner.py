@@ -150,14 +150,15 @@ def split_points(view: memoryview, parts: int, target: int = PARTITION_BYTES) ->
 
 def run_partition(engine: Engine, view: Buffer, collect: list[int] | None) -> PartialResult:
     """Evaluate one partition (a bytes-like of whole lines); lines are
-    numbered from 1 and offsets from the partition's start."""
-    n_rules = len(engine._native_rules)
-    if engine.compiled is None:
-        return _python_partition(engine, view)
+    numbered from 1 and offsets from the partition's start. Counts and
+    match records use rule positions (engine.rules order)."""
+    if engine.compiled is None or len(engine._native_rules) != len(engine.rules):
+        return _python_partition(engine, view, collect)
     lines, blank, bad, counts, errs, errors, matches = engine.compiled.program.run(
         view, collect=collect, max_errors=MAX_ERRORS
     )
-    assert len(counts) == n_rules
+    # Native rule j is engine rule engine._native_rules[j]; here all rules
+    # are native, in the same order, so the indexes coincide.
     return PartialResult(
         lines,
         blank,
@@ -170,21 +171,41 @@ def run_partition(engine: Engine, view: Buffer, collect: list[int] | None) -> Pa
     )
 
 
-def _python_partition(engine: Engine, view: Buffer) -> PartialResult:
-    """A rule set with no expression rules: nothing native to run."""
+def _python_partition(engine: Engine, view: Buffer, collect: list[int] | None) -> PartialResult:
+    """Rule sets with callable or JSONLogic conditions: every event is
+    decoded and evaluated in Python (expression rules still run natively,
+    one event at a time), so priorities and stop hold across all kinds."""
     data = bytes(view)
-    res = PartialResult(bytes=len(data))
-    for n, line in enumerate(data.split(b"\n")[: len(_native.line_starts(data))], 1):
+    n = len(engine.rules)
+    res = PartialResult(bytes=len(data), counts=[0] * n, eval_errors=[0] * n)
+    wanted = set(collect or ())
+    offset = 0
+    starts = _native.line_starts(data)
+    for number, start in enumerate(starts, 1):
+        end = starts[number] - 1 if number < len(starts) else len(data)
+        if end > start and data[end - 1 : end] == b"\n":
+            end -= 1
+        line = data[start:end]
+        offset = start
         res.lines += 1
         if not line.strip():
             res.blank += 1
             continue
         try:
-            _native.validate(line)
+            positions, errored = engine._matches(line)
         except JSONError as e:
             res.bad += 1
             if len(res.errors) < MAX_ERRORS:
-                res.errors.append(LineErrorInfo(n, e.offset or 0, (e.offset or 0) + 1, str(e)))
+                off = offset + (e.offset or 0)
+                res.errors.append(LineErrorInfo(number, off, (e.offset or 0) + 1, e.args[0]))
+            continue
+        for p in positions:
+            res.counts[p] += 1
+        for p in errored:
+            res.eval_errors[p] += 1
+        hits = tuple(p for p in positions if p in wanted)
+        if hits:
+            res.matches.append((number, offset, len(line), hits))
     return res
 
 
@@ -214,15 +235,14 @@ class _Progress:
 
 
 def _needs_collect(engine: Engine) -> list[int]:
-    """Native rule indexes whose matches need per-event work."""
+    """Rule positions whose matches need per-event work."""
     out = []
-    for j, pos in enumerate(engine._native_rules):
-        rule = engine.rules[pos]
+    for pos, rule in enumerate(engine.rules):
         acts = rule.actions
         if engine._handlers.get(rule.name) or any(
             callable(a) or (isinstance(a, dict) and set(a) & {"tag", "route"}) for a in acts
         ):
-            out.append(j)
+            out.append(pos)
     return out
 
 
@@ -272,9 +292,8 @@ def run_buffer(
         raise JSONError(first.message, offset=first.offset, line=first.line, column=first.column)
     tags, routed = _act(engine, view, total, out_dir) if collect else ({}, {})
     seconds = time.perf_counter() - t0
-    names = [engine.rules[p].name for p in engine._native_rules]
-    matches = dict.fromkeys(engine.names, 0)
-    matches.update(zip(names, total.counts, strict=True) if total.counts else {})
+    names = engine.names
+    matches = dict(zip(names, total.counts, strict=True)) if total.counts else dict.fromkeys(names, 0)
     return RunStats(
         events=total.lines - total.blank - total.bad,
         bytes=len(view),
@@ -301,8 +320,7 @@ def _act(
     spans: dict[str, array[int]] = {}
     for _line, off, length, rule_ids in total.matches:
         value: Any = None
-        for j in rule_ids:
-            pos = engine._native_rules[j]
+        for pos in rule_ids:
             rule = engine.rules[pos]
             for act in rule.actions:
                 if isinstance(act, dict) and "tag" in act:
@@ -359,15 +377,12 @@ def run_file(
 
 def scan_file(engine: Engine, path: str | os.PathLike[str]) -> Iterator[tuple[str, int, bytes]]:
     """(rule name, line number, raw line) for every match, in file order."""
-    if engine.compiled is None:
-        return
     with MappedFile(path) as mf, mf.lease() as view:
-        collect = list(range(len(engine._native_rules)))
-        result = run_partition(engine, view, collect)
+        result = run_partition(engine, view, list(range(len(engine.rules))))
         for line, off, length, rule_ids in result.matches:
             raw = bytes(view[off : off + length])
-            for j in rule_ids:
-                yield engine.rules[engine._native_rules[j]].name, line, raw
+            for pos in rule_ids:
+                yield engine.rules[pos].name, line, raw
 
 
 def read_events(stream: BinaryIO) -> bytes:

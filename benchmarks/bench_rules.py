@@ -1,0 +1,205 @@
+"""Rule evaluation over the 1M-event NDJSON file, against named peers.
+
+    python benchmarks/bench_rules.py [--runs 3] [--peer-events 200000] [--re-events 20000]
+
+For ../shared/bench/rules_10.yaml and rules_100.yaml: `rulejet run` (the
+CLI, --format json; its own timer, so interpreter start-up is excluded)
+at 1 and 2 threads over the whole file, against, in the same run,
+orjson plus the equivalent Python lambdas (../shared/bench/rules_*_python.py)
+and the `rule-engine` package (rules translated from the same AST). The
+Python peers run on the first --peer-events / --re-events events (they
+are 20x to 2000x slower) and are reported as MB/s over what they read.
+rulejet's per-rule counts must equal the expected_counts files, and each
+peer's counts must equal rulejet's on its sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import SHARED_BENCH, events_file, machine_facts, table, warm_page_cache
+
+import rulejet
+from rulejet.expr import And, Binary, Call, Cond, Field, Has, ListLit, Literal, Node, Or, Unary
+
+
+def cli_run(rules: Path, path: Path, threads: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "rulejet.cli", "run", str(rules), str(path),
+         "--format", "json", "--threads", str(threads), "--quiet"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def load_python_rules(n: int) -> list[tuple[str, Any]]:
+    spec = importlib.util.spec_from_file_location(f"r{n}", SHARED_BENCH / f"rules_{n}_python.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return list(mod.RULES)
+
+
+def orjson_lambdas(sample: bytes, rules: list[tuple[str, Any]]) -> dict[str, int]:
+    import orjson
+
+    counts = dict.fromkeys((n for n, _ in rules), 0)
+    for line in sample.split(b"\n"):
+        if not line:
+            continue
+        event = orjson.loads(line)
+        for name, cond in rules:
+            try:
+                if cond(event):
+                    counts[name] += 1
+            except (KeyError, TypeError, AttributeError):
+                pass
+    return counts
+
+
+def to_rule_engine(n: Node) -> str:
+    """The same condition in rule-engine's syntax (missing fields -> null)."""
+    t = to_rule_engine
+    if isinstance(n, Literal):
+        return json.dumps(n.value)
+    if isinstance(n, ListLit):
+        return "[" + ", ".join(t(i) for i in n.items) + "]"
+    if isinstance(n, Field):
+        return ".".join(str(s) for s in n.steps)
+    if isinstance(n, Has):
+        return f"({t(n.field)} != null)"
+    if isinstance(n, Unary):
+        return f"(not {t(n.operand)})" if n.op == "!" else f"(-{t(n.operand)})"
+    if isinstance(n, And):
+        return f"({t(n.left)} and {t(n.right)})"
+    if isinstance(n, Or):
+        return f"({t(n.left)} or {t(n.right)})"
+    if isinstance(n, Binary):
+        return f"({t(n.left)} {n.op} {t(n.right)})"
+    if isinstance(n, Cond):
+        return f"({t(n.test)} ? {t(n.then)} : {t(n.orelse)})"
+    if isinstance(n, Call) and n.target is not None:
+        if n.name == "contains":
+            return f"({t(n.args[0])} in {t(n.target)})"
+        name = {"startsWith": "starts_with", "endsWith": "ends_with"}[n.name]
+        return f"{t(n.target)}.{name}({t(n.args[0])})"
+    raise ValueError(f"no rule-engine spelling for {n!r}")
+
+
+def rule_engine_run(sample: bytes, rules: list[tuple[str, str]]) -> dict[str, int]:
+    import rule_engine
+
+    ctx = rule_engine.Context(default_value=None)
+    compiled = [(name, rule_engine.Rule(text, context=ctx)) for name, text in rules]
+    counts = dict.fromkeys((n for n, _ in rules), 0)
+    for line in sample.split(b"\n"):
+        if not line:
+            continue
+        event = json.loads(line)
+        for name, rule in compiled:
+            try:
+                if rule.matches(event) is True:
+                    counts[name] += 1
+            except rule_engine.EngineError:
+                pass
+    return counts
+
+
+def timed(fn: Any, runs: int) -> tuple[float, Any]:
+    times, result = [], None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def sample_of(data: bytes, events: int) -> bytes:
+    end = 0
+    for _ in range(events):
+        end = data.index(b"\n", end) + 1
+    return data[:end]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--peer-events", type=int, default=200_000)
+    ap.add_argument("--re-events", type=int, default=20_000)
+    args = ap.parse_args()
+
+    path = events_file()
+    warm_page_cache(path)
+    data = path.read_bytes()
+    size = len(data)
+    rows: list[list[str]] = []
+    rate: dict[tuple[int, str], float] = {}
+    for n in (10, 100):
+        rules_file = SHARED_BENCH / f"rules_{n}.yaml"
+        expected = json.loads((SHARED_BENCH / f"expected_counts_{n}.json").read_text())["matches"]
+        for threads in (1, 2):
+            results = [cli_run(rules_file, path, threads) for _ in range(args.runs)]
+            for r in results:
+                if r["matches"] != expected:
+                    raise SystemExit(f"rules_{n}: counts differ from expected_counts_{n}.json")
+            secs = statistics.median(r["seconds"] for r in results)
+            rate[(n, f"rulejet {threads}t")] = size / secs
+            rows.append([f"rules_{n}", f"rulejet run --threads {threads}", f"{size / secs / 1e6:,.0f}",
+                         f"{1e6 / secs:,.0f}", "1,000,000"])  # fmt: skip
+            print(f"  rules_{n} rulejet {threads}t: {size / secs / 1e6:,.0f} MB/s", flush=True)
+
+        engine = rulejet.Engine.from_file(rules_file)
+        sample = sample_of(data, args.peer_events)
+        want = engine.run_buffer(sample).matches
+        secs, counts = timed(lambda s=sample, n=n: orjson_lambdas(s, load_python_rules(n)), 1)
+        if counts != want:
+            raise SystemExit(f"rules_{n}: orjson+lambdas counts differ from rulejet's")
+        rate[(n, "orjson")] = len(sample) / secs
+        rows.append([f"rules_{n}", "orjson + Python lambdas", f"{len(sample) / secs / 1e6:,.1f}",
+                     f"{args.peer_events / secs:,.0f}", f"{args.peer_events:,}"])  # fmt: skip
+        print(f"  rules_{n} orjson+lambdas: {len(sample) / secs / 1e6:.1f} MB/s", flush=True)
+
+        re_sample = sample_of(data, args.re_events)
+        want = engine.run_buffer(re_sample).matches
+        specs = rulejet.load_rule_file(rules_file).rules
+        translated = [(s.name, to_rule_engine(rulejet.parse_expr(s.when or ""))) for s in specs]
+        secs, counts = timed(lambda s=re_sample, tr=translated: rule_engine_run(s, tr), 1)
+        if counts != want:
+            diff = {k: (counts[k], want[k]) for k in want if counts[k] != want[k]}
+            raise SystemExit(f"rules_{n}: rule-engine counts differ from rulejet's: {diff}")
+        rate[(n, "rule-engine")] = len(re_sample) / secs
+        rows.append([f"rules_{n}", "rule-engine (Python package)",
+                     f"{len(re_sample) / secs / 1e6:,.2f}", f"{args.re_events / secs:,.0f}",
+                     f"{args.re_events:,}"])  # fmt: skip
+        print(f"  rules_{n} rule-engine: {len(re_sample) / secs / 1e6:.2f} MB/s", flush=True)
+
+    from importlib.metadata import version
+
+    print()
+    print(f"{size / 1e6:.0f} MB, 1,000,000 events, page cache, median of {args.runs} CLI runs")
+    print(machine_facts())
+    print(f"peers: orjson {version('orjson')}, rule-engine {version('rule-engine')}")
+    print()
+    print(table(["rules", "contender", "MB/s", "events/s", "events read"], rows))
+    print()
+    ratios = []
+    for n in (10, 100):
+        r1, r2 = rate[(n, "rulejet 1t")], rate[(n, "rulejet 2t")]
+        ratios.append([f"rules_{n}", f"{r1 / rate[(n, 'orjson')]:.1f}x",
+                       f"{r1 / rate[(n, 'rule-engine')]:,.0f}x", f"{r2 / r1:.2f}x"])  # fmt: skip
+    print(table(["rules", "1 thread ÷ orjson+lambdas", "1 thread ÷ rule-engine",
+                 "2 threads ÷ 1 thread"], ratios))  # fmt: skip
+    cost = rate[(10, "rulejet 1t")] / rate[(100, "rulejet 1t")]
+    print(f"\n100 rules cost {cost:.2f}x what 10 rules cost (1 thread)")
+
+
+if __name__ == "__main__":
+    main()
