@@ -15,6 +15,11 @@ NATIVE = Path("src/rulejet/_native")
 sources = sorted(
     str(p) for sub in ("core", "kernels", "binding") for p in (NATIVE / sub).glob("*.c")
 )
+# Headers, so an in-place rebuild recompiles what includes them (setuptools
+# tracks no #include dependencies; kernels include json_generic.h).
+headers = sorted(
+    str(p) for sub in ("core", "kernels", "binding") for p in (NATIVE / sub).glob("*.h")
+)
 
 cflags = ["-std=c11", "-Wall", "-Wextra", "-Wno-missing-field-initializers"]
 ldflags: list[str] = []
@@ -35,6 +40,7 @@ setup(
         Extension(
             "rulejet._native",
             sources=sources,
+            depends=headers,
             extra_compile_args=cflags,
             extra_link_args=ldflags,
         )

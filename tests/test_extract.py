@@ -96,9 +96,22 @@ def test_skipped_parts_are_only_bracket_checked() -> None:
     with pytest.raises(JSONError):
         ps.extract(b'{"a": [1, , 2], "b": 3}', validate=True)
     # Traversed parts are always validated, and brackets must balance.
-    for bad in (b'{"a": [1, 2}, "b": 3', b'{"b": 3,}', b'{"b": 03}', b'{"a": "\x01", "b": 1}'):
+    for bad in (b'{"a": [1, 2}, "b": 3', b'{"b": 03}', b'{"a": "\x01", "b": 1}', b'{"b": 3'):
         with pytest.raises(JSONError):
             ps.extract(bad)
+    # Once every wanted key is seen, the rest of the object is skipped too.
+    assert ps.extract(b'{"b": 3, "c": [1,,]}') == [3]
+    with pytest.raises(JSONError):
+        ps.extract(b'{"b": 3, "c": [1,,]}', validate=True)
+
+
+def test_rest_of_object_skipped_only_when_no_wanted_key_can_follow() -> None:
+    ps = PathSet(["a", "b"])
+    # A later duplicate (plain or escaped) must still win.
+    assert ps.extract(b'{"a": 1, "b": 2, "x": {"y": 1}, "a": 3}') == [3, 2]
+    assert ps.extract(rb'{"a": 1, "b": 2, "x": 0, "\u0061": 4}') == [4, 2]
+    # The key's text inside a value forces a careful parse, same result.
+    assert ps.extract(rb'{"a": 1, "b": 2, "s": "\"a\"", "t": ["a"]}') == [1, 2]
 
 
 @pytest.mark.parametrize(

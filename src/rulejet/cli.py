@@ -90,7 +90,9 @@ def _run(rules: str, files: Sequence[str], args: argparse.Namespace) -> int:
     if args.format == "json":
         out = total.as_dict()
         out["rules_file"] = rules
-        out["files"] = [{"path": f, **s.as_dict()} for f, s in per_file] if len(files) > 1 else files
+        out["files"] = (
+            [{"path": f, **s.as_dict()} for f, s in per_file] if len(files) > 1 else files
+        )
         print(json.dumps(out))
     else:
         _print_text(rules, files, total, engine.names)

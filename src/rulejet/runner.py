@@ -180,7 +180,7 @@ def _python_partition(engine: Engine, view: Buffer, collect: list[int] | None) -
     res = PartialResult(bytes=len(data), counts=[0] * n, eval_errors=[0] * n)
     wanted = set(collect or ())
     offset = 0
-    starts = _native.line_starts(data)
+    starts = _native.line_starts(data).tolist()
     for number, start in enumerate(starts, 1):
         end = starts[number] - 1 if number < len(starts) else len(data)
         if end > start and data[end - 1 : end] == b"\n":
@@ -293,7 +293,9 @@ def run_buffer(
     tags, routed = _act(engine, view, total, out_dir) if collect else ({}, {})
     seconds = time.perf_counter() - t0
     names = engine.names
-    matches = dict(zip(names, total.counts, strict=True)) if total.counts else dict.fromkeys(names, 0)
+    matches = (
+        dict(zip(names, total.counts, strict=True)) if total.counts else dict.fromkeys(names, 0)
+    )
     return RunStats(
         events=total.lines - total.blank - total.bad,
         bytes=len(view),

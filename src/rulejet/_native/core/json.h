@@ -85,6 +85,7 @@ typedef struct rj_node {
     uint32_t term_off, n_term; /* slots this node's value fills: ps->slot_lists */
     uint32_t reset_off, n_reset; /* slots at or under this node (duplicate keys) */
     uint8_t has_key_edges, has_index_edges;
+    uint32_t n_key_edges;      /* distinct keys this node's objects are searched for */
     uint64_t max_index;        /* largest index edge (arrays skip past it) */
 } rj_node;
 

@@ -274,6 +274,7 @@ static int expand(rj_pathset *ps, sets_t *S, uint32_t g, uint32_t *scratch)
                 rj_node *gn = &ps->nodes[g];
                 if (label.kind == RJ_STEP_KEY) {
                     gn->has_key_edges = 1;
+                    gn->n_key_edges++;
                 } else {
                     gn->has_index_edges = 1;
                     if (label.index > gn->max_index)

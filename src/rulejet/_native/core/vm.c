@@ -124,6 +124,23 @@ static inline RJ_HOT rj_cel str(const uint8_t *p, size_t n)
     return v;
 }
 
+/* Equality of short byte strings without a libc call (most event strings
+ * are a few bytes; memcmp's dispatch costs more than the compare). */
+static inline RJ_HOT int same_bytes(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    for (; n >= 8; a += 8, b += 8, n -= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y)
+            return 0;
+    }
+    for (; n; a++, b++, n--)
+        if (*a != *b)
+            return 0;
+    return 1;
+}
+
 static inline RJ_HOT int is_num(const rj_cel *v) { return v->type == RJ_C_INT || v->type == RJ_C_DOUBLE; }
 static inline RJ_HOT int is_listish(const rj_cel *v) { return v->type == RJ_C_LIST || v->type == RJ_C_CLIST; }
 
@@ -414,7 +431,7 @@ static inline RJ_HOT int eq3(const rj_cel *a, const rj_cel *b)
     if (b->type == RJ_C_ERR)
         return RJ_R_ERR_B;
     if (a->type == RJ_C_STR && b->type == RJ_C_STR)
-        return a->len == b->len && (!a->len || !memcmp(a->n.ptr, b->n.ptr, a->len));
+        return a->len == b->len && same_bytes(a->n.ptr, b->n.ptr, a->len);
     if (is_num(a) && is_num(b))
         return num_cmp(a, b) == 0;
     int la = is_listish(a), lb = is_listish(b);
@@ -574,11 +591,24 @@ static int in3(rj_vm *vm, const rj_cel *x, const rj_cel *c)
     return RJ_R_OVERLOAD;
 }
 
+/* Substring search: memchr for the needle's first byte, then an inline
+ * compare; on short haystacks this beats memmem's two-way set-up. */
 static const uint8_t *find_bytes(const uint8_t *h, size_t hn, const uint8_t *n, size_t nn)
 {
     if (!nn)
         return h;
-    return memmem(h, hn, n, nn);
+    if (hn > 256)
+        return memmem(h, hn, n, nn);
+    const uint8_t *end = h + hn;
+    while ((size_t)(end - h) >= nn) {
+        const uint8_t *p = memchr(h, n[0], (size_t)(end - h) - nn + 1);
+        if (!p)
+            return NULL;
+        if (same_bytes(p + 1, n + 1, nn - 1))
+            return p;
+        h = p + 1;
+    }
+    return NULL;
 }
 
 static rj_cel size_of(rj_vm *vm, const rj_cel *x)
@@ -836,8 +866,8 @@ static inline RJ_HOT int str3(uint32_t op, const rj_cel *t, const rj_cel *a)
     if (!a->len)
         return 1;
     if (op == RJ_OP_STARTS || op == RJ_OP_F_STARTS)
-        return !memcmp(t->n.ptr, a->n.ptr, a->len);
-    return !memcmp(t->n.ptr + t->len - a->len, a->n.ptr, a->len);
+        return same_bytes(t->n.ptr, a->n.ptr, a->len);
+    return same_bytes(t->n.ptr + t->len - a->len, a->n.ptr, a->len);
 }
 
 /* The cached value of a slot for this event (loaded on first use). */

@@ -318,10 +318,70 @@ static inline uint32_t rj_lookup_index(const rj_ctx_t *c, const rj_node *n, uint
 
 RJ_KFN const uint8_t *RJ_F(rj_value_at)(rj_ctx_t *c, uint32_t node, const uint8_t *p);
 
+/* Does "key" (quotes included) occur anywhere in [h, e)? Candidates are
+ * found a block at a time: the bits of bytes equal to the key's first
+ * byte, AND-ed with the quote bits moved up by one (a quote right before
+ * them); only those few are compared in full. Loads may run to c->limit;
+ * a block near it is copied into a padded buffer. */
+RJ_KFN int RJ_F(rj_has_quoted)(const rj_ctx_t *c, const uint8_t *h, const uint8_t *e,
+                               const char *key, size_t kl)
+{
+    if (!kl)
+        return 1; /* the empty key: too cheap to prove absent, parse normally */
+    uint64_t carry = 0;
+    for (const uint8_t *p = h; p < e; p += 64) {
+        rj_blockmasks m;
+        uint64_t first;
+        if ((size_t)(c->limit - p) >= 64) {
+            rj_classify(p, &m);
+            first = rj_block_mask(p, (uint8_t)key[0]);
+        } else {
+            uint8_t tmp[64];
+            memset(tmp, ' ', sizeof tmp);
+            memcpy(tmp, p, (size_t)(c->limit - p));
+            rj_classify(tmp, &m);
+            first = rj_block_mask(tmp, (uint8_t)key[0]);
+        }
+        uint64_t cand = (m.quote << 1 | carry) & first;
+        carry = m.quote >> 63;
+        for (; cand; cand &= cand - 1) {
+            const uint8_t *q = p + __builtin_ctzll(cand);
+            if (q < e && (size_t)(e - q) > kl && q[kl] == '"' && rj_bytes_equal(q, (const uint8_t *)key, kl))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* Every wanted key of this object has been seen and more members follow
+ * (p is just after a comma). If no wanted key can occur in the rest (its
+ * text never contains one quoted, and holds no backslash that could spell
+ * one with escapes), a later duplicate is impossible: skip the rest like
+ * an unwanted subtree. Returns the end of the object, or NULL to parse
+ * the rest member by member. */
+RJ_KFN const uint8_t *RJ_F(rj_skip_rest)(rj_ctx_t *c, const rj_node *n, const uint8_t *p)
+{
+    rj_json_err *saved = c->err, scratch_err;
+    c->err = &scratch_err; /* a failure here just means: parse normally */
+    const uint8_t *e = RJ_F(rj_skip_container)(c, p, 1);
+    c->err = saved;
+    if (!e || memchr(p, '\\', (size_t)(e - p)))
+        return NULL;
+    const rj_pathset *ps = c->ps;
+    for (uint32_t i = n->first_edge; i != RJ_NONE; i = ps->edges[i].next) {
+        const rj_edge *ed = &ps->edges[i];
+        if (ed->kind == RJ_STEP_KEY &&
+            RJ_F(rj_has_quoted)(c, p, e, ps->keys + ed->key_off, ed->key_len))
+            return NULL;
+    }
+    return e;
+}
+
 RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t *p)
 {
     const rj_node *n = &c->ps->nodes[node];
     const uint8_t *end = c->end;
+    uint32_t found = 0; /* wanted keys met so far (a duplicate may recount: harmless) */
     p = rj_ws(p + 1, end);
     if (p < end && *p == '}')
         return p + 1;
@@ -347,6 +407,7 @@ RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t 
                     memset(&c->out[slots[i]], 0, sizeof(rj_value));
             }
             c->scratch->seen[child] = c->scratch->gen;
+            found++;
         }
         p = RJ_F(rj_value_at)(c, child, p);
         if (!p)
@@ -354,6 +415,12 @@ RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t 
         p = rj_ws(p, end);
         if (p < end && *p == ',') {
             p = rj_ws(p + 1, end);
+            if (found >= n->n_key_edges) {
+                const uint8_t *rest = RJ_F(rj_skip_rest)(c, n, p);
+                if (rest)
+                    return rest;
+                found = 0; /* a wanted key may follow: don't retry every member */
+            }
             continue;
         }
         if (p < end && *p == '}')
