@@ -21,7 +21,9 @@ headers = sorted(
     str(p) for sub in ("core", "kernels", "binding") for p in (NATIVE / sub).glob("*.h")
 )
 
-cflags = ["-std=c11", "-Wall", "-Wextra", "-Wno-missing-field-initializers"]
+# _GNU_SOURCE: memmem, strtod_l, uselocale, O_DIRECT, REG_STARTEND (glibc; the
+# project targets Linux).
+cflags = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Wno-missing-field-initializers"]
 ldflags: list[str] = []
 if os.environ.get("RULEJET_DEBUG"):
     cflags += ["-O0", "-g", "-UNDEBUG"]

@@ -74,7 +74,7 @@ class Program:
         pathset: PathSet,
         code: bytes,
         consts: list[object],
-        rules: list[tuple[int, int, int, int, int, int]],
+        rules: list[tuple[int, int, int, int, int, tuple[int, ...], int]],
         regexes: list[str],
         max_stack: int,
         atoms: list[tuple[int, int, int, int]] = ...,

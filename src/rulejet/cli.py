@@ -242,8 +242,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "threads", 1) < 1:
         print("rulejet: error: --threads must be at least 1", file=sys.stderr)
         return 2
+    from .rulefile import RuleFileError
+
     try:
         code: int = args.func(args)
+    except RuleFileError as e:
+        print(e, file=sys.stderr)  # every problem, one per line, with carets
+        return 1
     except (RulejetError, OSError, ValueError) as e:
         print(f"rulejet: error: {e}", file=sys.stderr)
         return 1

@@ -50,6 +50,7 @@ _CALLS = {"startsWith": "STARTS", "endsWith": "ENDS", "contains": "CONTAINS",
 _FUSED_CMP = {"==": "F_EQ", "!=": "F_NE", "<": "F_LT", "<=": "F_LE", ">": "F_GT", ">=": "F_GE"}
 _FUSED_STR = {"startsWith": "F_STARTS", "endsWith": "F_ENDS", "contains": "F_CONTAINS"}
 MAX_FUSED_SLOT = 0xFFFF
+_ERE_SPECIAL = frozenset(".[]()*+?{}|^$\\")
 Scalar = None | bool | int | float | str
 
 
@@ -57,8 +58,12 @@ def translate_regex(pattern: str, text: str = "", pos: int = 0) -> str:
     """A Python-style pattern as POSIX extended regex, for the supported
     subset: literals, ``. ^ $ | ( ) [ ] * + ? {m,n}``, escapes of
     punctuation, and the classes ``\\d \\w \\s`` (and ``\\D \\W \\S`` outside
-    brackets). Lookarounds, lazy quantifiers, backreferences, ``(?...)``
-    groups and word boundaries raise ExprError."""
+    brackets). Lookarounds, lazy and possessive quantifiers, backreferences,
+    ``(?...)`` groups, word boundaries, NUL and lone surrogates raise
+    ExprError. Python's meaning is kept where POSIX differs: ``.`` does not
+    match a newline, ``$`` also matches before a final newline, ``{`` is a
+    literal unless it starts a quantifier, and escaped characters inside
+    brackets (``[a\\]\\-]``) are literal (as POSIX collating symbols)."""
     classes = {"d": "0-9", "w": "A-Za-z0-9_", "s": " \t\n\r\f\v"}
     out: list[str] = []
     i, in_bracket = 0, False
@@ -66,6 +71,9 @@ def translate_regex(pattern: str, text: str = "", pos: int = 0) -> str:
     def fail(why: str) -> ExprError:
         return ExprError(f"unsupported in matches(): {why}", text or pattern, pos)
 
+    # regcomp() stops at NUL; the native module passes patterns as UTF-8.
+    if "\0" in pattern or any("\ud800" <= c <= "\udfff" for c in pattern):
+        raise fail("NUL or lone surrogate characters")
     while i < len(pattern):
         ch = pattern[i]
         if ch == "\\":
@@ -79,13 +87,15 @@ def translate_regex(pattern: str, text: str = "", pos: int = 0) -> str:
                 out.append(f"[^{classes[nxt.lower()]}]")
             elif nxt.isalnum():
                 raise fail(f"the escape \\{nxt}")
+            elif in_bracket:
+                out.append(f"[.{nxt}.]")  # literal even where ] ^ - [ are special
             else:
-                out.append(nxt if in_bracket else "\\" + nxt)
+                out.append("\\" + nxt if nxt in _ERE_SPECIAL else nxt)  # GNU: \< is a boundary
             continue
         if in_bracket:
             if ch == "]" and out[-1] not in ("[", "[^"):
                 in_bracket = False
-            out.append(ch)
+            out.append("[.[.]" if ch == "[" else ch)  # "[:" would start a POSIX class
         elif ch == "[":
             in_bracket = True
             if pattern[i + 1 : i + 2] == "^":
@@ -95,8 +105,27 @@ def translate_regex(pattern: str, text: str = "", pos: int = 0) -> str:
                 out.append("[")
         elif ch == "(" and pattern[i + 1 : i + 2] == "?":
             raise fail("(?...) groups")
-        elif ch in "*+?}" and pattern[i + 1 : i + 2] == "?":
-            raise fail("lazy quantifiers")
+        elif ch in "*+?" and pattern[i + 1 : i + 2] in ("?", "+"):
+            raise fail("lazy or possessive quantifiers")
+        elif ch == "{":
+            # Python reads "{" as a quantifier only in these shapes, else
+            # as a literal (which POSIX would reject).
+            m = re.match(r"\{([0-9]*)(,?)([0-9]*)\}", pattern[i:])
+            if m is None or m.group() == "{}":
+                out.append("\\{")
+            else:
+                lo, comma, hi = m.groups()
+                out.append("{" + (lo or "0") + comma + hi + "}")
+                i += len(m.group())
+                if pattern[i : i + 1] in ("?", "+"):
+                    raise fail("lazy or possessive quantifiers")
+                continue
+        elif ch == "}":
+            out.append("\\}")
+        elif ch == ".":
+            out.append("[^\n]")
+        elif ch == "$":
+            out.append("\n?$")
         else:
             out.append(ch)
         i += 1
@@ -112,6 +141,7 @@ class _Emitter:
     consts: list[object] = field(default_factory=list)
     const_index: dict[tuple[str, object], int] = field(default_factory=dict)
     regexes: list[str] = field(default_factory=list)
+    regex_at: list[tuple[str, int]] = field(default_factory=list)  # (condition, offset)
     code: list[tuple[int, int, int]] = field(default_factory=list)  # (op, slot, arg)
     depth: int = 0
     max_depth: int = 0
@@ -232,6 +262,7 @@ class _Emitter:
             pattern = n.args[0]
             assert isinstance(pattern, Literal) and isinstance(pattern.value, str)
             self.regexes.append(translate_regex(pattern.value, self.text, pattern.pos))
+            self.regex_at.append((self.text, pattern.pos))
             self.emit("MATCHES", len(self.regexes) - 1)
             return
         for a in n.args:
@@ -239,33 +270,72 @@ class _Emitter:
         self.emit(_CALLS[n.name], 0, -len(n.args) + (1 if n.target is None else 0))
 
 
-def _atom_of(
+# Atoms most likely to be false first: equality and string tests pin a
+# value, ranges cut less, presence and negations rarely.
+_ATOM_RANK = {"F_EQ": 0, "F_IN": 0, "F_STARTS": 0, "F_ENDS": 0, "F_CONTAINS": 0,
+              "F_CONST_IN": 0, "F_LT": 1, "F_LE": 1, "F_GT": 1, "F_GE": 1, "F_NE": 2,
+              "HAS": 2}  # fmt: skip
+MAX_ATOMS = 4  # RJ_MAX_ATOMS in vm.h
+
+
+SHAPE_GENERAL, SHAPE_AND, SHAPE_OR = 0, 1, 2  # RJ_SHAPE_* in vm.h
+
+
+def _atom_key(em: _Emitter, c: Node) -> tuple[int, int, int, int] | None:
+    """(op, slot, arg, negate) if c is a fusable test or its negation."""
+    negate = 0
+    if isinstance(c, Unary) and c.op == "!":
+        c, negate = c.operand, 1
+    if isinstance(c, Has) and c.field.steps in em.slot_of:
+        return (OP["HAS"], em.slot_of[c.field.steps], 0, negate)
+    mark = len(em.code)
+    depth, max_depth = em.depth, em.max_depth
+    if not em.fused(c):
+        return None
+    op, slot, arg = em.code.pop()
+    assert len(em.code) == mark
+    em.depth, em.max_depth = depth, max_depth
+    return (op, slot, arg, negate)
+
+
+def _atoms_of(
     em: _Emitter,
     cond: Node,
     atoms: dict[tuple[int, int, int, int], int],
     guard: tuple[Field, list[Scalar]] | None,
-) -> int:
-    """The index of an atom (a fusable top-level conjunct, or its negation)
-    that must not be false for the rule to match; -1 if there is none.
-    The guard's own conjunct is skipped: the guard already tested it."""
+) -> tuple[tuple[int, ...], int]:
+    """The rule's atoms and what they decide. If the condition is a
+    conjunction (or disjunction) of at most MAX_ATOMS fusable tests, the
+    atoms are all of them and decide the rule outright when they are all
+    true or false (SHAPE_AND / SHAPE_OR). Otherwise they are necessary
+    conjuncts, likeliest-false first (the guard's conjunct skipped: the
+    guard tested it), and a false one rules the rule out (SHAPE_GENERAL)."""
+    names = {v: k for k, v in OP.items()}
+
+    def index(keys: list[tuple[int, int, int, int]]) -> tuple[int, ...]:
+        return tuple(atoms.setdefault(k, len(atoms)) for k in keys)
+
+    for parts, shape in ((conjuncts(cond), SHAPE_AND), (disjuncts(cond), SHAPE_OR)):
+        if 1 < len(parts) <= MAX_ATOMS:
+            keys = [_atom_key(em, c) for c in parts]
+            if all(k is not None for k in keys):
+                return index([k for k in keys if k is not None]), shape
+    found: list[tuple[int, tuple[int, int, int, int]]] = []
     for c in conjuncts(cond):
-        negate = 0
-        if isinstance(c, Unary) and c.op == "!":
-            c, negate = c.operand, 1
-        if guard is not None and guard_of(c) == guard and not negate:
+        if guard is not None and guard_of(c) == guard:
             continue
-        if isinstance(c, Has) and c.field.steps in em.slot_of:
-            key = (OP["HAS"], em.slot_of[c.field.steps], 0, negate)
-        else:
-            mark = len(em.code)
-            depth, max_depth = em.depth, em.max_depth
-            if not em.fused(c):
-                continue
-            key = (*em.code.pop(), negate)
-            assert len(em.code) == mark
-            em.depth, em.max_depth = depth, max_depth
-        return atoms.setdefault(key, len(atoms))
-    return -1
+        key = _atom_key(em, c)
+        if key is not None:
+            found.append((_ATOM_RANK.get(names[key[0]], 3) + 2 * key[3], key))
+    found.sort(key=lambda rk: rk[0])
+    return index([k for _, k in found[:MAX_ATOMS]]), SHAPE_GENERAL
+
+
+def disjuncts(n: Node) -> list[Node]:
+    """The top-level || chain of a condition, left to right."""
+    if isinstance(n, Or):
+        return disjuncts(n.left) + disjuncts(n.right)
+    return [n]
 
 
 def conjuncts(n: Node) -> list[Node]:
@@ -319,7 +389,7 @@ def compile_rules(
     slots = pathset._native.path_slots
     slot_of = {f.steps: slots[i] for i, f in enumerate(field_list)}
 
-    rules: list[tuple[int, int, int, int, int, int]] = []
+    rules: list[tuple[int, int, int, int, int, tuple[int, ...], int]] = []
     atoms: dict[tuple[int, int, int, int], int] = {}
     em = _Emitter(text="", slot_of=slot_of)
     for cond, text, stop in zip(conditions, texts, stops, strict=True):
@@ -329,18 +399,24 @@ def compile_rules(
         em.node(cond)
         em.emit("RET")
         guard = guard_of(cond) if use_guards else None
-        pre = _atom_of(em, cond, atoms, guard) if use_guards else -1
+        pre, shape = _atoms_of(em, cond, atoms, guard) if use_guards else ((), SHAPE_GENERAL)
         if guard is not None:
             g_field, values = guard
             first = len(em.consts)
             em.consts.extend(values)
-            rules.append((entry, int(stop), slot_of[g_field.steps], first, len(values), pre))
+            rules.append((entry, int(stop), slot_of[g_field.steps], first, len(values), pre, shape))
         else:
-            rules.append((entry, int(stop), -1, 0, 0, pre))
+            rules.append((entry, int(stop), -1, 0, 0, pre, shape))
     code = b"".join(struct.pack("<HHi", op, slot, arg) for op, slot, arg in em.code)
-    program = Program(
-        pathset._native, code, em.consts, rules, em.regexes, em.max_depth + 1, list(atoms)
-    )
+    try:
+        program = Program(
+            pathset._native, code, em.consts, rules, em.regexes, em.max_depth + 1, list(atoms)
+        )
+    except ValueError as e:  # regcomp() refused a translated pattern: say where
+        for regex, (text, pos) in zip(em.regexes, em.regex_at, strict=True):
+            if str(e).startswith(f"regex {regex}: "):
+                raise ExprError(f"unsupported in matches(): {e}", text, pos) from None
+        raise
     return CompiledRules(field_list, pathset, program, em.consts, em.code)
 
 

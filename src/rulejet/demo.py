@@ -12,7 +12,7 @@ from pathlib import Path
 EVENTS = ["view", "search", "login", "logout", "purchase", "signup", "password_reset", "api_call"]
 WEIGHTS = [35, 15, 15, 5, 10, 3, 2, 15]
 COUNTRIES = ["US", "DE", "IN", "BR", "GB", "FR", "JP", "CN", "RU", "NG", "MX", "CA", "SE", "ES"]
-NAMES = ["Ana", "José", "Zoë", "李", "Søren", "O\"Brien", "Back\\slash", "Ivan", "さくら", "Amir"]
+NAMES = ["Ana", "José", "Zoë", "李", "Søren", 'O"Brien', "Back\\slash", "Ivan", "さくら", "Amir"]
 PATHS = ["/", "/products/{}", "/api/v1/items/{}", "/api/v2/orders/{}", "/admin/users", "/login",
          "/account/settings", "/wp-login.php", "/.env", "/search?q={}"]  # fmt: skip
 METHODS = ["GET", "GET", "GET", "POST", "PUT", "DELETE"]

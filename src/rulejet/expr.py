@@ -300,15 +300,22 @@ class _Parser:
             return Unary(tok.pos, "!", self.unary())
         if self.at("-"):
             tok = self.next()
+            nxt = self.peek()
+            if nxt.kind == "int" and nxt.value == INT64_MAX + 1:
+                # "-9223372036854775808": the only literal whose magnitude
+                # is beyond int64 (primary() would reject it unsigned).
+                self.next()
+                return self.postfix(Literal(tok.pos, INT64_MIN))
             operand = self.unary()
             if isinstance(operand, Literal) and type(operand.value) in (int, float):
                 value = -operand.value  # type: ignore[operator]
-                return Literal(tok.pos, value)
+                if type(value) is float or INT64_MIN <= value <= INT64_MAX:
+                    return Literal(tok.pos, value)
             return Unary(tok.pos, "-", operand)
         return self.postfix()
 
-    def postfix(self) -> Node:
-        node = self.primary()
+    def postfix(self, node: Node | None = None) -> Node:
+        node = self.primary() if node is None else node
         while True:
             if self.at("."):
                 self.next()
@@ -416,7 +423,7 @@ def _check_regex(arg: Node, text: str) -> None:
     if not isinstance(arg, Literal) or not isinstance(arg.value, str):
         raise ExprError("matches() takes a string literal pattern", text, arg.pos)
     try:
-        re.compile(arg.value)
+        re.compile(arg.value, re.ASCII)  # as _ref/cel.py evaluates it
     except re.error as e:
         raise ExprError(f"invalid regular expression: {e}", text, arg.pos) from None
 

@@ -135,6 +135,12 @@ class _Locator:
                 return _Pos(i + 1, col + 1, '"')
         return _Pos(0, 0)
 
+    def find_json(self, value: Any, start_line: int = 1) -> _Pos:
+        """A JSON value as written (raw UTF-8 or \\u escapes): for a string,
+        the column of its opening quote, as YAML nodes give."""
+        pos = self.find(json.dumps(value, ensure_ascii=False), start_line)
+        return pos if pos.line else self.find(json.dumps(value), start_line)
+
 
 def _read(path: str | os.PathLike[str]) -> tuple[str, Any, yaml.Node | None]:
     text = Path(path).read_text(encoding="utf-8")
@@ -181,12 +187,14 @@ def load_rule_file(path: str | os.PathLike[str]) -> RuleFile:
     rule_nodes = loc.rule_nodes()
     specs: list[RuleSpec] = []
     seen: dict[str, int] = {}
+    prev_line = 1  # JSON: a rule's name is searched for from the previous rule on
     for i, raw in enumerate(data["rules"]):
         rnode = rule_nodes[i] if i < len(rule_nodes) else None
         rpos = loc.pos(
             rnode,
-            loc.find(json.dumps(raw.get("name", ""))) if isinstance(raw, dict) else _Pos(0, 0),
+            loc.find_json(raw.get("name", ""), prev_line) if isinstance(raw, dict) else _Pos(0, 0),
         )
+        prev_line = rpos.line or prev_line
         if not isinstance(raw, dict):
             problem(rpos, f"rule {i + 1} is not a mapping")
             continue
@@ -205,9 +213,7 @@ def load_rule_file(path: str | os.PathLike[str]) -> RuleFile:
             problem(rpos, f"rule {rname!r} needs exactly one of 'when' and 'when_jsonlogic'")
         elif when is not None:
             wnode = loc.key_node(rnode, "when")
-            wpos = loc.pos(
-                wnode, loc.find(json.dumps(when)[1:-1], rpos.line) if node is None else rpos
-            )
+            wpos = loc.pos(wnode, loc.find_json(when, rpos.line) if node is None else rpos)
             if not isinstance(when, str):
                 problem(wpos, f"rule {rname!r}: 'when' must be a string")
             else:

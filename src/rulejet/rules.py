@@ -215,10 +215,21 @@ class Engine:
         native: set[int] = set()
         errored: dict[int, str] = {}
         if self.compiled is not None:
-            doc = raw if raw is not None else json.dumps(to_jsonable(obj)).encode()
-            matched_idx, err_idx = self.compiled.program.eval(doc)
-            native = {self._native_rules[j] for j in matched_idx}
-            errored = {self._native_rules[j]: "error" for j in err_idx}
+            try:
+                doc = raw if raw is not None else json.dumps(to_jsonable(obj), allow_nan=False)
+            except ValueError:  # NaN or infinity has no JSON spelling: ask the reference
+                for i in self._native_rules:
+                    result = evaluate(self._ast[i], to_jsonable(obj))
+                    if result is True:
+                        native.add(i)
+                    elif isinstance(result, CelError):
+                        errored[i] = "error"
+            else:
+                matched_idx, err_idx = self.compiled.program.eval(
+                    doc if isinstance(doc, bytes) else doc.encode()
+                )
+                native = {self._native_rules[j] for j in matched_idx}
+                errored = {self._native_rules[j]: "error" for j in err_idx}
         value: Any = None
         if obj is not None:
             value = obj

@@ -129,9 +129,11 @@ class RunStats:
         }
 
 
-def split_points(view: memoryview, parts: int, target: int = PARTITION_BYTES) -> list[int]:
-    """Offsets that cut view into pieces of about ``target`` bytes (at
-    least ``parts`` pieces when big enough), each cut just after a newline."""
+def split_points(view: memoryview, parts: int, target: int | None = None) -> list[int]:
+    """Offsets that cut view into pieces of about ``target`` bytes (default
+    PARTITION_BYTES, read at call time; at least ``parts`` pieces when big
+    enough), each cut just after a newline."""
+    target = PARTITION_BYTES if target is None else target
     size = len(view)
     pieces = max(parts, -(-size // target)) if size else 1
     cuts = [0]
@@ -257,12 +259,28 @@ def run_buffer(
     actions: bool = True,
 ) -> RunStats:
     """Evaluate every line of an NDJSON buffer. See run_file."""
-    from .kernels import active_kernel
-
     if threads < 1:
         raise ValueError("threads must be >= 1")
+    # Release the views even on errors: a traceback keeping them alive would
+    # stop run_file from closing its map (BusyError, hiding the real error).
+    base = memoryview(buffer)
+    view = base.cast("B") if base.ndim else base
+    with base, view:
+        return _run_view(engine, view, threads, strict, out_dir, progress, actions)
+
+
+def _run_view(
+    engine: Engine,
+    view: memoryview,
+    threads: int,
+    strict: bool,
+    out_dir: str | os.PathLike[str] | None,
+    progress: bool,
+    actions: bool,
+) -> RunStats:
+    from .kernels import active_kernel
+
     t0 = time.perf_counter()
-    view = memoryview(buffer).cast("B") if memoryview(buffer).ndim else memoryview(buffer)
     cuts = split_points(view, threads)
     collect = _needs_collect(engine) if actions else []
     bar = _Progress(len(view), progress)

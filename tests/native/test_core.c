@@ -4,7 +4,6 @@
  * Buffers are malloc'ed at their exact size so AddressSanitizer flags any
  * kernel that reads past the end. Prints "N passed, N failed".
  */
-#define _GNU_SOURCE
 #include "../../src/rulejet/_native/core/cpu.h"
 #include "../../src/rulejet/_native/core/dispatch.h"
 #include "../../src/rulejet/_native/core/json.h"

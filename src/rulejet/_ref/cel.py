@@ -19,6 +19,9 @@ Semantics (CEL's, for the subset rulejet supports):
   ``+`` for strings; int mixed with double is an error.
 - ``x in list`` tests membership with ``==``; ``k in object`` tests a key.
 - ``has(a.b)`` is true when the whole path exists.
+- ``s.matches(p)`` is ``re.search`` with ASCII classes (``\\d \\w \\s``
+  match ASCII only, as in CEL's RE2), the subset compiler.translate_regex
+  supports.
 - A rule matches only when its condition is exactly ``true``.
 """
 
@@ -186,7 +189,7 @@ def _normalize(v: Any) -> Any:
 
 @lru_cache(maxsize=256)
 def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+    return re.compile(pattern, re.ASCII)
 
 
 def format_double(d: float) -> str:
@@ -216,7 +219,7 @@ def _call(name: str, target: Any, args: list[Any]) -> Any:
         if not isinstance(target, str):
             return CelError("no such overload: lowerAscii")
         return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in target)
-    x = target if target is not None else args[0]
+    x = target if target is not _ABSENT else args[0]
     if name == "size":
         if isinstance(x, (str, list, dict)):
             return len(x)
@@ -335,7 +338,8 @@ def evaluate(node: Node, event: Any, trace: dict[str, Any] | None = None) -> Any
                 return CelError("no such overload: ?: on non-bool")
             return ev(n.then) if t else ev(n.orelse)
         if isinstance(n, Call):
-            target = ev(n.target) if n.target is not None else None
+            # _ABSENT: a function call; None would be a JSON null receiver.
+            target = ev(n.target) if n.target is not None else _ABSENT
             return _call(n.name, target, [ev(a) for a in n.args])
         raise TypeError(f"unknown node {n!r}")
 

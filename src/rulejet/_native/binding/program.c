@@ -28,14 +28,15 @@ static int bad(const char *msg)
     return -1;
 }
 
+/* Upper bound of the UTF-8 bytes of all string constants (4 per code
+ * point covers surrogatepass's 3-byte lone surrogates too). */
 static size_t bytes_needed(PyObject *consts)
 {
     size_t total = 0;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(consts); i++) {
         PyObject *c = PyList_GET_ITEM(consts, i);
-        Py_ssize_t n;
-        if (PyUnicode_Check(c) && PyUnicode_AsUTF8AndSize(c, &n))
-            total += (size_t)n + 1;
+        if (PyUnicode_Check(c))
+            total += 4 * (size_t)PyUnicode_GET_LENGTH(c) + 1;
     }
     return total;
 }
@@ -44,8 +45,9 @@ static int build_consts(Program *self, PyObject *consts)
 {
     rj_program *p = &self->prog;
     Py_ssize_t n = PyList_GET_SIZE(consts);
+    size_t cap = bytes_needed(consts) + 1;
     p->consts = calloc(n ? (size_t)n : 1, sizeof(rj_cel));
-    p->bytes = malloc(bytes_needed(consts) + 1);
+    p->bytes = malloc(cap);
     if (!p->consts || !p->bytes) {
         PyErr_NoMemory();
         return -1;
@@ -69,15 +71,22 @@ static int build_consts(Program *self, PyObject *consts)
             v->type = RJ_C_DOUBLE;
             v->n.d = PyFloat_AS_DOUBLE(c);
         } else if (PyUnicode_Check(c)) {
-            Py_ssize_t len;
-            const char *s = PyUnicode_AsUTF8AndSize(c, &len);
-            if (!s)
+            /* surrogatepass: a lone surrogate becomes the same WTF-8 bytes
+             * the JSON decoder makes of "\ud800". */
+            PyObject *b = PyUnicode_AsEncodedString(c, "utf-8", "surrogatepass");
+            if (!b)
                 return -1;
-            memcpy(p->bytes + used, s, (size_t)len);
+            size_t len = (size_t)PyBytes_GET_SIZE(b);
+            if (used + len + 1 > cap) {
+                Py_DECREF(b);
+                return bad("constant pool overflow");
+            }
+            memcpy(p->bytes + used, PyBytes_AS_STRING(b), len);
+            Py_DECREF(b);
             v->type = RJ_C_STR;
             v->n.ptr = p->bytes + used;
             v->len = (uint32_t)len;
-            used += (size_t)len + 1;
+            used += len + 1;
         } else if (PyTuple_Check(c) && PyTuple_GET_SIZE(c) == 2) {
             /* (first item index, item count): a constant list */
             long long first = PyLong_AsLongLong(PyTuple_GET_ITEM(c, 0));
@@ -149,8 +158,9 @@ static int check_code(const rj_program *p)
         const rj_rule_code *rc = &p->rules[r];
         if (rc->entry >= p->n_code)
             return bad("rule entry out of range");
-        if (rc->pre >= 0 && (uint32_t)rc->pre >= p->n_atoms)
-            return bad("rule atom out of range");
+        for (int a = 0; a < RJ_MAX_ATOMS; a++)
+            if (rc->pre[a] >= 0 && (uint32_t)rc->pre[a] >= p->n_atoms)
+                return bad("rule atom out of range");
         if (rc->guard_slot >= 0 && ((uint32_t)rc->guard_slot >= p->ps->n_slots ||
                                     rc->guard_off + (uint64_t)rc->guard_len > p->n_consts))
             return bad("rule guard out of range");
@@ -196,9 +206,24 @@ static int program_init(Program *self, PyObject *args, PyObject *kw)
     memcpy(p->code, code.buf, (size_t)code.len);
     for (uint32_t r = 0; r < p->n_rules; r++) {
         rj_rule_code *rc_ = &p->rules[r];
-        if (!PyArg_ParseTuple(PyList_GET_ITEM(rules, r), "IIiIIi", &rc_->entry, &rc_->stop,
-                              &rc_->guard_slot, &rc_->guard_off, &rc_->guard_len, &rc_->pre))
+        PyObject *pre;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(rules, r), "IIiIIO!I", &rc_->entry, &rc_->stop,
+                              &rc_->guard_slot, &rc_->guard_off, &rc_->guard_len, &PyTuple_Type,
+                              &pre, &rc_->shape))
             goto out;
+        if (rc_->shape > RJ_SHAPE_OR) {
+            bad("unknown rule shape");
+            goto out;
+        }
+        if (PyTuple_GET_SIZE(pre) > RJ_MAX_ATOMS) {
+            bad("too many atoms for one rule");
+            goto out;
+        }
+        for (int a = 0; a < RJ_MAX_ATOMS; a++) {
+            rc_->pre[a] = a < PyTuple_GET_SIZE(pre) ? (int32_t)PyLong_AsLong(PyTuple_GET_ITEM(pre, a)) : -1;
+            if (PyErr_Occurred())
+                goto out;
+        }
     }
     p->n_atoms = atoms ? (uint32_t)PyList_GET_SIZE(atoms) : 0;
     p->atoms = calloc(p->n_atoms ? p->n_atoms : 1, sizeof(rj_atom));
@@ -215,7 +240,11 @@ static int program_init(Program *self, PyObject *args, PyObject *kw)
         const char *re = PyUnicode_AsUTF8(PyList_GET_ITEM(regexes, i));
         if (!re)
             goto out;
-        int e = regcomp(&p->regex[i], re, REG_EXTENDED | REG_NOSUB);
+        /* Compiled in the same UTF-8 locale the VM matches in. */
+        locale_t u = rj_utf8_locale(), old = u ? uselocale(u) : (locale_t)0;
+        int e = regcomp(&p->regex[i], re, REG_EXTENDED);
+        if (u)
+            uselocale(old);
         if (e) {
             char msg[256];
             regerror(e, &p->regex[i], msg, sizeof msg);

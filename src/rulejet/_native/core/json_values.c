@@ -4,7 +4,6 @@
  * syntax), so these functions assume well-formed spans and never read
  * outside [p, p + n).
  */
-#define _GNU_SOURCE
 #include "json.h"
 
 #include <locale.h>

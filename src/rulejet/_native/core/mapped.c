@@ -5,7 +5,6 @@
  * Must never be asked to unmap while a reader still points into the map;
  * the binding enforces that with its export count.
  */
-#define _GNU_SOURCE
 #include "mapped.h"
 
 #include <errno.h>

@@ -1,7 +1,6 @@
 /* probe.c: feature probes that only a real system call can answer.
  * Leaves nothing behind: the probe file is unlinked while still open and
  * the io_uring descriptor is closed. */
-#define _GNU_SOURCE
 #include "probe.h"
 #include "mapped.h"
 

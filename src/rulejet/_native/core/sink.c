@@ -1,7 +1,6 @@
 /* sink.c: vectored writes of matched lines. A line and its newline are
  * two iovecs pointing at the input (the newline at a shared constant), so
  * routing never copies event bytes. */
-#define _GNU_SOURCE
 #include "sink.h"
 
 #include <errno.h>

@@ -8,11 +8,12 @@
  * walked in place by a small scalar reader (raw_*), which treats anything
  * malformed as an error value, since skipped subtrees were not validated.
  */
-#define _GNU_SOURCE
 #include "vm.h"
 
 #include <errno.h>
+#include <locale.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,31 @@
 /* The interpreter's hot helpers are small; inlining them into run() and
  * the atom loop removes a call and a 24-byte copy per operand. */
 #define RJ_HOT __attribute__((always_inline))
+
+/* ---- locales: fixed ones, so results never depend on the process's ---- */
+
+static locale_t c_locale, utf8_locale;
+static pthread_once_t locales_once = PTHREAD_ONCE_INIT;
+
+static void make_locales(void)
+{
+    c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    utf8_locale = newlocale(LC_ALL_MASK, "C.UTF-8", (locale_t)0);
+    if (!utf8_locale)
+        utf8_locale = newlocale(LC_ALL_MASK, "en_US.UTF-8", (locale_t)0);
+}
+
+locale_t rj_c_locale(void)
+{
+    pthread_once(&locales_once, make_locales);
+    return c_locale;
+}
+
+locale_t rj_utf8_locale(void)
+{
+    pthread_once(&locales_once, make_locales);
+    return utf8_locale;
+}
 
 /* ---- scratch ---- */
 
@@ -705,7 +731,7 @@ static rj_cel to_int(const rj_cel *x)
     return err(RJ_CE_OVERLOAD);
 }
 
-static rj_cel to_double(const rj_cel *x)
+static rj_cel to_double(rj_vm *vm, const rj_cel *x)
 {
     rj_cel r = {0};
     r.type = RJ_C_DOUBLE;
@@ -743,16 +769,77 @@ static rj_cel to_double(const rj_cel *x)
         }
         if (p != e)
             return err(RJ_CE_OVERLOAD);
-        /* rj_number_to_double takes JSON grammar; strtod accepts this one. */
-        char buf[128];
-        if (x->len >= sizeof buf)
-            return err(RJ_CE_RANGE);
+        /* strtod wants a terminated copy; C locale so "." is the point
+         * whatever the process locale says. */
+        char *buf = (char *)scratch_alloc(vm, (size_t)x->len + 1);
+        if (!buf)
+            return err(RJ_CE_NOMEM);
         memcpy(buf, x->n.ptr, x->len);
         buf[x->len] = 0;
-        r.n.d = strtod(buf, NULL);
+        locale_t c = rj_c_locale();
+        r.n.d = c ? strtod_l(buf, NULL, c) : strtod(buf, NULL);
         return r;
     }
     return err(RJ_CE_OVERLOAD);
+}
+
+/* Shortest decimal digits of |d| that read back as d, and the decimal
+ * exponent of the first digit. At each precision the nearest printf
+ * candidate is tried, then the other decimal neighbour of d (at a power
+ * of two the neighbour doubles are not equally far, so the nearest p-digit
+ * decimal can miss while the other one reads back) -- which is what
+ * Python's repr (David Gay's shortest mode) finds. */
+static size_t shortest_digits(double d, char *digits, int *exp10)
+{
+    char buf[40];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*e", prec - 1, fabs(d));
+        size_t nd = 0;
+        const char *p = buf;
+        for (; *p && *p != 'e'; p++)
+            if (*p != '.')
+                digits[nd++] = *p;
+        int e = atoi(p + 1);
+        double back = strtod(buf, NULL);
+        if (back == fabs(d) || prec == 17) {
+            *exp10 = e;
+            return nd;
+        }
+        /* The other neighbour: one unit in the last digit up or down. */
+        int up = back < fabs(d);
+        size_t i = nd;
+        if (up) {
+            while (i > 0 && digits[i - 1] == '9')
+                digits[--i] = '0';
+            if (i == 0) { /* 99.9 -> 100: renormalize */
+                digits[0] = '1';
+                e++;
+            } else {
+                digits[i - 1]++;
+            }
+        } else {
+            while (i > 0 && digits[i - 1] == '0')
+                digits[--i] = '9';
+            digits[i - 1]--;
+            if (digits[0] == '0') { /* 1.00 -> 0.999: renormalize */
+                memmove(digits, digits + 1, nd - 1);
+                digits[nd - 1] = '9';
+                e--;
+            }
+        }
+        char alt[48];
+        size_t k = 0;
+        alt[k++] = digits[0];
+        alt[k++] = '.';
+        memcpy(alt + k, digits + 1, nd - 1);
+        k += nd - 1;
+        snprintf(alt + k, sizeof alt - k, "e%d", e);
+        if (strtod(alt, NULL) == fabs(d)) {
+            *exp10 = e;
+            return nd;
+        }
+    }
+    return 0; /* unreachable: 17 digits always read back */
 }
 
 size_t rj_format_double(double d, char *out)
@@ -761,26 +848,11 @@ size_t rj_format_double(double d, char *out)
         return (size_t)sprintf(out, "NaN");
     if (isinf(d))
         return (size_t)sprintf(out, d > 0 ? "Infinity" : "-Infinity");
-    char sci[40];
-    int prec;
-    /* Shortest digits that read back to the same double. */
-    for (prec = 1; prec < 17; prec++) {
-        snprintf(sci, sizeof sci, "%.*e", prec - 1, d);
-        if (strtod(sci, NULL) == d)
-            break;
-    }
-    snprintf(sci, sizeof sci, "%.*e", prec - 1, d);
     char digits[24];
-    size_t nd = 0;
-    const char *p = sci;
-    if (*p == '-')
-        p++;
-    for (; *p && *p != 'e'; p++)
-        if (*p != '.')
-            digits[nd++] = *p;
+    int exp10;
+    size_t nd = shortest_digits(d, digits, &exp10);
     while (nd > 1 && digits[nd - 1] == '0')
         nd--;
-    int exp10 = atoi(p + 1);
     int decpt = exp10 + 1;
     size_t n = 0;
     if (signbit(d))
@@ -839,6 +911,9 @@ static rj_cel to_string(rj_vm *vm, const rj_cel *x)
     return str(out, n);
 }
 
+/* REG_STARTEND gives regexec the string's length, so a NUL inside it is
+ * just a byte; the regex runs in a UTF-8 locale whatever the process
+ * locale is (matching is per character, as in Python). */
 static rj_cel matches(rj_vm *vm, const rj_cel *s, uint32_t re)
 {
     uint8_t *z = scratch_alloc(vm, (size_t)s->len + 1);
@@ -847,7 +922,24 @@ static rj_cel matches(rj_vm *vm, const rj_cel *s, uint32_t re)
     if (s->len)
         memcpy(z, s->n.ptr, s->len);
     z[s->len] = 0;
-    return boolean(regexec(&vm->prog->regex[re], (const char *)z, 0, NULL, 0) == 0);
+    /* A lone surrogate (from a "\ud800" escape) is 3 WTF-8 bytes that
+     * glibc's UTF-8 matcher sees as invalid and matches with nothing; as
+     * U+FFFD (also 3 bytes, also no letter, digit or space) it matches
+     * what the character would in Python. Patterns cannot name surrogates
+     * (the compiler refuses them), so nothing else can tell. */
+    for (uint8_t *q = z; (q = memchr(q, 0xED, (size_t)(z + s->len - q))) && z + s->len - q >= 3; q++)
+        if (q[1] >= 0xA0 && q[1] <= 0xBF) {
+            q[0] = 0xEF;
+            q[1] = 0xBF;
+            q[2] = 0xBD;
+            q += 2;
+        }
+    regmatch_t m = {.rm_so = 0, .rm_eo = (regoff_t)s->len};
+    locale_t u = rj_utf8_locale(), old = u ? uselocale(u) : (locale_t)0;
+    int r = regexec(&vm->prog->regex[re], (const char *)z, 1, &m, REG_STARTEND);
+    if (u)
+        uselocale(old);
+    return boolean(r == 0);
 }
 
 /* startsWith / endsWith / contains: an outcome code. */
@@ -1045,7 +1137,7 @@ static rj_cel run(rj_vm *vm, uint32_t pc)
             break;
         case RJ_OP_TO_DOUBLE:
             if (sp[-1].type != RJ_C_ERR)
-                sp[-1] = to_double(&sp[-1]);
+                sp[-1] = to_double(vm, &sp[-1]);
             break;
         case RJ_OP_TO_STRING:
             if (sp[-1].type != RJ_C_ERR)
@@ -1199,8 +1291,9 @@ static void select_rules(rj_vm *vm)
     }
 }
 
-/* 0 if the atom is false for this event (memoized per event). */
-static int atom_false(rj_vm *vm, uint32_t i)
+/* An atom's value for this event, memoized: 0 false, 1 true, 2 neither
+ * (an error or a non-bool, which only the full code can judge). */
+static inline uint8_t atom_value(rj_vm *vm, uint32_t i)
 {
     if (vm->atom_gen[i] != vm->gen) {
         const rj_atom *a = &vm->prog->atoms[i];
@@ -1210,7 +1303,7 @@ static int atom_false(rj_vm *vm, uint32_t i)
         vm->atom_val[i] = r;
         vm->atom_gen[i] = vm->gen;
     }
-    return vm->atom_val[i] == 0;
+    return vm->atom_val[i];
 }
 
 uint32_t rj_vm_eval_event(rj_vm *vm, const rj_value *row, const uint8_t *base,
@@ -1223,8 +1316,46 @@ uint32_t rj_vm_eval_event(rj_vm *vm, const rj_value *row, const uint8_t *base,
     for (uint32_t w = 0; w < p->n_words; w++) {
         for (uint64_t bits = vm->active[w]; bits; bits &= bits - 1) {
             uint32_t r = w * 64 + (uint32_t)__builtin_ctzll(bits);
-            if (p->rules[r].pre >= 0 && atom_false(vm, (uint32_t)p->rules[r].pre))
-                continue; /* a false conjunct: the rule is false */
+            const rj_rule_code *rc = &p->rules[r];
+            /* Decide from atoms when they settle it: for AND shapes one
+             * false atom is false and all true is true; for OR shapes one
+             * true atom is true and all false is false. Anything else (an
+             * atom neither true nor false) runs the code, for exact error
+             * semantics. */
+            int decided = -1; /* -1 undecided, 0 false, 1 true */
+            if (rc->shape == RJ_SHAPE_OR) {
+                int all_false = 1;
+                for (int a = 0; a < RJ_MAX_ATOMS && rc->pre[a] >= 0; a++) {
+                    uint8_t v = atom_value(vm, (uint32_t)rc->pre[a]);
+                    if (v == 1) {
+                        decided = 1;
+                        break;
+                    }
+                    all_false &= v == 0;
+                }
+                if (decided < 0 && all_false)
+                    decided = 0;
+            } else {
+                int all_true = 1;
+                for (int a = 0; a < RJ_MAX_ATOMS && rc->pre[a] >= 0; a++) {
+                    uint8_t v = atom_value(vm, (uint32_t)rc->pre[a]);
+                    if (v == 0) {
+                        decided = 0;
+                        break;
+                    }
+                    all_true &= v == 1;
+                }
+                if (decided < 0 && all_true && rc->shape == RJ_SHAPE_AND)
+                    decided = 1;
+            }
+            if (decided == 0)
+                continue;
+            if (decided == 1) {
+                matched[n++] = r;
+                if (rc->stop)
+                    return n;
+                continue;
+            }
             rj_cel v = run(vm, p->rules[r].entry);
             if (v.type == RJ_C_BOOL && v.n.i) {
                 matched[n++] = r;

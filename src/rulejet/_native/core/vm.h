@@ -10,6 +10,7 @@
 #ifndef RJ_VM_H
 #define RJ_VM_H
 
+#include <locale.h>
 #include <regex.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -111,10 +112,20 @@ typedef struct rj_insn {
     int32_t arg;
 } rj_insn;
 
+/* Atoms checked (memoized) before a rule runs. */
+#define RJ_MAX_ATOMS 4
+
+enum {
+    RJ_SHAPE_GENERAL = 0, /* atoms are necessary conjuncts: one false -> false */
+    RJ_SHAPE_AND = 1,     /* the rule IS the conjunction of its atoms */
+    RJ_SHAPE_OR = 2,      /* the rule IS the disjunction of its atoms */
+};
+
 typedef struct rj_rule_code {
     uint32_t entry;       /* pc of the rule's first instruction */
     uint32_t stop;        /* 1: a match skips lower-priority rules */
-    int32_t pre;          /* -1, or an atom that must not be false */
+    int32_t pre[RJ_MAX_ATOMS]; /* atoms (-1: none), read as `shape` says */
+    uint32_t shape;       /* RJ_SHAPE_*: what the atoms decide */
     int32_t guard_slot;   /* -1, or a slot whose value must equal ... */
     uint32_t guard_off;   /* ... one of consts[guard_off .. + guard_len) */
     uint32_t guard_len;
@@ -198,6 +209,11 @@ uint32_t rj_vm_eval_event(rj_vm *vm, const rj_value *row, const uint8_t *base,
 
 /* Evaluate one rule and return its result value (for explain). */
 rj_cel rj_vm_eval_rule(rj_vm *vm, uint32_t rule, const rj_value *row, const uint8_t *base);
+
+/* Fixed locales (NULL if the system lacks them): "C" for number parsing,
+ * a UTF-8 one for regular expressions (compile and match in it). */
+locale_t rj_c_locale(void);
+locale_t rj_utf8_locale(void);
 
 /* Format a double as Python's repr() does (shortest round trip). Writes at
  * most 32 bytes; returns the length. */

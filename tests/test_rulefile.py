@@ -1,0 +1,275 @@
+"""Rule files (YAML and JSON): loading, and every problem reported at once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rulejet import Engine, InputError, RuleFileError, load_rule_file
+from rulejet.rulefile import Problem, RuleFile
+
+VALID_YAML = """\
+# a comment
+sinks:
+  alerts: {path: alerts.ndjson}
+  console: {stdout: true}
+rules:
+  - name: adult-us
+    when: 'user.age >= 18 && user.profile.country == "US"'
+    then: [count, {tag: adults}, {route: alerts}, stop]
+    priority: 10
+    tags: [demo]
+  - name: from-jsonlogic
+    when_jsonlogic: {">": [{"var": "http.status"}, 499]}
+  - name: quiet
+    when: "false"
+    enabled: false
+  - name: josé
+    when: name.startsWith("Jo") || name == 'O"Brien'
+"""
+
+VALID_RULES = {
+    "sinks": {"alerts": {"path": "alerts.ndjson"}, "console": {"stdout": True}},
+    "rules": [
+        {
+            "name": "adult-us",
+            "when": 'user.age >= 18 && user.profile.country == "US"',
+            "then": ["count", {"tag": "adults"}, {"route": "alerts"}, "stop"],
+            "priority": 10,
+            "tags": ["demo"],
+        },
+        {"name": "from-jsonlogic", "when_jsonlogic": {">": [{"var": "http.status"}, 499]}},
+        {"name": "quiet", "when": "false", "enabled": False},
+        {"name": "josé", "when": 'name.startsWith("Jo") || name == \'O"Brien\''},
+    ],
+}
+
+
+def _check_valid(rf: RuleFile, path: Path) -> None:
+    assert rf.path == str(path)
+    assert rf.sinks == VALID_RULES["sinks"]
+    assert [s.name for s in rf.rules] == ["adult-us", "from-jsonlogic", "quiet", "josé"]
+    adult, logic, quiet, jose = rf.rules
+    assert adult.when == VALID_RULES["rules"][0]["when"]  # type: ignore[index]
+    assert adult.when_jsonlogic is None
+    assert adult.then == ["count", {"tag": "adults"}, {"route": "alerts"}, "stop"]
+    assert (adult.priority, adult.tags, adult.enabled) == (10, ["demo"], True)
+    assert logic.when is None
+    assert logic.when_jsonlogic == {">": [{"var": "http.status"}, 499]}
+    assert (logic.then, logic.priority, logic.tags) == ([], 0, [])
+    assert quiet.enabled is False
+    assert jose.when == 'name.startsWith("Jo") || name == \'O"Brien\''
+
+
+@pytest.mark.parametrize("suffix", ["yaml", "json"])
+def test_valid_file(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"rules.{suffix}"
+    if suffix == "yaml":
+        path.write_text(VALID_YAML, encoding="utf-8")
+    else:
+        path.write_text(json.dumps(VALID_RULES, indent=2, ensure_ascii=False), encoding="utf-8")
+    rf = load_rule_file(path)
+    _check_valid(rf, path)
+    if suffix == "yaml":
+        assert [(s.line, s.column) for s in rf.rules] == [(6, 5), (11, 5), (13, 5), (16, 5)]
+
+    engine = Engine.from_file(path)
+    assert engine.names == ["adult-us", "from-jsonlogic", "josé"]  # quiet is disabled
+    assert engine.sinks == VALID_RULES["sinks"]
+    event = {"user": {"age": 20, "profile": {"country": "US"}}, "http": {"status": 503}}
+    assert engine.evaluate(event) == ["adult-us"]  # stop
+    assert engine.evaluate({"http": {"status": 503}, "name": 'O"Brien'}) == [
+        "from-jsonlogic",
+        "josé",
+    ]
+    assert engine.rules[0].tags == ["demo"]
+
+
+def test_route_to_undeclared_sink_is_fine_at_load_time(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text("rules:\n  - name: r\n    when: 'n > 1'\n    then: [{route: later}]\n")
+    rf = load_rule_file(path)
+    assert rf.rules[0].then == [{"route": "later"}]
+    assert rf.sinks == {}
+    events = tmp_path / "ev.ndjson"
+    events.write_bytes(b'{"n": 2}\n{"n": 0}\n')
+    stats = Engine.from_file(path).run_file(events, out_dir=tmp_path / "out")
+    assert stats.routed == {"later": 1}
+    assert (tmp_path / "out" / "later.ndjson").read_bytes() == b'{"n": 2}\n'
+
+
+BAD_YAML = """\
+rules:
+  - name: ok
+    when: 'a > 1'
+  - name: broken
+    when: 'user.age >> 18'
+  - name: plain
+    when: a.b ==
+  - name: ok
+    when: 'true'
+  - name: nowhen
+    priority: 3
+  - name: both
+    when: 'true'
+    when_jsonlogic: {"==": [1, 1]}
+  - name: act
+    when: 'true'
+    then: [count, explode]
+  - name: prio
+    when: 'true'
+    priority: high
+    colour: red
+  - name: regex
+    when: 'a.matches("x{99999}")'
+  - name: lists
+    when: 'a in [b, 1]'
+  - name: badtags
+    when: 'true'
+    tags: oops
+    enabled: 1
+"""
+
+
+def test_every_problem_reported_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD_YAML, encoding="utf-8")
+    with pytest.raises(RuleFileError) as info:
+        load_rule_file(path)
+    err = info.value
+    got = [(p.line, p.column, p.message) for p in err.problems]
+    assert got == [
+        (5, 22, "rule 'broken': expected a value, found '>'"),
+        (7, 17, "rule 'plain': expected a value, found end of expression"),
+        (8, 5, "duplicate rule name 'ok' (first at rule 1)"),
+        (10, 5, "rule 'nowhen' needs exactly one of 'when' and 'when_jsonlogic'"),
+        (12, 5, "rule 'both' needs exactly one of 'when' and 'when_jsonlogic'"),
+        (
+            17,
+            11,
+            "rule 'act': unknown action 'explode' (use count, stop, {tag: NAME} or {route: NAME})",
+        ),
+        (21, 13, "unknown key 'colour' in rule 8"),
+        (20, 15, "priority must be an integer"),
+        (23, 22, err.problems[8].message),
+        (25, 17, "rule 'lists': list literals may hold only literals"),
+        (28, 11, "tags must be a list of strings"),
+        (29, 14, "enabled must be true or false"),
+    ]
+    assert err.problems[8].message.startswith("rule 'regex': unsupported in matches(): regex")
+
+    # Each condition problem quotes its source line with a caret under the spot.
+    broken = err.problems[0]
+    assert broken.source == "    when: 'user.age >> 18'"
+    assert broken.source[broken.caret] == ">"
+    assert broken.source[broken.caret - 1] == ">"  # the second '>' is the unexpected one
+    assert broken.caret == broken.column - 1
+    plain = err.problems[1]
+    assert plain.caret == len("    when: a.b ==")  # just past the end of the condition
+    regex = err.problems[8]
+    assert regex.source[regex.caret :].startswith('"x{99999}"')
+    lists = err.problems[9]
+    assert lists.source[lists.caret :].startswith("[b, 1]")
+
+    text = str(err)
+    assert text.splitlines()[:3] == [
+        f"{path}:5:22: error: rule 'broken': expected a value, found '>'",
+        "      when: 'user.age >> 18'",
+        "  " + " " * len("    when: 'user.age >") + "^",
+    ]
+    assert text.count(f"{path}:") == len(err.problems)
+    # The exception itself points at the first problem.
+    assert (err.line, err.column) == (5, 22)
+
+
+def test_bad_expression_in_json(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(
+        "{\n"
+        '  "rules": [\n'
+        '    {"name": "ok", "when": "a > 1"},\n'
+        '    {"name": "broken", "when": "user.age >> 18"},\n'
+        '    {"name": "esc", "when": "name == \\"x\\" &&"},\n'
+        '    {"name": "ok", "when": "true"}\n'
+        "  ]\n"
+        "}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(RuleFileError) as info:
+        load_rule_file(path)
+    broken, esc, dup = info.value.problems
+    line4 = '    {"name": "broken", "when": "user.age >> 18"},'
+    assert (broken.line, broken.column) == (4, line4.index(">>") + 2)
+    assert broken.source == line4
+    assert broken.source[broken.caret - 1 : broken.caret + 1] == ">>"
+    assert broken.message == "rule 'broken': expected a value, found '>'"
+    # Escapes move columns: the condition itself is shown, caret at the spot.
+    assert esc.line == 5
+    assert esc.source == 'name == "x" &&'
+    assert esc.caret == len(esc.source)
+    assert (dup.line, dup.message) == (6, "duplicate rule name 'ok' (first at rule 1)")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        ("yaml", "rules:\n  - name: x\n    when: [unclosed\n", (4, 1)),
+        ("json", '{"rules": [\n  {"name": "x",}\n]}', (2, 16)),
+    ],
+)
+def test_syntax_errors(tmp_path: Path, name: str, text: str, where: tuple[int, int]) -> None:
+    path = tmp_path / f"bad.{name}"
+    path.write_text(text)
+    with pytest.raises(RuleFileError) as info:
+        load_rule_file(path)
+    (problem,) = info.value.problems
+    assert (problem.line, problem.column) == where
+    assert problem.message.startswith(f"invalid {name.upper()}")
+
+
+@pytest.mark.parametrize("text", ["", "rules: 5\n", "- a\n- b\n", "rules:\n  - 5\n"])
+def test_shape_problems(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "shape.yaml"
+    path.write_text(text)
+    with pytest.raises(RuleFileError) as info:
+        load_rule_file(path)
+    assert info.value.problems
+
+
+def test_unknown_top_level_key_and_bad_sink(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "sinks:\n  bad: {path: 5}\n  good: {path: g.ndjson}\n"
+        "rules:\n  - name: r\n    when: 'true'\n"
+        "extras: 1\n"
+    )
+    with pytest.raises(RuleFileError) as info:
+        load_rule_file(path)
+    messages = [p.message for p in info.value.problems]
+    assert messages == [
+        "unknown top-level key 'extras'",
+        "sink 'bad' must be {path: FILE} or {stdout: true}",
+    ]
+    assert [p.line for p in info.value.problems] == [7, 2]
+
+
+def test_error_types(tmp_path: Path) -> None:
+    assert issubclass(RuleFileError, ValueError)
+    assert issubclass(RuleFileError, InputError)
+    with pytest.raises(FileNotFoundError):
+        load_rule_file(tmp_path / "absent.yaml")
+    with pytest.raises(FileNotFoundError):
+        Engine.from_file(tmp_path / "absent.json")
+    path = tmp_path / "bad.yaml"
+    path.write_text("rules:\n  - name: r\n    when: '1 +'\n")
+    with pytest.raises(ValueError, match=r"rule .r.: expected a value"):
+        Engine.from_file(path)
+
+
+def test_problem_str_without_line() -> None:
+    assert str(Problem("f.yaml", 0, 0, "boom")) == "f.yaml: error: boom"
+    assert str(Problem("f.yaml", 3, 7, "boom", "  when: x", 8)) == (
+        "f.yaml:3:7: error: boom\n    when: x\n          ^"
+    )
