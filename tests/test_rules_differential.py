@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -26,8 +27,6 @@ from rulejet._native import format_double
 from rulejet._ref.cel import CelError, evaluate
 from rulejet.compiler import translate_regex
 from rulejet.expr import parse_expr
-
-from .conftest import REPO
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -750,7 +749,8 @@ def test_matches_independent_of_locale() -> None:
         "from rulejet import Engine, Rule;"
         "print(Engine([Rule('r', 'a.matches(\"^a.c$\")')]).evaluate('{\"a\": \"aéc\"}'))"
     )
-    env = {"LC_ALL": "C", "PYTHONPATH": str(REPO / "src")}
+    # The same rulejet this test imports (installed or in-place), in the C locale.
+    env = {**os.environ, "LC_ALL": "C", "PYTHONPATH": os.pathsep.join(sys.path)}
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
