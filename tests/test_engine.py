@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import runpy
 import subprocess
 import sys
@@ -141,6 +142,19 @@ def test_evaluate_forms_and_malformed_json() -> None:
     with pytest.raises(JSONError) as info:
         engine.evaluate(b'{"tier": }')
     assert info.value.offset == 9
+
+
+def test_dict_events_with_nan_or_infinity() -> None:
+    """No JSON spelling: the expression rules still evaluate (as the
+    reference does), not a JSONError about text the caller never wrote."""
+    engine = Engine(
+        [Rule("big", "x > 1e308"), Rule("nan", "x != x"), Rule("err", "y > 1"), Rule("c", bool)]
+    )
+    assert engine.evaluate({"x": math.inf}) == ["big", "c"]
+    assert engine.evaluate({"x": math.nan}) == ["nan", "c"]
+    assert engine.execute({"x": -math.inf}) == ["c"]
+    assert [e.matched for e in engine.explain({"x": math.inf})] == [True, False, False, True]
+    assert engine.evaluate(b'{"x": 1e400}') == ["big", "c"]
 
 
 def test_bad_conditions_raise_at_construction() -> None:

@@ -19,7 +19,7 @@ from collections import Counter
 from typing import Any, NamedTuple
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rulejet import Engine, ExprError, Rule, runner
@@ -192,11 +192,7 @@ def _value(draw: st.DrawFn, depth: int) -> str:
     if kind in ("int", "double"):
         return f"{kind}({_value(draw, depth - 1)})"
     if kind == "string":
-        # Not of double arithmetic: see test_string_of_double_is_shortest_repr.
-        arg = draw(st.one_of(st.sampled_from(FIELDS), scalar_literal))
-        if draw(st.booleans()):
-            arg = draw(st.sampled_from([f"size({arg})", f"int({arg})", f"({arg} + 1)"]))
-        return f"string({arg})"
+        return f"string({_value(draw, depth - 1)})"
     if kind == "lower":
         return f"{_value(draw, depth - 1)}.lowerAscii()"
     if kind == "cond":
@@ -260,8 +256,6 @@ class Spec(NamedTuple):
 def rule_sets(draw: st.DrawFn, min_size: int = 1, max_size: int = 8) -> list[Spec]:
     """Rules with random conditions, priorities and, now and then, stop."""
     texts = draw(st.lists(conditions(), min_size=min_size, max_size=max_size))
-    # A NUL in a matches() target is a known native bug (test_matches_sees_past_nul).
-    assume(not any(".matches(" in t and "\\u0000" in t for t in texts))
     return [
         Spec(f"r{i}", t, draw(st.integers(-1, 2)), draw(st.integers(0, 5)) == 0)
         for i, t in enumerate(texts)
@@ -282,16 +276,14 @@ NUM_SPELLINGS = ["1E2", "1e400", "-1e400", "-0", "0.0e0", "1.0", "10000000000000
 NUM_SPELLINGS += ["-9223372036854775809", "9223372036854775808", "18446744073709551616"]
 
 
-def _strings(plain: bool) -> st.SearchStrategy[str]:
-    # Lone surrogates and NUL trip the native regex (see the xfail tests);
-    # plain=True leaves them out for rule sets that use matches().
-    bad = ("Cs",) if plain else ()
-    chars = st.characters(exclude_categories=bad, exclude_characters="\x00" if plain else "")
-    pool = [s for s in STRINGS if "\x00" not in s] if plain else [*STRINGS, "\ud800", "x\udfff"]
-    return st.one_of(st.sampled_from(pool), st.text(chars, max_size=12))
+# Any code point, NUL and lone surrogates included (these travel as \u escapes).
+_strings = st.one_of(
+    st.sampled_from([*STRINGS, "\ud800", "x\udfff", "\ude00\ud83d"]),
+    st.text(st.characters(exclude_categories=()), max_size=12),
+)
 
 
-def _scalars(plain: bool) -> st.SearchStrategy[Any]:
+def _scalars() -> st.SearchStrategy[Any]:
     return st.one_of(
         st.none(),
         st.booleans(),
@@ -299,11 +291,9 @@ def _scalars(plain: bool) -> st.SearchStrategy[Any]:
         st.integers(-(10**30), 10**30),
         st.integers(-100, 100),
         st.sampled_from(FLOATS),
-        st.floats(allow_nan=False, allow_infinity=False).filter(
-            lambda x: format_double(x) == repr(x)  # see test_string_of_double_is_shortest_repr
-        ),
+        st.floats(allow_nan=False, allow_infinity=False),
         st.sampled_from(NUM_SPELLINGS).map(Num),
-        _strings(plain),
+        _strings,
     )
 
 
@@ -312,15 +302,15 @@ def _containers(kids: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return st.one_of(st.lists(kids, max_size=4), st.dictionaries(keys, kids, max_size=4))
 
 
-def _json_values(plain: bool) -> st.SearchStrategy[Any]:
-    return st.recursive(_scalars(plain), _containers, max_leaves=12)
+def _json_values() -> st.SearchStrategy[Any]:
+    return st.recursive(_scalars(), _containers, max_leaves=12)
 
 
 @st.composite
-def events(draw: st.DrawFn, plain: bool = False) -> bytes:
+def events(draw: st.DrawFn) -> bytes:
     """One JSON object over the field vocabulary, as one NDJSON line."""
-    values = _json_values(plain)
-    scalars = _scalars(plain)
+    values = _json_values()
+    scalars = _scalars()
     obj: dict[str, Any] = {}
     for key in ["a", "b", "c"]:
         if draw(st.integers(0, 3)):
@@ -420,8 +410,7 @@ def check(rules: list[Spec], evs: list[bytes]) -> None:
 
 @given(rules=rule_sets(), data=st.data())
 def test_native_equals_reference(kernel: str, rules: list[Spec], data: Any) -> None:
-    plain = any(".matches(" in r.text for r in rules)
-    evs = data.draw(st.lists(events(plain), min_size=1, max_size=10), label="events")
+    evs = data.draw(st.lists(events(), min_size=1, max_size=10), label="events")
     check(rules, evs)
 
 
@@ -431,8 +420,53 @@ def test_many_rules_native_equals_reference(kernel: str, data: Any) -> None:
     """Past 64 rules (one word of the VM's rule bitsets), with many guards
     and atoms sharing fields."""
     rules = data.draw(rule_sets(min_size=65, max_size=150), label="rules")
-    plain = any(".matches(" in r.text for r in rules)
-    check(rules, data.draw(st.lists(events(plain), min_size=5, max_size=10), label="events"))
+    check(rules, data.draw(st.lists(events(), min_size=5, max_size=10), label="events"))
+
+
+@st.composite
+def atom(draw: st.DrawFn) -> str:
+    """A test the compiler fuses into one instruction (an atom), maybe negated."""
+    field = draw(st.sampled_from(FIELDS))
+    lit = draw(scalar_literal)
+    kind = draw(st.sampled_from(["cmp", "cmp", "eq_rev", "in", "const_in", "str", "has"]))
+    if kind == "cmp":
+        text = f"{field} {draw(st.sampled_from(['==', '!=', '<', '<=', '>', '>=']))} {lit}"
+    elif kind == "eq_rev":
+        text = f"{lit} {draw(st.sampled_from(['==', '!=']))} {field}"
+    elif kind == "in":
+        text = f"{field} in {draw(list_literal())}"
+    elif kind == "const_in":
+        text = f"{lit} in {field}"
+    elif kind == "str":
+        method = draw(st.sampled_from(["startsWith", "endsWith", "contains"]))
+        text = f"{field}.{method}({draw(str_literal())})"
+    else:
+        text = f"has({draw(st.sampled_from(HAS_FIELDS))})"
+    return f"!({text})" if draw(st.integers(0, 3)) == 0 else f"({text})"
+
+
+@st.composite
+def atom_rule(draw: st.DrawFn) -> str:
+    """Atoms joined by && or || (one operator, or mixed with parentheses)."""
+    atoms = draw(st.lists(atom(), min_size=1, max_size=6))
+    if draw(st.booleans()):
+        return draw(st.sampled_from([" && ", " || "])).join(atoms)
+    text = atoms[0]
+    for a in atoms[1:]:
+        text = f"({text}{draw(st.sampled_from([' && ', ' || ']))}{a})"
+    return text
+
+
+@given(data=st.data())
+def test_atom_shaped_rules(kernel: str, data: Any) -> None:
+    """Rules made only of fused tests: the VM decides many of them from
+    memoized atoms shared across rules, without running their code."""
+    texts = data.draw(st.lists(atom_rule(), min_size=1, max_size=10), label="rules")
+    rules = [
+        Spec(f"r{i}", t, data.draw(st.integers(0, 1)), data.draw(st.integers(0, 5)) == 0)
+        for i, t in enumerate(texts)
+    ]
+    check(rules, data.draw(st.lists(events(), min_size=1, max_size=10), label="events"))
 
 
 @given(data=st.data())
@@ -582,6 +616,8 @@ CASES: list[tuple[str, Any, Any]] = [
     ("size(a) == 4", {"a": "aé😀b"}, True),
     ("a.size() == 2", {"a": {"x": 1, "y": [2]}}, True),
     ("size(a) == 0", {"a": 5}, CelError),
+    ("a.size() == 0", {"a": None}, CelError),  # a null receiver, not a function call
+    ("size(a) == 0", {"a": None}, CelError),
     ('int("-12") == -12', {}, True),
     ('int("9223372036854775808") > 0', {}, CelError),
     ('int("1.5") == 1', {}, CelError),
@@ -755,6 +791,17 @@ def test_matches_independent_of_locale() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "['r']"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="vm.c matches(): a lone surrogate is matched as U+FFFD, so a pattern holding "
+    "U+FFFD matches it; Python's re sees the surrogate itself",
+)
+def test_matches_lone_surrogate_is_not_replacement_char() -> None:
+    raw = b'{"a": "\\ud800"}'
+    assert evaluate(parse_expr('a.matches("\\ufffd")'), json.loads(raw)) is False
+    assert Engine([Rule("r", 'a.matches("\\ufffd")')]).evaluate(raw) == []
 
 
 # ---- regex translation (compiler.translate_regex) ----

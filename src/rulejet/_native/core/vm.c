@@ -9,6 +9,7 @@
  * malformed as an error value, since skipped subtrees were not validated.
  */
 #include "vm.h"
+#include "json_scalar.h"
 
 #include <errno.h>
 #include <locale.h>
@@ -150,23 +151,6 @@ static inline RJ_HOT rj_cel str(const uint8_t *p, size_t n)
     return v;
 }
 
-/* Equality of short byte strings without a libc call (most event strings
- * are a few bytes; memcmp's dispatch costs more than the compare). */
-static inline RJ_HOT int same_bytes(const uint8_t *a, const uint8_t *b, size_t n)
-{
-    for (; n >= 8; a += 8, b += 8, n -= 8) {
-        uint64_t x, y;
-        memcpy(&x, a, 8);
-        memcpy(&y, b, 8);
-        if (x != y)
-            return 0;
-    }
-    for (; n; a++, b++, n--)
-        if (*a != *b)
-            return 0;
-    return 1;
-}
-
 static inline RJ_HOT int is_num(const rj_cel *v) { return v->type == RJ_C_INT || v->type == RJ_C_DOUBLE; }
 static inline RJ_HOT int is_listish(const rj_cel *v) { return v->type == RJ_C_LIST || v->type == RJ_C_CLIST; }
 
@@ -259,51 +243,20 @@ static const uint8_t *raw_container_end(const uint8_t *p, const uint8_t *e)
 
 static const uint8_t *raw_number(const uint8_t *p, const uint8_t *e, rj_cel *out)
 {
-    const uint8_t *s = p;
-    int is_int = 1;
-    if (p < e && *p == '-')
-        p++;
-    if (p < e && *p == '0')
-        p++;
-    else if (p < e && *p >= '1' && *p <= '9')
-        while (p < e && *p >= '0' && *p <= '9')
-            p++;
-    else
+    int is_int;
+    const uint8_t *bad, *s = p;
+    const char *why;
+    p = rj_number_scan(p, e, &is_int, &bad, &why);
+    if (!p)
         return NULL;
-    if (p < e && *p == '.') {
-        if (++p >= e || *p < '0' || *p > '9')
-            return NULL;
-        while (p < e && *p >= '0' && *p <= '9')
-            p++;
-        is_int = 0;
-    }
-    if (p < e && (*p == 'e' || *p == 'E')) {
-        p++;
-        if (p < e && (*p == '+' || *p == '-'))
-            p++;
-        if (p >= e || *p < '0' || *p > '9')
-            return NULL;
-        while (p < e && *p >= '0' && *p <= '9')
-            p++;
-        is_int = 0;
-    }
     memset(out, 0, sizeof *out);
-    if (is_int) {
-        int neg = *s == '-';
-        uint64_t mag = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-        for (const uint8_t *d = s + neg; d < p; d++) {
-            uint64_t digit = (uint64_t)(*d - '0');
-            if (mag > (limit - digit) / 10) {
-                *out = err(RJ_CE_RANGE);
-                return p;
-            }
-            mag = mag * 10 + digit;
-        }
-        out->type = RJ_C_INT;
-        out->n.i = neg ? (int64_t)(0 - mag) : (int64_t)mag;
-    } else {
+    if (!is_int) {
         out->type = RJ_C_DOUBLE;
         out->n.d = rj_number_to_double(s, (size_t)(p - s));
+    } else if (rj_number_int64(s, p, &out->n.i)) {
+        out->type = RJ_C_INT;
+    } else {
+        *out = err(RJ_CE_RANGE);
     }
     return p;
 }
@@ -457,7 +410,7 @@ static inline RJ_HOT int eq3(const rj_cel *a, const rj_cel *b)
     if (b->type == RJ_C_ERR)
         return RJ_R_ERR_B;
     if (a->type == RJ_C_STR && b->type == RJ_C_STR)
-        return a->len == b->len && same_bytes(a->n.ptr, b->n.ptr, a->len);
+        return a->len == b->len && rj_bytes_equal(a->n.ptr, b->n.ptr, a->len);
     if (is_num(a) && is_num(b))
         return num_cmp(a, b) == 0;
     int la = is_listish(a), lb = is_listish(b);
@@ -630,7 +583,7 @@ static const uint8_t *find_bytes(const uint8_t *h, size_t hn, const uint8_t *n, 
         const uint8_t *p = memchr(h, n[0], (size_t)(end - h) - nn + 1);
         if (!p)
             return NULL;
-        if (same_bytes(p + 1, n + 1, nn - 1))
+        if (rj_bytes_equal(p + 1, n + 1, nn - 1))
             return p;
         h = p + 1;
     }
@@ -958,8 +911,8 @@ static inline RJ_HOT int str3(uint32_t op, const rj_cel *t, const rj_cel *a)
     if (!a->len)
         return 1;
     if (op == RJ_OP_STARTS || op == RJ_OP_F_STARTS)
-        return same_bytes(t->n.ptr, a->n.ptr, a->len);
-    return same_bytes(t->n.ptr + t->len - a->len, a->n.ptr, a->len);
+        return rj_bytes_equal(t->n.ptr, a->n.ptr, a->len);
+    return rj_bytes_equal(t->n.ptr + t->len - a->len, a->n.ptr, a->len);
 }
 
 /* The cached value of a slot for this event (loaded on first use). */

@@ -32,6 +32,8 @@
  */
 #include <string.h>
 
+#include "../core/json_scalar.h"
+
 #ifndef RJ_CAT
 #define RJ_CAT2(a, b) a##b
 #define RJ_CAT(a, b) RJ_CAT2(a, b)
@@ -197,59 +199,21 @@ RJ_KFN const uint8_t *RJ_F(rj_skip_container)(rj_ctx_t *c, const uint8_t *p, int
 /* Validate a number at p; if v, store its value. Returns the end. */
 RJ_KFN const uint8_t *RJ_F(rj_number)(rj_ctx_t *c, const uint8_t *p, rj_value *v)
 {
-    const uint8_t *s = p, *end = c->end;
-    int is_int = 1;
-    if (p < end && *p == '-')
-        p++;
-    if (p < end && *p == '0') {
-        p++;
-    } else if (p < end && *p >= '1' && *p <= '9') {
-        while (p < end && *p >= '0' && *p <= '9')
-            p++;
-    } else {
-        return rj_fail(c, s, "invalid number");
-    }
-    if (p < end && *p == '.') {
-        p++;
-        if (!(p < end && *p >= '0' && *p <= '9'))
-            return rj_fail(c, p, "invalid number: digit expected after '.'");
-        while (p < end && *p >= '0' && *p <= '9')
-            p++;
-        is_int = 0;
-    }
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        p++;
-        if (p < end && (*p == '+' || *p == '-'))
-            p++;
-        if (!(p < end && *p >= '0' && *p <= '9'))
-            return rj_fail(c, p, "invalid number: digit expected in exponent");
-        while (p < end && *p >= '0' && *p <= '9')
-            p++;
-        is_int = 0;
-    }
+    int is_int;
+    const uint8_t *bad, *s = p;
+    const char *why;
+    p = rj_number_scan(p, c->end, &is_int, &bad, &why);
+    if (!p)
+        return rj_fail(c, bad, why);
     if (!v)
         return p;
     v->off = (uint64_t)(s - c->base);
     v->len = (uint32_t)(p - s);
-    if (is_int) {
-        int neg = *s == '-';
-        uint64_t mag = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-        const uint8_t *d = s + neg;
-        for (; d < p; d++) {
-            uint64_t digit = (uint64_t)(*d - '0');
-            if (mag > (limit - digit) / 10)
-                break;
-            mag = mag * 10 + digit;
-        }
-        if (d == p) {
-            v->type = RJ_V_INT;
-            v->num.i = neg ? (int64_t)(0 - mag) : (int64_t)mag;
-            return p;
-        }
-        v->type = RJ_V_BIGINT;
-    } else {
-        v->type = RJ_V_DOUBLE;
+    if (is_int && rj_number_int64(s, p, &v->num.i)) {
+        v->type = RJ_V_INT;
+        return p;
     }
+    v->type = is_int ? RJ_V_BIGINT : RJ_V_DOUBLE;
     v->num.d = rj_number_to_double(s, (size_t)(p - s));
     return p;
 }
@@ -268,22 +232,6 @@ RJ_KFN const uint8_t *RJ_F(rj_literal)(rj_ctx_t *c, const uint8_t *p, rj_value *
         v->len = (uint32_t)n;
     }
     return p + n;
-}
-
-/* Short keys dominate: compare 8 bytes at a time inline, not via memcmp. */
-static inline int rj_bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
-{
-    for (; n >= 8; a += 8, b += 8, n -= 8) {
-        uint64_t x, y;
-        memcpy(&x, a, 8);
-        memcpy(&y, b, 8);
-        if (x != y)
-            return 0;
-    }
-    for (; n; a++, b++, n--)
-        if (*a != *b)
-            return 0;
-    return 1;
 }
 
 static inline uint32_t rj_lookup_key(const rj_ctx_t *c, const rj_node *n, const uint8_t *k,

@@ -89,16 +89,7 @@ static inline void rj_classify(const uint8_t *p, rj_blockmasks *m)
     }
 }
 
-static inline uint64_t rj_prefix_xor(uint64_t x)
-{
-    x ^= x << 1;
-    x ^= x << 2;
-    x ^= x << 4;
-    x ^= x << 8;
-    x ^= x << 16;
-    x ^= x << 32;
-    return x;
-}
+#include "prefix_xor_shift.h"
 
 #include "lines_generic.h"
 #include "json_generic.h"

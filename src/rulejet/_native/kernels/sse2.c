@@ -54,17 +54,8 @@ RJ_KFN void rj_classify(const uint8_t *p, rj_blockmasks *m)
     }
 }
 
-/* SSE2 has no carry-less multiply; the shift ladder is exact. */
-RJ_KFN uint64_t rj_prefix_xor(uint64_t x)
-{
-    x ^= x << 1;
-    x ^= x << 2;
-    x ^= x << 4;
-    x ^= x << 8;
-    x ^= x << 16;
-    x ^= x << 32;
-    return x;
-}
+/* SSE2 has no carry-less multiply: the shift ladder instead. */
+#include "prefix_xor_shift.h"
 
 #include "lines_generic.h"
 #include "json_generic.h"

@@ -1,0 +1,90 @@
+/* json_scalar.h: small inline helpers shared by the kernels' scanner and
+ * the VM's raw reader: byte equality and the JSON number grammar. Header-
+ * only so both hot loops inline them. */
+#ifndef RJ_JSON_SCALAR_H
+#define RJ_JSON_SCALAR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Short byte strings compared 8 bytes at a time, without a libc call
+ * (most keys and values are a few bytes; memcmp's dispatch costs more). */
+static inline int rj_bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    for (; n >= 8; a += 8, b += 8, n -= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y)
+            return 0;
+    }
+    for (; n; a++, b++, n--)
+        if (*a != *b)
+            return 0;
+    return 1;
+}
+
+/* The end of the JSON number at p (RFC 8259 grammar), or NULL with *bad
+ * and *why saying where and what. *is_int: no fraction, no exponent. */
+static inline const uint8_t *rj_number_scan(const uint8_t *p, const uint8_t *end, int *is_int,
+                                            const uint8_t **bad, const char **why)
+{
+    const uint8_t *s = p;
+    *is_int = 1;
+    if (p < end && *p == '-')
+        p++;
+    if (p < end && *p == '0') {
+        p++;
+    } else if (p < end && *p >= '1' && *p <= '9') {
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    } else {
+        *bad = s;
+        *why = "invalid number";
+        return NULL;
+    }
+    if (p < end && *p == '.') {
+        p++;
+        if (!(p < end && *p >= '0' && *p <= '9')) {
+            *bad = p;
+            *why = "invalid number: digit expected after '.'";
+            return NULL;
+        }
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+        *is_int = 0;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            p++;
+        if (!(p < end && *p >= '0' && *p <= '9')) {
+            *bad = p;
+            *why = "invalid number: digit expected in exponent";
+            return NULL;
+        }
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+        *is_int = 0;
+    }
+    return p;
+}
+
+/* The int64 value of integer text [s, e) (an optional '-', then digits):
+ * 1 and *out if it fits, 0 if it overflows. */
+static inline int rj_number_int64(const uint8_t *s, const uint8_t *e, int64_t *out)
+{
+    int neg = s < e && *s == '-';
+    uint64_t mag = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    for (const uint8_t *d = s + neg; d < e; d++) {
+        uint64_t digit = (uint64_t)(*d - '0');
+        if (mag > (limit - digit) / 10)
+            return 0;
+        mag = mag * 10 + digit;
+    }
+    *out = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+    return 1;
+}
+
+#endif
