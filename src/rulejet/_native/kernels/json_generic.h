@@ -403,15 +403,19 @@ RJ_KFN const uint8_t *RJ_F(rj_array)(rj_ctx_t *c, uint32_t node, const uint8_t *
 }
 
 /* Parse or skip the value at p for graph node `node` (RJ_NONE: unwanted).
- * The value is described in a local record, then copied to every slot the
- * node fills (usually one; several when different spellings meet). */
+ * The value is written straight into the node's first slot (building it
+ * in a local and copying it whole stalls store forwarding), then copied to
+ * any other slot the node fills (when different spellings meet). */
 RJ_KFN const uint8_t *RJ_F(rj_value_at)(rj_ctx_t *c, uint32_t node, const uint8_t *p)
 {
     if (p >= c->end)
         return rj_fail(c, p, "expected a value");
     const rj_node *n = node == RJ_NONE ? NULL : &c->ps->nodes[node];
-    rj_value local = {0};
-    rj_value *v = n && n->n_term ? &local : NULL;
+    rj_value *v = NULL;
+    if (n && n->n_term) {
+        v = &c->out[c->ps->slot_lists[n->term_off]];
+        v->flags = 0;
+    }
     const uint8_t *e;
     switch (*p) {
     case '"': {
@@ -456,8 +460,8 @@ RJ_KFN const uint8_t *RJ_F(rj_value_at)(rj_ctx_t *c, uint32_t node, const uint8_
     }
     if (e && v) {
         const uint32_t *slots = c->ps->slot_lists + n->term_off;
-        for (uint32_t i = 0; i < n->n_term; i++)
-            c->out[slots[i]] = local;
+        for (uint32_t i = 1; i < n->n_term; i++)
+            c->out[slots[i]] = *v;
     }
     return e;
 }
