@@ -386,3 +386,9 @@ def test_benchmark_rules_10_counts(tmp_path: Path) -> None:
     assert stats.matches == want
     assert sum(want.values()) > 0
     assert engine.names == [name for name, _ in rules]
+
+
+def test_evaluate_str_with_lone_surrogate() -> None:
+    text = json.dumps({"a": "\ud800"}, ensure_ascii=False)
+    assert json.loads(text) == {"a": "\ud800"}
+    assert Engine([Rule("r", 'a == "\\ud800"')]).evaluate(text) == ["r"]

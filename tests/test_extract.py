@@ -320,3 +320,12 @@ def test_extract_lines_releases_gil() -> None:
         done.set()
         t.join()
     assert during > 0
+
+
+def test_str_documents_with_lone_surrogates_match_json_loads() -> None:
+    # json.loads accepts a lone surrogate in a str; so does extract(str).
+    text = json.dumps({"a": "x\ud800y", "b": ["\udfff"]}, ensure_ascii=False)
+    want = json.loads(text)
+    got = PathSet(["a", "b"]).extract(text)
+    assert got[0] == want["a"] and got[1].decode() == want["b"]
+    rulejet.validate(text)

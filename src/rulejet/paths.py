@@ -198,8 +198,22 @@ class ScanSummary(NamedTuple):
     present: list[int]
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encode_json_text(text: str) -> bytes:
+    """JSON text as UTF-8. A lone surrogate (which json.loads accepts in a
+    str) has no UTF-8 form; in valid JSON it can only sit inside a string,
+    where the escape ``\\udXXX`` means the same, so it is written so."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        escaped = _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+        return escaped.encode("utf-8")
+
+
 def _as_buffer(doc: Buffer | str) -> Buffer:
-    return doc.encode("utf-8", "surrogatepass") if isinstance(doc, str) else doc
+    return encode_json_text(doc) if isinstance(doc, str) else doc
 
 
 class PathSet:

@@ -25,6 +25,7 @@ from ._ref.cel import CelError, evaluate
 from .compiler import CompiledRules, compile_rules
 from .expr import Node, parse_expr
 from .jsonlogic import JsonLogic, from_jsonlogic
+from .paths import encode_json_text
 
 if TYPE_CHECKING:
     import os
@@ -205,7 +206,7 @@ class Engine:
             raw = bytes(event)
             return raw, None
         if isinstance(event, str):
-            return event.encode("utf-8", "surrogatepass"), None
+            return encode_json_text(event), None
         return None, event
 
     def _matches(self, event: Any) -> tuple[list[int], dict[int, str]]:
