@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,35 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 
 # Every ISA the project knows, so a CPU lacking one shows a skip, never a pass.
 ALL_KERNELS = ["scalar", "sse2", "avx2"]
+
+
+def ticks_while(fn: Callable[[], object], switch_interval: float) -> int:
+    """How far a busy Python thread gets while fn runs. With a long switch
+    interval that thread only runs while fn has released the GIL, so a
+    result of 0 means fn held it throughout. switch_interval bounds how long
+    each GIL reacquisition by fn may wait behind the busy thread."""
+    ticks = 0
+    started, done = threading.Event(), threading.Event()
+
+    def ticker() -> None:
+        nonlocal ticks
+        started.set()
+        while not done.is_set():
+            ticks += 1
+
+    old = sys.getswitchinterval()
+    t = threading.Thread(target=ticker)
+    t.start()
+    started.wait()
+    sys.setswitchinterval(switch_interval)
+    try:
+        before = ticks
+        fn()
+        return ticks - before
+    finally:
+        sys.setswitchinterval(old)
+        done.set()
+        t.join()
 
 
 def require_shared(*parts: str) -> Path:

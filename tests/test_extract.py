@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import sys
-import threading
 from typing import Any
 
 import pytest
@@ -16,6 +14,7 @@ from hypothesis import strategies as st
 import rulejet
 from rulejet import MISSING, JSONError, PathSet, RawJSON
 
+from .conftest import ticks_while
 from .json_strategies import MISSING_MARK, documents, paths_into, to_expr, walk
 
 
@@ -297,29 +296,8 @@ def test_extract_lines_over_many_chunks() -> None:
 
 def test_extract_lines_releases_gil() -> None:
     buf = b'{"a": {"b": [1, 2, 3]}, "c": "xxxxxxxxxxxxxxxxxxxx"}\n' * 400_000
-    ticks = 0
-    started, done = threading.Event(), threading.Event()
-
-    def ticker() -> None:
-        nonlocal ticks
-        started.set()
-        while not done.is_set():
-            ticks += 1
-
-    old = sys.getswitchinterval()
-    t = threading.Thread(target=ticker)
-    t.start()
-    started.wait()
-    sys.setswitchinterval(0.1)  # each of the ~7 chunks may wait this long
-    try:
-        before = ticks
-        PathSet(["c"]).scan_lines(buf)
-        during = ticks - before
-    finally:
-        sys.setswitchinterval(old)
-        done.set()
-        t.join()
-    assert during > 0
+    # 0.1 s: each of the ~7 native chunks may wait that long for the GIL.
+    assert ticks_while(lambda: PathSet(["c"]).scan_lines(buf), 0.1) > 0
 
 
 def test_str_documents_with_lone_surrogates_match_json_loads() -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import array
 import io
 import random
-import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,8 @@ from hypothesis import strategies as st
 import rulejet
 from rulejet import _native
 from rulejet._ref.lines import line_offsets as ref_line_offsets
+
+from .conftest import ticks_while
 
 EDGE_SIZES = [0, 1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 1000]
 
@@ -137,31 +137,7 @@ def test_iter_errors(tmp_path: Path) -> None:
 
 
 def test_large_scan_releases_gil() -> None:
-    # With a huge switch interval the ticker can only run while the scan has
-    # released the GIL; without the release it would stay at its start value.
     data = (b"x" * 99 + b"\n") * 2_000_000  # 200 MB
-    ticks = 0
-    started = threading.Event()
-    done = threading.Event()
-
-    def ticker() -> None:
-        nonlocal ticks
-        started.set()
-        while not done.is_set():
-            ticks += 1
-
-    old_interval = sys.getswitchinterval()
-    t = threading.Thread(target=ticker)
-    t.start()
-    started.wait()
-    sys.setswitchinterval(0.25)
-    try:
-        before = ticks
-        result = rulejet.line_offsets(data)
-        during = ticks - before
-    finally:
-        sys.setswitchinterval(old_interval)
-        done.set()
-        t.join()
-    assert len(result) == 2_000_000
-    assert during > 0
+    result: list[object] = []
+    assert ticks_while(lambda: result.append(rulejet.line_offsets(data)), 0.25) > 0
+    assert len(result[0]) == 2_000_000  # type: ignore[arg-type]
