@@ -12,7 +12,7 @@ CC="${CC:-gcc}"
 out=tests/native/build
 mkdir -p "$out"
 srcs=(src/rulejet/_native/core/*.c src/rulejet/_native/kernels/*.c tests/native/test_core.c)
-flags=(-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-missing-field-initializers -g)
+flags=(-std=c11 -D_GNU_SOURCE -pthread -Wall -Wextra -Werror -Wno-missing-field-initializers -g)
 san=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
 case "$mode" in
   plain) "$CC" "${flags[@]}" -O2 "${srcs[@]}" -o "$out/test_core" ;;

@@ -1,5 +1,6 @@
 """rulejet: a fast, trustworthy rule engine for JSON events, with a C core."""
 
+from .arena import Arena, ArenaBuffer
 from .errors import (
     BusyError,
     ClosedError,
@@ -43,6 +44,8 @@ __version__ = package_version()
 
 __all__ = [
     "MISSING",
+    "Arena",
+    "ArenaBuffer",
     "BusyError",
     "CloseTimeoutError",
     "ClosedError",

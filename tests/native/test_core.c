@@ -4,6 +4,7 @@
  * Buffers are malloc'ed at their exact size so AddressSanitizer flags any
  * kernel that reads past the end. Prints "N passed, N failed".
  */
+#include "../../src/rulejet/_native/core/arena.h"
 #include "../../src/rulejet/_native/core/cpu.h"
 #include "../../src/rulejet/_native/core/dispatch.h"
 #include "../../src/rulejet/_native/core/json.h"
@@ -13,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -291,6 +293,76 @@ static void test_json_values(void)
     CHECK(rj_utf8_check((const uint8_t *)"ab\xc0\xaf", 4) == 2);   /* overlong */
 }
 
+/* ---- arena: threads allocate concurrently; nothing overlaps ---- */
+
+#define ARENA_THREADS 4
+#define ARENA_ALLOCS 20000
+
+typedef struct {
+    rj_arena *arena;
+    int tag;
+    uint8_t **ptrs;
+    size_t *sizes;
+    int failed;
+} arena_job;
+
+static void *arena_worker(void *arg)
+{
+    arena_job *j = arg;
+    for (int i = 0; i < ARENA_ALLOCS; i++) {
+        size_t n = (size_t)(1 + (i * 37) % 3000);
+        size_t align = (size_t)1 << (i % 7);
+        uint8_t *p = rj_arena_alloc(j->arena, n, align, NULL);
+        if (!p || ((uintptr_t)p & (align - 1))) {
+            j->failed = 1;
+            return NULL;
+        }
+        memset(p, j->tag, n);
+        j->ptrs[i] = p;
+        j->sizes[i] = n;
+    }
+    return NULL;
+}
+
+static void test_arena_threads(void)
+{
+    rj_arena a;
+    CHECK(rj_arena_init(&a, 65536) == 0);
+    pthread_t th[ARENA_THREADS];
+    arena_job jobs[ARENA_THREADS];
+    for (int t = 0; t < ARENA_THREADS; t++) {
+        jobs[t] = (arena_job){&a, t + 1, calloc(ARENA_ALLOCS, sizeof(uint8_t *)),
+                              calloc(ARENA_ALLOCS, sizeof(size_t)), 0};
+        pthread_create(&th[t], NULL, arena_worker, &jobs[t]);
+    }
+    int corrupt = 0, failed = 0;
+    for (int t = 0; t < ARENA_THREADS; t++) {
+        pthread_join(th[t], NULL);
+        failed += jobs[t].failed;
+    }
+    /* Every byte still holds its owner's tag: no two allocations overlap. */
+    for (int t = 0; t < ARENA_THREADS; t++)
+        for (int i = 0; i < ARENA_ALLOCS && jobs[t].ptrs[i]; i++)
+            for (size_t k = 0; k < jobs[t].sizes[i]; k++)
+                corrupt += jobs[t].ptrs[i][k] != (uint8_t)(t + 1);
+    CHECK(failed == 0);
+    CHECK(corrupt == 0);
+    CHECK(atomic_load(&a.chunks) > 1);
+    void *big = rj_arena_alloc(&a, 1 << 20, 4096, NULL);
+    CHECK(big && ((uintptr_t)big & 4095) == 0);
+    CHECK(rj_arena_alloc(&a, 8, 3, NULL) == NULL && errno == EINVAL);
+    rj_arena_reset(&a);
+    CHECK(atomic_load(&a.in_use) == 0);
+    uint8_t *again = rj_arena_alloc(&a, 100, 16, NULL);
+    CHECK(again != NULL);
+    memset(again, 0, 100);
+    rj_arena_destroy(&a);
+    for (int t = 0; t < ARENA_THREADS; t++) {
+        free(jobs[t].ptrs);
+        free(jobs[t].sizes);
+    }
+}
+
 static void test_probes(void)
 {
     int r = rj_probe_odirect("/tmp");
@@ -311,6 +383,7 @@ int main(void)
     test_probes();
     test_json_values();
     test_json_kernels_agree();
+    test_arena_threads();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

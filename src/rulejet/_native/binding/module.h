@@ -25,6 +25,8 @@ typedef struct rj_state {
     PyTypeObject *RawJSONType;
     PyTypeObject *PathSetType;
     PyTypeObject *ProgramType;
+    PyTypeObject *ArenaType;
+    PyTypeObject *ArenaBufferType;
 } rj_state;
 
 rj_state *rj_get_state(PyObject *module);
@@ -47,6 +49,7 @@ int rj_mapping_init_type(PyObject *module, rj_state *st);
 int rj_rawjson_init_types(PyObject *module, rj_state *st);
 int rj_pathset_init_type(PyObject *module, rj_state *st);
 int rj_program_init_type(PyObject *module, rj_state *st);
+int rj_arena_init_types(PyObject *module, rj_state *st);
 extern PyMethodDef rj_lines_methods[];
 extern PyMethodDef rj_json_methods[];
 

@@ -1,0 +1,281 @@
+/* arena.c (binding): Arena and ArenaBuffer.
+ *
+ * Invariant: arena memory is never reset or unmapped while a buffer that
+ * points into it is alive. Every ArenaBuffer holds a reference to its
+ * Arena and counts itself in `live` (with the GIL held); every memoryview
+ * or numpy array over a buffer holds a reference to the buffer. reset()
+ * and close() refuse with BusyError while live > 0, the way bytearray
+ * refuses to resize while exported.
+ */
+#include "module.h"
+#include "../core/arena.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+typedef struct {
+    PyObject_HEAD
+    rj_arena arena;
+    Py_ssize_t live; /* ArenaBuffers alive (GIL held when changed) */
+    int ready, closed;
+} Arena;
+
+typedef struct {
+    PyObject_HEAD
+    Arena *owner;
+    char *ptr;
+    Py_ssize_t len;
+} ArenaBuffer;
+
+static int arena_init(Arena *self, PyObject *args, PyObject *kw)
+{
+    static char *names[] = {"chunk_size", NULL};
+    Py_ssize_t chunk = 1 << 20;
+    if (self->ready) {
+        PyErr_SetString(PyExc_RuntimeError, "Arena already initialized");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|n:Arena", names, &chunk))
+        return -1;
+    if (chunk <= 0) {
+        PyErr_SetString(PyExc_ValueError, "chunk_size must be positive");
+        return -1;
+    }
+    int rc = rj_arena_init(&self->arena, (size_t)chunk);
+    if (rc < 0) {
+        rj_raise_errno(rj_state_from_type(Py_TYPE(self)), rc, NULL);
+        return -1;
+    }
+    self->ready = 1;
+    return 0;
+}
+
+static void arena_dealloc(Arena *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    /* No buffer can be alive: each holds a reference to self. */
+    if (self->ready && !self->closed)
+        rj_arena_destroy(&self->arena);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static int check_usable(Arena *self)
+{
+    if (!self->ready || self->closed) {
+        rj_state *st = rj_state_from_type(Py_TYPE(self));
+        PyErr_SetString(st->ClosedError, "the arena is closed");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *new_buffer(rj_state *st, Arena *owner, void *p, Py_ssize_t len)
+{
+    ArenaBuffer *b = PyObject_New(ArenaBuffer, st->ArenaBufferType);
+    if (!b)
+        return NULL;
+    b->owner = (Arena *)Py_NewRef(owner);
+    b->ptr = p;
+    b->len = len;
+    owner->live++;
+    return (PyObject *)b;
+}
+
+static int parse_size(Py_ssize_t n, Py_ssize_t align)
+{
+    if (n < 0 || align <= 0 || (align & (align - 1))) {
+        PyErr_SetString(PyExc_ValueError, "size must be >= 0 and align a power of two");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *arena_alloc(Arena *self, PyObject *args, PyObject *kw)
+{
+    static char *names[] = {"size", "align", NULL};
+    Py_ssize_t n, align = 16;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "n|$n:alloc", names, &n, &align) ||
+        parse_size(n, align) < 0 || check_usable(self) < 0)
+        return NULL;
+    rj_state *st = rj_state_from_type(Py_TYPE(self));
+    void *p = rj_arena_alloc(&self->arena, (size_t)n, (size_t)align, NULL);
+    if (!p)
+        return rj_raise_errno(st, -errno, NULL);
+    return new_buffer(st, self, p, n);
+}
+
+static PyObject *arena_alloc_many(Arena *self, PyObject *args, PyObject *kw)
+{
+    static char *names[] = {"count", "size", "align", NULL};
+    Py_ssize_t count, n, align = 16;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "nn|$n:alloc_many", names, &count, &n, &align) ||
+        parse_size(n, align) < 0 || check_usable(self) < 0)
+        return NULL;
+    if (count < 0 || count > PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(void *)) {
+        PyErr_SetString(PyExc_ValueError, "count out of range");
+        return NULL;
+    }
+    rj_state *st = rj_state_from_type(Py_TYPE(self));
+    void **ptrs = malloc((size_t)(count ? count : 1) * sizeof(void *));
+    if (!ptrs)
+        return PyErr_NoMemory();
+    Py_ssize_t got = 0;
+    int err = 0;
+    /* The allocation loop runs without the GIL: other threads allocate
+     * from the same arena at the same time (that is what the CAS is for).
+     * live is raised before and settled after, so a concurrent reset()
+     * (which needs the GIL) refuses while this batch is in flight. */
+    self->live++;
+    Py_BEGIN_ALLOW_THREADS
+    for (; got < count; got++) {
+        ptrs[got] = rj_arena_alloc(&self->arena, (size_t)n, (size_t)align, NULL);
+        if (!ptrs[got]) {
+            err = errno;
+            break;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    self->live--;
+    PyObject *list = NULL;
+    if (err) {
+        rj_raise_errno(st, -err, NULL);
+        goto out;
+    }
+    list = PyList_New(count);
+    for (Py_ssize_t i = 0; list && i < count; i++) {
+        PyObject *b = new_buffer(st, self, ptrs[i], n);
+        if (!b)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, i, b);
+    }
+out:
+    free(ptrs);
+    return list;
+}
+
+static PyObject *busy(Arena *self, const char *what)
+{
+    rj_state *st = rj_state_from_type(Py_TYPE(self));
+    return PyErr_Format(st->BusyError, "cannot %s the arena: %zd buffer(s) still alive", what,
+                        self->live);
+}
+
+static PyObject *arena_reset(Arena *self, PyObject *Py_UNUSED(a))
+{
+    if (check_usable(self) < 0)
+        return NULL;
+    if (self->live)
+        return busy(self, "reset");
+    rj_arena_reset(&self->arena);
+    Py_RETURN_NONE;
+}
+
+static PyObject *arena_close(Arena *self, PyObject *Py_UNUSED(a))
+{
+    if (!self->ready || self->closed)
+        Py_RETURN_NONE;
+    if (self->live)
+        return busy(self, "close");
+    rj_arena_destroy(&self->arena);
+    self->closed = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *arena_stats(Arena *self, PyObject *Py_UNUSED(a))
+{
+    if (check_usable(self) < 0)
+        return NULL;
+    rj_arena *a = &self->arena;
+    return Py_BuildValue(
+        "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:n,s:n}", "chunks",
+        (unsigned long long)atomic_load(&a->chunks), "bytes_in_use",
+        (unsigned long long)atomic_load(&a->in_use), "high_water",
+        (unsigned long long)atomic_load(&a->high_water), "small",
+        (unsigned long long)atomic_load(&a->allocs[RJ_TIER_SMALL]), "medium",
+        (unsigned long long)atomic_load(&a->allocs[RJ_TIER_MEDIUM]), "large",
+        (unsigned long long)atomic_load(&a->allocs[RJ_TIER_LARGE]), "cas_retries",
+        (unsigned long long)atomic_load(&a->contention), "chunk_size", (Py_ssize_t)a->chunk_size,
+        "live_buffers", self->live);
+}
+
+static PyMethodDef arena_methods[] = {
+    {"alloc", (PyCFunction)(void (*)(void))arena_alloc, METH_VARARGS | METH_KEYWORDS,
+     "alloc(size, *, align=16) -> ArenaBuffer"},
+    {"alloc_many", (PyCFunction)(void (*)(void))arena_alloc_many, METH_VARARGS | METH_KEYWORDS,
+     "alloc_many(count, size, *, align=16) -> list of ArenaBuffer (GIL released while allocating)"},
+    {"reset", (PyCFunction)arena_reset, METH_NOARGS, "Free everything; BusyError while buffers live."},
+    {"close", (PyCFunction)arena_close, METH_NOARGS, "Unmap everything; BusyError while buffers live."},
+    {"stats", (PyCFunction)arena_stats, METH_NOARGS, "Counters: chunks, bytes in use, per tier."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot arena_slots[] = {
+    {Py_tp_init, arena_init},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_dealloc, arena_dealloc},
+    {Py_tp_methods, arena_methods},
+    {Py_tp_doc, "Arena(chunk_size=1 MiB): lock-free bump allocation in mmap'd chunks."},
+    {0, NULL},
+};
+
+static PyType_Spec arena_spec = {
+    .name = "rulejet._native.Arena",
+    .basicsize = sizeof(Arena),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = arena_slots,
+};
+
+static void buffer_dealloc(ArenaBuffer *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    self->owner->live--;
+    Py_DECREF(self->owner);
+    PyObject_Free(self);
+    Py_DECREF(tp);
+}
+
+static int buffer_getbuffer(ArenaBuffer *self, Py_buffer *view, int flags)
+{
+    return PyBuffer_FillInfo(view, (PyObject *)self, self->ptr, self->len, 0, flags);
+}
+
+static Py_ssize_t buffer_len(ArenaBuffer *self) { return self->len; }
+
+static PyObject *buffer_address(ArenaBuffer *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromVoidPtr(self->ptr);
+}
+
+static PyGetSetDef buffer_getset[] = {
+    {"address", (getter)buffer_address, NULL, "The memory address (for alignment checks).", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot buffer_slots[] = {
+    {Py_tp_dealloc, buffer_dealloc},
+    {Py_bf_getbuffer, buffer_getbuffer},
+    {Py_sq_length, buffer_len},
+    {Py_tp_getset, buffer_getset},
+    {Py_tp_doc, "Writable memory from an Arena (buffer protocol); keeps the arena from resetting."},
+    {0, NULL},
+};
+
+static PyType_Spec buffer_spec = {
+    .name = "rulejet._native.ArenaBuffer",
+    .basicsize = sizeof(ArenaBuffer),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = buffer_slots,
+};
+
+int rj_arena_init_types(PyObject *module, rj_state *st)
+{
+    st->ArenaType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &arena_spec, NULL);
+    st->ArenaBufferType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &buffer_spec, NULL);
+    if (!st->ArenaType || !st->ArenaBufferType)
+        return -1;
+    if (PyModule_AddType(module, st->ArenaType) < 0)
+        return -1;
+    return PyModule_AddType(module, st->ArenaBufferType);
+}

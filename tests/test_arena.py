@@ -1,0 +1,116 @@
+"""Arena: alignment per tier, reset safety, counters, threads."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+
+import pytest
+
+from rulejet import Arena, BusyError, ClosedError
+
+
+def test_alloc_is_writable_and_sized() -> None:
+    arena = Arena()
+    buf = arena.alloc(64)
+    view = memoryview(buf)
+    assert len(buf) == 64 and not view.readonly
+    view[:5] = b"hello"
+    assert bytes(view[:5]) == b"hello"
+
+
+TIER_CASES = [
+    (1, 16, "small"),
+    (64, 64, "small"),
+    (256, 16, "small"),
+    (257, 16, "medium"),
+    (4096, 4096, "medium"),
+    (65536, 64, "medium"),
+    (65537, 16, "large"),
+    (1 << 20, 4096, "large"),
+]
+
+
+@pytest.mark.parametrize(("size", "align", "tier"), TIER_CASES)
+def test_alignment_every_tier(size: int, align: int, tier: str) -> None:
+    arena = Arena()
+    bufs = [arena.alloc(size, align=align) for _ in range(5)]
+    assert all(b.address % align == 0 for b in bufs)
+    assert arena.stats()[tier] == 5
+    for b in bufs:
+        memoryview(b)[-1] = 7  # the whole length is usable
+
+
+def test_reset_refuses_while_buffers_live() -> None:
+    arena = Arena()
+    buf = arena.alloc(32)
+    view = memoryview(buf)
+    del buf  # the view keeps the buffer alive
+    with pytest.raises(BusyError):
+        arena.reset()
+    with pytest.raises(BufferError):  # BusyError is a BufferError
+        arena.close()
+    view.release()
+    arena.reset()
+    assert arena.stats()["bytes_in_use"] == 0
+    arena.close()
+    arena.close()  # idempotent
+    with pytest.raises(ClosedError):
+        arena.alloc(8)
+
+
+def test_bad_arguments() -> None:
+    arena = Arena()
+    for kwargs in ({"size": -1}, {"size": 8, "align": 3}, {"size": 8, "align": 0}):
+        with pytest.raises(ValueError):
+            arena.alloc(**kwargs)
+    with pytest.raises(OSError):
+        arena.alloc(8, align=1 << 20)  # beyond a page: EINVAL from the allocator
+    with pytest.raises(ValueError):
+        Arena(chunk_size=0)
+
+
+def test_chunks_grow_and_reset_keeps_one() -> None:
+    arena = Arena(chunk_size=65536)
+    bufs = arena.alloc_many(10_000, 64)
+    stats = arena.stats()
+    assert stats["chunks"] > 1 and stats["bytes_in_use"] == 640_000
+    assert stats["high_water"] >= 640_000
+    del bufs
+    arena.reset()
+    again = arena.alloc_many(100, 64)
+    assert len(again) == 100
+
+
+def _fill_and_check(
+    arena: Arena, tag: int, out: list[tuple[list[tuple[int, int]], list[object]]]
+) -> None:
+    bufs = []
+    for size in (16, 64, 200, 1000, 5000):
+        bufs += arena.alloc_many(2_000, size)
+    pattern = bytes([tag]) * 5000
+    for b in bufs:
+        memoryview(b)[:] = pattern[: len(b)]
+    spans = []
+    for b in bufs:
+        assert bytes(memoryview(b)) == pattern[: len(b)]
+        spans.append((b.address, len(b)))
+    out.append((spans, list(bufs)))  # the buffers stay alive until checked
+
+
+def test_threads_allocate_without_overlap() -> None:
+    arena = Arena(chunk_size=1 << 18)  # small chunks: many chunk switches under contention
+    results: list[tuple[list[tuple[int, int]], list[object]]] = []
+    threads = [
+        threading.Thread(target=_fill_and_check, args=(arena, t + 1, results)) for t in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    spans = sorted(s for r, _ in results for s in r)
+    assert len(spans) == 4 * 5 * 2_000
+    for (a, n), (b, _) in itertools.pairwise(spans):
+        assert a + n <= b, "two allocations overlap"
+    stats = arena.stats()
+    assert stats["small"] + stats["medium"] == 40_000
