@@ -35,6 +35,7 @@ from .paths import (
     ScanSummary,
     validate,
 )
+from .pools import BufferPool, FramePool
 from .rulefile import RuleFileError, load_rule_file
 from .rules import Engine, Explanation, Rule
 from .runner import RunStats
@@ -46,6 +47,7 @@ __all__ = [
     "MISSING",
     "Arena",
     "ArenaBuffer",
+    "BufferPool",
     "BusyError",
     "CloseTimeoutError",
     "ClosedError",
@@ -54,6 +56,7 @@ __all__ = [
     "ExprError",
     "ExtractResult",
     "FileError",
+    "FramePool",
     "InputError",
     "JSONError",
     "JSONLogicError",

@@ -23,8 +23,10 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     Arena *owner;
+    PyObject *parent; /* for proxies: the buffer whose memory this is */
     char *ptr;
     Py_ssize_t len;
+    Py_ssize_t exports; /* live Py_buffer exports (GIL held when changed) */
 } ArenaBuffer;
 
 static int arena_init(Arena *self, PyObject *args, PyObject *kw)
@@ -76,8 +78,10 @@ static PyObject *new_buffer(rj_state *st, Arena *owner, void *p, Py_ssize_t len)
     if (!b)
         return NULL;
     b->owner = (Arena *)Py_NewRef(owner);
+    b->parent = NULL;
     b->ptr = p;
     b->len = len;
+    b->exports = 0;
     owner->live++;
     return (PyObject *)b;
 }
@@ -231,6 +235,7 @@ static void buffer_dealloc(ArenaBuffer *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     self->owner->live--;
+    Py_XDECREF(self->parent);
     Py_DECREF(self->owner);
     PyObject_Free(self);
     Py_DECREF(tp);
@@ -238,8 +243,39 @@ static void buffer_dealloc(ArenaBuffer *self)
 
 static int buffer_getbuffer(ArenaBuffer *self, Py_buffer *view, int flags)
 {
-    return PyBuffer_FillInfo(view, (PyObject *)self, self->ptr, self->len, 0, flags);
+    if (PyBuffer_FillInfo(view, (PyObject *)self, self->ptr, self->len, 0, flags) < 0)
+        return -1;
+    self->exports++;
+    return 0;
 }
+
+static void buffer_releasebuffer(ArenaBuffer *self, Py_buffer *Py_UNUSED(view))
+{
+    self->exports--;
+}
+
+/* A new buffer object over the same memory: pools lend a fresh proxy per
+ * lease, so its export count and its own lifetime tell whether anything
+ * from that lease still holds the memory. */
+static PyObject *buffer_proxy(ArenaBuffer *self, PyObject *Py_UNUSED(a))
+{
+    rj_state *st = rj_state_from_type(Py_TYPE(self));
+    ArenaBuffer *b = (ArenaBuffer *)new_buffer(st, self->owner, self->ptr, self->len);
+    if (b)
+        b->parent = Py_NewRef(self);
+    return (PyObject *)b;
+}
+
+static PyObject *buffer_exports(ArenaBuffer *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromSsize_t(self->exports);
+}
+
+static PyMethodDef buffer_methods[] = {
+    {"proxy", (PyCFunction)buffer_proxy, METH_NOARGS,
+     "A new ArenaBuffer over the same memory (with its own export count)."},
+    {NULL, NULL, 0, NULL},
+};
 
 static Py_ssize_t buffer_len(ArenaBuffer *self) { return self->len; }
 
@@ -250,12 +286,15 @@ static PyObject *buffer_address(ArenaBuffer *self, void *Py_UNUSED(c))
 
 static PyGetSetDef buffer_getset[] = {
     {"address", (getter)buffer_address, NULL, "The memory address (for alignment checks).", NULL},
+    {"exports", (getter)buffer_exports, NULL, "Buffer views currently exported.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyType_Slot buffer_slots[] = {
     {Py_tp_dealloc, buffer_dealloc},
     {Py_bf_getbuffer, buffer_getbuffer},
+    {Py_bf_releasebuffer, buffer_releasebuffer},
+    {Py_tp_methods, buffer_methods},
     {Py_sq_length, buffer_len},
     {Py_tp_getset, buffer_getset},
     {Py_tp_doc, "Writable memory from an Arena (buffer protocol); keeps the arena from resetting."},

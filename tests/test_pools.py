@@ -1,0 +1,136 @@
+"""BufferPool and FramePool: leases, exhaustion, reuse safety."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from rulejet import BusyError, ClosedError
+from rulejet.pools import BufferPool, FramePool
+
+
+def test_lease_is_aligned_and_writable() -> None:
+    pool = BufferPool(8192, 2, align=4096)
+    with pool.lease() as buf:
+        assert len(buf) == 8192 and not buf.readonly
+        buf[:5] = b"hello"
+        # 4096-aligned, so O_DIRECT writes can use it
+        import ctypes
+
+        addr = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+        assert addr % 4096 == 0
+    pool.close()
+
+
+def test_use_after_return_raises() -> None:
+    pool = BufferPool(64, 1)
+    with pool.lease() as buf:
+        kept = buf
+    with pytest.raises(ValueError):
+        kept[0]
+    v = pool.take()
+    pool.give_back(v)
+    with pytest.raises(ValueError):
+        v[0] = 1
+
+
+def test_double_return_and_foreign_buffer() -> None:
+    pool = BufferPool(64, 2)
+    v = pool.take()
+    pool.give_back(v)
+    with pytest.raises(ValueError, match="returned twice"):
+        pool.give_back(v)
+    with pytest.raises(ValueError):
+        pool.give_back(memoryview(bytearray(64)))
+
+
+def test_lingering_slice_keeps_buffer_out_of_circulation() -> None:
+    pool = BufferPool(64, 1, timeout=0.05)
+    v = pool.take()
+    part = v[:8]
+    part[:] = b"12345678"
+    with pytest.raises(BusyError):
+        pool.give_back(v)
+    with pytest.raises(TimeoutError):  # the only buffer is still referenced
+        pool.take()
+    assert bytes(part) == b"12345678"  # nobody else got the memory
+    del part
+    w = pool.take()  # reclaimed now that the slice is gone
+    pool.give_back(w)
+
+
+def test_exhausted_pool_blocks_then_times_out_or_grows() -> None:
+    pool = BufferPool(64, 1, timeout=0.05)
+    v = pool.take()
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError):
+        pool.take()
+    assert time.monotonic() - t0 >= 0.04
+
+    def give_back_soon() -> None:
+        time.sleep(0.05)
+        pool.give_back(v)
+
+    t = threading.Thread(target=give_back_soon)
+    t.start()
+    w = pool.take(timeout=5)  # woken by the return
+    t.join()
+    pool.give_back(w)
+
+    growing = BufferPool(64, 1, grow=True)
+    a, b = growing.take(), growing.take()
+    assert growing.allocated == 2
+    growing.give_back(a)
+    growing.give_back(b)
+
+
+def test_close_rules() -> None:
+    pool = BufferPool(64, 1)
+    v = pool.take()
+    with pytest.raises(BusyError):
+        pool.close()
+    pool.give_back(v)
+    pool.close()
+    pool.close()
+    with pytest.raises(ClosedError):
+        pool.take()
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError):
+        BufferPool(0, 1)
+    with pytest.raises(ValueError):
+        BufferPool(64, -1)
+
+
+np = pytest.importorskip("numpy", reason="FramePool needs numpy (pip install rulejet[frames])")
+
+
+def test_frame_pool_reuses_memory() -> None:
+    frames = FramePool((720, 1280), np.uint8, 2)
+    seen = set()
+    for i in range(20):
+        with frames.lease() as frame:
+            assert frame.shape == (720, 1280) and frame.dtype == np.uint8
+            frame[:] = i
+            seen.add(frame.__array_interface__["data"][0])
+    assert len(seen) <= 2  # never reallocated: the same two buffers
+
+
+def test_frame_not_reused_while_an_array_refers_to_it() -> None:
+    frames = FramePool((4, 4), np.uint16, 1, timeout=0.05)
+    f = frames.take()
+    f[:] = 7
+    keep = f[1:3]
+    frames.give_back(f)
+    del f
+    with pytest.raises(TimeoutError):
+        frames.take()  # the only frame is still referenced through `keep`
+    assert int(keep.sum()) == 7 * 8
+    del keep
+    g = frames.take()
+    frames.give_back(g)
+    with pytest.raises(ValueError, match="returned twice"):
+        frames.give_back(g)
