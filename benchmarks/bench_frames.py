@@ -1,0 +1,122 @@
+"""A frame pipeline: FramePool against fresh buffers, in one run.
+
+    python benchmarks/bench_frames.py [--frames 5000]
+
+(b) of the arena issue: 1280x720 YUV420 frames (1,382,400 bytes), each
+allocated, written whole (a copy of a source frame) and released, without
+and with a background load of cyclic garbage (1,000 self-referencing
+dicts per frame). Reported per contender: frames/s, per-frame latency
+p50/p99/max, minor page faults (getrusage) and garbage-collector runs and
+pause time during the loop (gc.callbacks). Each contender first runs 100
+untimed frames, so the figures are steady state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from _common import machine_facts, table
+from rulejet import FramePool
+
+FRAME = 1280 * 720 * 3 // 2  # YUV420
+
+
+class GcWatch:
+    def __init__(self) -> None:
+        self.runs, self.pause, self._t = 0, 0.0, 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._t = time.perf_counter()
+        else:
+            self.runs += 1
+            self.pause += time.perf_counter() - self._t
+
+
+def run(step: Callable[[], None], frames: int, garbage: bool) -> list[float]:
+    for _ in range(100):  # steady state: first touches of pool pages are not counted
+        step()
+    gc.collect()
+    watch = GcWatch()
+    gc.callbacks.append(watch)
+    faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    lat = []
+    t_all = time.perf_counter()
+    try:
+        for _ in range(frames):
+            if garbage:
+                for _ in range(1000):
+                    d: dict[str, Any] = {}
+                    d["self"] = d
+            t0 = time.perf_counter()
+            step()
+            lat.append(time.perf_counter() - t0)
+    finally:
+        gc.callbacks.remove(watch)
+    total = time.perf_counter() - t_all
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0
+    lat.sort()
+    return [
+        frames / total,
+        lat[len(lat) // 2] * 1e6,
+        lat[int(len(lat) * 0.99)] * 1e6,
+        lat[-1] * 1e3,
+        faults,
+        watch.runs,
+        watch.pause * 1e3,
+    ]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--frames", type=int, default=5000)
+    args = ap.parse_args()
+    src = np.random.default_rng(1).integers(0, 256, FRAME, dtype=np.uint8)
+    pool = FramePool((FRAME,), np.uint8, 4)
+
+    def frame_pool() -> None:
+        with pool.lease() as f:
+            f[:] = src
+
+    def np_empty() -> None:
+        a = np.empty(FRAME, np.uint8)
+        a[:] = src
+
+    def np_zeros() -> None:
+        a = np.zeros(FRAME, np.uint8)
+        a[:] = src
+
+    def py_bytearray() -> None:
+        b = bytearray(FRAME)
+        memoryview(b)[:] = memoryview(src)
+
+    rows = []
+    for garbage in (False, True):
+        for name, fn in [
+            ("FramePool (4 frames)", frame_pool),
+            ("numpy.empty", np_empty),
+            ("numpy.zeros", np_zeros),
+            ("bytearray(n)", py_bytearray),
+        ]:
+            r = run(fn, args.frames, garbage)
+            print(f"  {name} garbage={garbage}: {r[0]:,.0f} frames/s", flush=True)
+            rows.append([name, "yes" if garbage else "no", f"{r[0]:,.0f}", f"{r[1]:.1f}",
+                         f"{r[2]:.1f}", f"{r[3]:.2f}", f"{r[4]:,}", f"{r[5]}",
+                         f"{r[6]:.0f}"])  # fmt: skip
+    print()
+    print(f"{args.frames:,} frames of {FRAME:,} bytes each, copied whole")
+    print(machine_facts() + f"; numpy {np.__version__}")
+    print()
+    print(table(["contender", "cyclic garbage", "frames/s", "p50 µs", "p99 µs", "max ms",
+                 "minor faults", "gc runs", "gc pause ms"], rows))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
