@@ -392,3 +392,20 @@ def test_evaluate_str_with_lone_surrogate() -> None:
     text = json.dumps({"a": "\ud800"}, ensure_ascii=False)
     assert json.loads(text) == {"a": "\ud800"}
     assert Engine([Rule("r", 'a == "\\ud800"')]).evaluate(text) == ["r"]
+
+
+def test_native_loop_allocations_do_not_grow_with_events() -> None:
+    # Escaped strings, lowerAscii and concatenation all need scratch memory;
+    # the per-event arena reset means the count stays flat as events grow.
+    rules = [
+        Rule("a", 'name.lowerAscii().contains("o\\"b")'),
+        Rule("b", 'name + "!" == "x!"'),
+        Rule("c", "size(name) > 3"),
+    ]
+    engine = Engine(rules)
+    one = b'{"name": "O\\"Brien \\u00e9 ' + b"x" * 100 + b'"}\n'
+    small = engine.run_buffer(one * 1_000)
+    large = engine.run_buffer(one * 50_000)
+    assert small.matches["a"] == 1_000 and large.matches["a"] == 50_000
+    assert large.native_allocations == small.native_allocations
+    assert large.native_allocations <= 2

@@ -94,6 +94,7 @@ class Program:
         list[int],
         list[tuple[int, int, int, str]],
         list[tuple[int, int, int, tuple[int, ...]]],
+        int,
     ]: ...
     def eval(self, document: Buffer, /) -> tuple[list[int], list[int]]: ...
 

@@ -55,6 +55,7 @@ class PartialResult:
     eval_errors: list[int] = field(default_factory=list)
     errors: list[LineErrorInfo] = field(default_factory=list)
     matches: list[tuple[int, int, int, tuple[int, ...]]] = field(default_factory=list)
+    allocations: int = 0  # inside the native loop, after set-up (flat, not per event)
 
     def shifted(self, lines_before: int, offset_before: int) -> PartialResult:
         """Line numbers and offsets as seen from the whole input."""
@@ -70,6 +71,7 @@ class PartialResult:
                 for e in self.errors
             ],
             [(ln + lines_before, off + offset_before, n, r) for ln, off, n, r in self.matches],
+            self.allocations,
         )
 
     def merge(self, other: PartialResult) -> PartialResult:
@@ -83,6 +85,7 @@ class PartialResult:
             _add(self.eval_errors, other.eval_errors),
             (self.errors + other.errors)[:MAX_ERRORS],
             self.matches + other.matches,
+            self.allocations + other.allocations,
         )
 
 
@@ -108,6 +111,7 @@ class RunStats:
     kernel: str
     tags: dict[str, int] = field(default_factory=dict)
     routed: dict[str, int] = field(default_factory=dict)
+    native_allocations: int = 0  # heap/mmap calls inside the native loops (not per event)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -125,6 +129,7 @@ class RunStats:
             "events_per_s": round(self.events / self.seconds) if self.seconds else None,
             "tags": self.tags,
             "routed": self.routed,
+            "native_allocations": self.native_allocations,
             "error_samples": [vars(e) for e in self.error_samples],
         }
 
@@ -156,7 +161,7 @@ def run_partition(engine: Engine, view: Buffer, collect: list[int] | None) -> Pa
     match records use rule positions (engine.rules order)."""
     if engine.compiled is None or len(engine._native_rules) != len(engine.rules):
         return _python_partition(engine, view, collect)
-    lines, blank, bad, counts, errs, errors, matches = engine.compiled.program.run(
+    lines, blank, bad, counts, errs, errors, matches, allocations = engine.compiled.program.run(
         view, collect=collect, max_errors=MAX_ERRORS
     )
     # Native rule j is engine rule engine._native_rules[j]; here all rules
@@ -170,6 +175,7 @@ def run_partition(engine: Engine, view: Buffer, collect: list[int] | None) -> Pa
         errs,
         [LineErrorInfo(*e) for e in errors],
         matches,
+        allocations,
     )
 
 
@@ -328,6 +334,7 @@ def _run_view(
         kernel=active_kernel(),
         tags=tags,
         routed=routed,
+        native_allocations=total.allocations,
     )
 
 

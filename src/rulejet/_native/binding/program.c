@@ -327,8 +327,9 @@ static PyObject *result_to_py(const rj_run_result *r, uint32_t n_rules)
             goto out;
         PyList_SET_ITEM(matches, (Py_ssize_t)i, t);
     }
-    res = Py_BuildValue("(KKKOOOO)", (unsigned long long)r->lines, (unsigned long long)r->blank,
-                        (unsigned long long)r->bad_lines, counts, errs, errors, matches);
+    res = Py_BuildValue("(KKKOOOOK)", (unsigned long long)r->lines, (unsigned long long)r->blank,
+                        (unsigned long long)r->bad_lines, counts, errs, errors, matches,
+                        (unsigned long long)r->allocations);
 out:
     Py_XDECREF(errors);
     Py_XDECREF(matches);

@@ -37,10 +37,11 @@ void rj_run_result_free(rj_run_result *r)
     memset(r, 0, sizeof *r);
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
+static int grow(void **p, size_t *cap, size_t need, size_t elem, uint64_t *count)
 {
     if (need <= *cap)
         return 0;
+    (*count)++;
     size_t c = *cap ? *cap * 2 : 1024;
     while (c < need)
         c *= 2;
@@ -101,9 +102,10 @@ int rj_run_lines(const rj_program *prog, const rj_kernel *k, const uint8_t *buf,
                 }
                 if (wanted) {
                     if ((rc = grow((void **)&out->matches, &out->cap_matches, out->n_matches + 1,
-                                   sizeof(rj_match))) ||
+                                   sizeof(rj_match), &out->allocations)) ||
                         (rc = grow((void **)&out->match_rules, &out->cap_match_rules,
-                                   out->n_match_rules + wanted, sizeof(uint32_t))))
+                                   out->n_match_rules + wanted, sizeof(uint32_t),
+                                   &out->allocations)))
                         break;
                     rj_match *m = &out->matches[out->n_matches++];
                     m->line = line;
@@ -120,6 +122,7 @@ int rj_run_lines(const rj_program *prog, const rj_kernel *k, const uint8_t *buf,
         line++;
         p = nl ? end + 1 : len;
     }
+    out->allocations += atomic_load(&vm.scratch.chunks) - 1; /* the first is set-up */
     rj_vm_free(&vm);
     rj_scratch_free(&scratch);
     free(row);

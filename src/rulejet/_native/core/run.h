@@ -23,6 +23,10 @@ typedef struct rj_run_result {
     size_t n_matches, cap_matches;
     uint32_t *match_rules;
     size_t n_match_rules, cap_match_rules;
+    /* Heap or mmap allocations made inside the loop (after set-up): match
+     * records growing, scratch chunks beyond the first. Not per event:
+     * it stays flat as inputs grow. */
+    uint64_t allocations;
 } rj_run_result;
 
 /* Evaluate every line of buf. collect[r] != 0 asks for a match record of

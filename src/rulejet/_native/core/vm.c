@@ -51,42 +51,20 @@ locale_t rj_utf8_locale(void)
 
 /* ---- scratch ---- */
 
+/* Computed strings (unescaped values, concatenations, lowerAscii) come
+ * from an arena that is reset per event: after the first events have
+ * grown it to the largest need, the loop allocates nothing. */
 static uint8_t *scratch_alloc(rj_vm *vm, size_t n)
 {
-    rj_scratch_block *b = vm->cur;
-    while (b && b->cap - b->used < n) {
-        if (!b->next)
-            break;
-        b = b->next;
-        b->used = 0;
-    }
-    if (!b || b->cap - b->used < n) {
-        size_t cap = n > SCRATCH_BLOCK ? n : SCRATCH_BLOCK;
-        rj_scratch_block *nb = malloc(sizeof *nb + cap);
-        if (!nb)
-            return NULL;
-        nb->cap = cap;
-        nb->used = 0;
-        nb->next = NULL;
-        if (b) {
-            nb->next = b->next;
-            b->next = nb;
-        } else {
-            vm->scratch = nb;
-        }
-        b = nb;
-    }
-    vm->cur = b;
-    uint8_t *p = b->data + b->used;
-    b->used += n;
-    return p;
+    return rj_arena_alloc(&vm->scratch, n, 1, NULL);
 }
 
 static void scratch_rewind(rj_vm *vm)
 {
-    vm->cur = vm->scratch;
-    if (vm->cur)
-        vm->cur->used = 0;
+    /* Only touch the arena when the event used it (the reset unmaps any
+     * extra chunks, which a cheap check keeps off the common path). */
+    if (atomic_load_explicit(&vm->scratch.in_use, memory_order_relaxed))
+        rj_arena_reset(&vm->scratch);
 }
 
 int rj_vm_init(rj_vm *vm, const rj_program *prog)
@@ -100,8 +78,11 @@ int rj_vm_init(rj_vm *vm, const rj_program *prog)
     vm->active = calloc(prog->n_words ? prog->n_words : 1, sizeof(uint64_t));
     vm->atom_val = malloc(prog->n_atoms ? prog->n_atoms : 1);
     vm->atom_gen = calloc(prog->n_atoms ? prog->n_atoms : 1, sizeof(uint32_t));
+    int arena_rc = rj_arena_init(&vm->scratch, 65536);
+    if (arena_rc == 0)
+        vm->scratch_ready = 1;
     if (!vm->stack || !vm->slot_cache || !vm->slot_gen || !vm->active || !vm->atom_val ||
-        !vm->atom_gen) {
+        !vm->atom_gen || arena_rc < 0) {
         rj_vm_free(vm);
         return -ENOMEM;
     }
@@ -116,11 +97,8 @@ void rj_vm_free(rj_vm *vm)
     free(vm->active);
     free(vm->atom_val);
     free(vm->atom_gen);
-    for (rj_scratch_block *b = vm->scratch; b;) {
-        rj_scratch_block *n = b->next;
-        free(b);
-        b = n;
-    }
+    if (vm->scratch_ready)
+        rj_arena_destroy(&vm->scratch);
     memset(vm, 0, sizeof *vm);
 }
 

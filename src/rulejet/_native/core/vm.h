@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arena.h"
 #include "json.h"
 
 enum rj_ctype {
@@ -175,14 +176,6 @@ typedef struct rj_program {
 int rj_program_index(rj_program *p);
 void rj_program_free_index(rj_program *p);
 
-/* Scratch memory for computed strings: chained blocks that never move, so
- * pointers stay valid until the next rewind. */
-typedef struct rj_scratch_block {
-    struct rj_scratch_block *next;
-    size_t cap, used;
-    uint8_t data[];
-} rj_scratch_block;
-
 typedef struct rj_vm {
     const rj_program *prog;
     uint64_t *active; /* rules to evaluate for the current event */
@@ -192,7 +185,8 @@ typedef struct rj_vm {
     rj_cel *slot_cache;   /* loaded slot values for the current event */
     uint32_t *slot_gen;   /* slot_cache[i] is valid when == gen */
     uint32_t gen;
-    rj_scratch_block *scratch, *cur;
+    rj_arena scratch;     /* computed strings; reset per event */
+    int scratch_ready;
     const rj_value *row;  /* the event's extracted values */
     const uint8_t *base;  /* the buffer the values point into */
 } rj_vm;
