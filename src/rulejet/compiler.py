@@ -420,12 +420,4 @@ def compile_rules(
     return CompiledRules(field_list, pathset, program, em.consts, em.code)
 
 
-def check_native(text: str) -> None:
-    """Raise ExprError if a condition parses but cannot run natively."""
-    from .expr import parse_expr
-
-    compile_rules([parse_expr(text)], [text], [False])
-
-
 __all__ = ["OP", "OPCODES", "CompiledRules", "compile_rules", "guard_of", "translate_regex"]
-_ = re

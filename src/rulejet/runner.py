@@ -19,11 +19,10 @@ from array import array
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from . import _native
 from .errors import JSONError
-from .lines import iter_line_offsets  # noqa: F401  (re-exported for callers)
 from .mapped import MappedFile
 
 if TYPE_CHECKING:
@@ -410,7 +409,3 @@ def scan_file(engine: Engine, path: str | os.PathLike[str]) -> Iterator[tuple[st
             raw = bytes(view[off : off + length])
             for pos in rule_ids:
                 yield engine.rules[pos].name, line, raw
-
-
-def read_events(stream: BinaryIO) -> bytes:
-    return stream.read()
