@@ -10,6 +10,7 @@
 #include "module.h"
 #include "../core/dispatch.h"
 #include "../core/json.h"
+#include "../core/json_scalar.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -177,17 +178,17 @@ typedef struct {
 
 static PyObject *cached_str(strcache *sc, const char *p, uint32_t len)
 {
-    uint64_t h = (len + 1) * 0x9E3779B97F4A7C15ULL;
-    uint32_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t x;
-        memcpy(&x, p + i, 8);
-        h = (h ^ x) * 0x9E3779B97F4A7C15ULL;
-    }
-    for (; i < len; i++)
-        h = (h ^ (uint8_t)p[i]) * 0x100000001B3ULL;
+    /* Hash the first and last 8 bytes and the length: cheap, and enough to
+     * tell apart the enum-like values this cache is for (a collision only
+     * costs a miss: the full compare below decides). */
+    uint64_t head = 0, tail = 0;
+    memcpy(&head, p, len < 8 ? len : 8);
+    if (len > 8)
+        memcpy(&tail, p + len - 8, 8);
+    uint64_t h = ((head * 0x9E3779B97F4A7C15ULL) ^ tail ^ len) * 0xff51afd7ed558ccdULL;
     sc_entry *e = &sc->e[h >> (64 - SC_BITS)];
-    if (e->str && e->len == len && memcmp(e->bytes, p, len) == 0)
+    if (e->str && e->len == len &&
+        rj_bytes_equal((const uint8_t *)e->bytes, (const uint8_t *)p, len))
         return Py_NewRef(e->str);
     PyObject *s = PyUnicode_DecodeUTF8(p, len, "surrogatepass");
     if (s) {
