@@ -114,3 +114,39 @@ def test_threads_allocate_without_overlap() -> None:
         assert a + n <= b, "two allocations overlap"
     stats = arena.stats()
     assert stats["small"] + stats["medium"] == 40_000
+
+
+def test_freed_buffers_are_reused_by_size_class() -> None:
+    arena = Arena()
+    first = arena.alloc(100)
+    addr = first.address
+    del first
+    again = arena.alloc(120)  # same 128-byte class
+    assert again.address == addr
+    assert arena.stats()["reused"] == 1
+    wide = arena.alloc(100, align=64)  # wider alignment: never from a free list
+    assert wide.address % 64 == 0
+
+
+def _churn(arena: Arena, tag: int, errors: list[str]) -> None:
+    pattern = bytes([tag]) * 4096
+    for _ in range(50):
+        bufs = arena.alloc_many(500, 16 << (tag % 5))
+        for b in bufs:
+            memoryview(b)[:] = pattern[: len(b)]
+        for b in bufs:
+            if bytes(memoryview(b)) != pattern[: len(b)]:
+                errors.append(f"thread {tag}: a block was shared")
+        del bufs  # back to the free lists, for the other threads too
+
+
+def test_threads_reuse_without_sharing() -> None:
+    arena = Arena(chunk_size=1 << 16)
+    errors: list[str] = []
+    threads = [threading.Thread(target=_churn, args=(arena, t + 1, errors)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert arena.stats()["reused"] > 0

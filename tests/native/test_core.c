@@ -324,6 +324,60 @@ static void *arena_worker(void *arg)
     return NULL;
 }
 
+/* Threads allocate, check and free blocks of mixed classes: the free
+ * lists hand a block to one owner at a time (a shared block would show as
+ * a foreign tag). */
+static void *arena_churn(void *arg)
+{
+    arena_job *j = arg;
+    uint8_t *held[64] = {0};
+    size_t held_n[64] = {0};
+    for (int i = 0; i < ARENA_ALLOCS * 5; i++) {
+        int slot = (i * 7919) % 64;
+        if (held[slot]) {
+            for (size_t k = 0; k < held_n[slot]; k++)
+                j->failed += held[slot][k] != (uint8_t)j->tag;
+            rj_arena_free(j->arena, held[slot], held_n[slot]);
+        }
+        size_t n = (size_t)(16 << (i % 8));
+        held[slot] = rj_arena_alloc(j->arena, n, 16, NULL);
+        held_n[slot] = n;
+        if (!held[slot]) {
+            j->failed++;
+            return NULL;
+        }
+        memset(held[slot], j->tag, n);
+    }
+    for (int s = 0; s < 64; s++)
+        if (held[s])
+            rj_arena_free(j->arena, held[s], held_n[s]);
+    return NULL;
+}
+
+static void test_arena_free_lists(void)
+{
+    rj_arena a;
+    CHECK(rj_arena_init(&a, 65536) == 0);
+    void *p = rj_arena_alloc(&a, 100, 16, NULL);
+    rj_arena_free(&a, p, 100);
+    CHECK(rj_arena_alloc(&a, 120, 16, NULL) == p); /* same class: reused */
+    CHECK(atomic_load(&a.reused) == 1);
+    pthread_t th[ARENA_THREADS];
+    arena_job jobs[ARENA_THREADS];
+    for (int t = 0; t < ARENA_THREADS; t++) {
+        jobs[t] = (arena_job){&a, t + 1, NULL, NULL, 0};
+        pthread_create(&th[t], NULL, arena_churn, &jobs[t]);
+    }
+    int failed = 0;
+    for (int t = 0; t < ARENA_THREADS; t++) {
+        pthread_join(th[t], NULL);
+        failed += jobs[t].failed;
+    }
+    CHECK(failed == 0);
+    CHECK(atomic_load(&a.reused) > 1000);
+    rj_arena_destroy(&a);
+}
+
 static void test_arena_threads(void)
 {
     rj_arena a;
@@ -384,6 +438,7 @@ int main(void)
     test_json_values();
     test_json_kernels_agree();
     test_arena_threads();
+    test_arena_free_lists();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -27,6 +27,7 @@ typedef struct {
     char *ptr;
     Py_ssize_t len;
     Py_ssize_t exports; /* live Py_buffer exports (GIL held when changed) */
+    int reusable;       /* returns to its size class's free list when freed */
 } ArenaBuffer;
 
 static int arena_init(Arena *self, PyObject *args, PyObject *kw)
@@ -82,6 +83,7 @@ static PyObject *new_buffer(rj_state *st, Arena *owner, void *p, Py_ssize_t len)
     b->ptr = p;
     b->len = len;
     b->exports = 0;
+    b->reusable = 0;
     owner->live++;
     return (PyObject *)b;
 }
@@ -106,7 +108,10 @@ static PyObject *arena_alloc(Arena *self, PyObject *args, PyObject *kw)
     void *p = rj_arena_alloc(&self->arena, (size_t)n, (size_t)align, NULL);
     if (!p)
         return rj_raise_errno(st, -errno, NULL);
-    return new_buffer(st, self, p, n);
+    ArenaBuffer *b = (ArenaBuffer *)new_buffer(st, self, p, n);
+    if (b)
+        b->reusable = align <= 16;
+    return (PyObject *)b;
 }
 
 static PyObject *arena_alloc_many(Arena *self, PyObject *args, PyObject *kw)
@@ -149,10 +154,12 @@ static PyObject *arena_alloc_many(Arena *self, PyObject *args, PyObject *kw)
     list = PyList_New(count);
     for (Py_ssize_t i = 0; list && i < count; i++) {
         PyObject *b = new_buffer(st, self, ptrs[i], n);
-        if (!b)
+        if (!b) {
             Py_CLEAR(list);
-        else
+        } else {
+            ((ArenaBuffer *)b)->reusable = align <= 16;
             PyList_SET_ITEM(list, i, b);
+        }
     }
 out:
     free(ptrs);
@@ -193,7 +200,8 @@ static PyObject *arena_stats(Arena *self, PyObject *Py_UNUSED(a))
         return NULL;
     rj_arena *a = &self->arena;
     return Py_BuildValue(
-        "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:n,s:n}", "chunks",
+        "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:n,s:n}", "reused",
+        (unsigned long long)atomic_load(&a->reused), "chunks",
         (unsigned long long)atomic_load(&a->chunks), "bytes_in_use",
         (unsigned long long)atomic_load(&a->in_use), "high_water",
         (unsigned long long)atomic_load(&a->high_water), "small",
@@ -234,6 +242,10 @@ static PyType_Spec arena_spec = {
 static void buffer_dealloc(ArenaBuffer *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
+    /* The last reference to this memory (proxies hold their parent): give
+     * the block back for reuse unless the arena is already closed. */
+    if (self->reusable && !self->parent && !self->owner->closed)
+        rj_arena_free(&self->owner->arena, self->ptr, (size_t)self->len);
     self->owner->live--;
     Py_XDECREF(self->parent);
     Py_DECREF(self->owner);

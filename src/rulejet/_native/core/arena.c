@@ -84,6 +84,64 @@ int rj_arena_init(rj_arena *a, size_t chunk_size)
     return 0;
 }
 
+/* Free lists: head = pointer (low 48 bits) | tag (high 16 bits). x86-64
+ * and AArch64 user addresses fit in 48 bits; the tag changes on every
+ * successful push and pop. A freed block's first 8 bytes hold the next
+ * pointer; reading them from a block another thread has just popped is
+ * harmless (arena memory stays mapped until reset) and the CAS then fails. */
+#define PTR_MASK ((UINT64_C(1) << 48) - 1)
+
+static int class_index(size_t cls)
+{
+    int i = 0;
+    for (size_t c = 16; c < cls; c *= 2)
+        i++;
+    return i;
+}
+
+static void *pop_free(rj_arena *a, int ci)
+{
+    _Atomic uint64_t *head = &a->free_heads[ci];
+    /* Acquire pairs with the release CAS in rj_arena_free: the next
+     * pointer written before the push is visible here. */
+    uint64_t h = atomic_load_explicit(head, memory_order_acquire);
+    unsigned spins = 1;
+    while (h & PTR_MASK) {
+        uint8_t *blk = (uint8_t *)(uintptr_t)(h & PTR_MASK);
+        /* May race with the writes of a thread that popped blk first; the
+         * value is then stale and the CAS below fails on the tag. */
+        uint64_t next = __atomic_load_n((uint64_t *)(void *)blk, __ATOMIC_RELAXED);
+        uint64_t nh = (next & PTR_MASK) | ((h + (UINT64_C(1) << 48)) & ~PTR_MASK);
+        if (atomic_compare_exchange_weak_explicit(head, &h, nh, memory_order_acquire,
+                                                  memory_order_acquire))
+            return blk;
+        backoff(a, &spins);
+    }
+    return NULL;
+}
+
+void rj_arena_free(rj_arena *a, void *p, size_t n)
+{
+    int tier;
+    size_t cls = rj_arena_class(n ? n : 1, &tier);
+    if (!p || tier == RJ_TIER_LARGE || ((uintptr_t)p & 15))
+        return;
+    _Atomic uint64_t *head = &a->free_heads[class_index(cls)];
+    uint64_t h = atomic_load_explicit(head, memory_order_relaxed);
+    unsigned spins = 1;
+    for (;;) {
+        __atomic_store_n((uint64_t *)p, h & PTR_MASK, __ATOMIC_RELAXED);
+        uint64_t nh = ((uint64_t)(uintptr_t)p & PTR_MASK) |
+                      ((h + (UINT64_C(1) << 48)) & ~PTR_MASK);
+        /* Release pairs with the acquire load in pop_free. */
+        if (atomic_compare_exchange_weak_explicit(head, &h, nh, memory_order_release,
+                                                  memory_order_relaxed))
+            break;
+        backoff(a, &spins);
+    }
+    atomic_fetch_sub_explicit(&a->in_use, cls, memory_order_relaxed);
+}
+
 static void note_use(rj_arena *a, size_t n, int tier)
 {
     uint64_t now = atomic_fetch_add_explicit(&a->in_use, n, memory_order_relaxed) + n;
@@ -168,6 +226,14 @@ void *rj_arena_alloc(rj_arena *a, size_t n, size_t align, int *tier_out)
             *tier_out = RJ_TIER_LARGE;
         return (void *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
     }
+    if (align <= 16) {
+        void *reuse = pop_free(a, class_index(cls));
+        if (reuse) {
+            atomic_fetch_add_explicit(&a->reused, 1, memory_order_relaxed);
+            note_use(a, cls, tier);
+            return reuse;
+        }
+    }
     unsigned spins = 1;
     for (;;) {
         /* Acquire pairs with the release CAS in install_chunk/init. */
@@ -212,6 +278,8 @@ void rj_arena_reset(rj_arena *a)
     atomic_store_explicit(&a->in_use, 0, memory_order_relaxed);
     for (int t = 0; t < 3; t++)
         atomic_store_explicit(&a->allocs[t], 0, memory_order_relaxed);
+    for (int c = 0; c < RJ_ARENA_CLASSES; c++)
+        atomic_store_explicit(&a->free_heads[c], 0, memory_order_relaxed);
 }
 
 void rj_arena_destroy(rj_arena *a)
