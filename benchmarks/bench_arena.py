@@ -5,7 +5,7 @@
 (a) of the arena issue: --count allocations of 64 B each, timed as a whole
 (median of --runs), per call and per buffer: Arena.alloc one at a time,
 Arena.alloc_many in one batch, bytearray(64), and a memoryview slice of a
-preallocated buffer. The frame-pipeline half (FramePool) is not built yet.
+preallocated buffer. The frame-pipeline half is bench_frames.py.
 """
 
 from __future__ import annotations

@@ -134,3 +134,83 @@ def test_frame_not_reused_while_an_array_refers_to_it() -> None:
     frames.give_back(g)
     with pytest.raises(ValueError, match="returned twice"):
         frames.give_back(g)
+
+
+def test_frame_pool_lends_the_same_array_again() -> None:
+    frames = FramePool((8,), np.float32, 1)
+    with frames.lease() as frame:
+        first = id(frame)
+    del frame
+    with frames.lease() as frame:
+        assert id(frame) == first  # no new array per lease
+        assert frame.base is not None and not frame.flags.owndata
+    del frame
+    frames.close()
+
+
+def test_frame_held_by_memoryview_or_view_is_not_lent_again() -> None:
+    frames = FramePool((16,), np.uint8, 1, timeout=0.02)
+    f = frames.take()
+    mv = memoryview(f)
+    frames.give_back(f)
+    del f
+    with pytest.raises(TimeoutError):
+        frames.take()
+    del mv
+    f = frames.take()
+    v = f.reshape((4, 4)).T  # a view of a view: still refers to the frame's base
+    frames.give_back(f)
+    del f
+    with pytest.raises(TimeoutError):
+        frames.take()
+    del v
+    frames.give_back(frames.take())
+
+
+def test_frame_pool_close_refuses_while_lent_and_grow_adds_frames() -> None:
+    frames = FramePool((4,), np.int64, 1, grow=True)
+    a, b = frames.take(), frames.take()  # the second one grows the pool
+    assert a.ctypes.data != b.ctypes.data
+    with pytest.raises(BusyError):
+        frames.close()
+    frames.give_back(a)
+    frames.give_back(b)
+    with pytest.raises(BusyError):
+        frames.close()  # returned, but `a` and `b` still refer to them
+    del a, b
+    assert frames.available == 2
+    frames.close()
+    with pytest.raises(ClosedError):
+        frames.take()
+
+
+def test_frame_pool_threads_never_share_a_frame() -> None:
+    frames = FramePool((1024,), np.uint32, 3)
+    errors: list[str] = []
+
+    def worker(tag: int) -> None:
+        for _ in range(300):
+            with frames.lease(timeout=5) as f:
+                f[:] = tag
+                if not (f == tag).all():
+                    errors.append(f"thread {tag} saw another thread's data")
+            del f
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(1, 5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    frames.close()
+
+
+def test_abandoned_lease_gives_its_frame_back() -> None:
+    frames = FramePool((4,), np.uint8, 1, timeout=0.02)
+    lease = frames.lease()
+    f = lease.__enter__()
+    with pytest.raises(RuntimeError):
+        lease.__enter__()  # one frame per lease at a time
+    del lease, f  # dropped without __exit__ (an abandoned generator does this)
+    frames.give_back(frames.take())
+    assert frames.available == 1

@@ -19,9 +19,9 @@ reference is gone (a later lease reclaims it).
 
 ``FramePool(shape, dtype, count)`` is the same over numpy arrays (numpy is
 an optional dependency: ``pip install rulejet[frames]``). An array usually
-outlives its ``with`` block (the name stays bound), so a frame returned
-while arrays over it live is set aside quietly and reused once they are
-gone; a pool of two or more frames covers the usual loop.
+outlives its ``with`` block (the name stays bound), so a returned frame is
+lent again only once nothing else refers to it (see FramePool); a pool of
+two or more frames covers the usual loop.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from contextlib import contextmanager, suppress
 from types import EllipsisType
 from typing import Any
 
-from ._native import Arena, ArenaBuffer
+from ._native import Arena, ArenaBuffer, Lease, Lender
 from .errors import BusyError, ClosedError
 
 
@@ -166,7 +166,17 @@ class BufferPool:
 
 class FramePool:
     """numpy arrays of ``shape`` and ``dtype`` backed by pool buffers:
-    filled, handed on and returned, never reallocated."""
+    filled, handed on and returned, never reallocated.
+
+    Each buffer has one array for the pool's whole life, lent again and
+    again (making arrays is what a lease would otherwise cost). A frame is
+    lent only while nothing outside the pool refers to it: the pool checks
+    the reference counts of the array and of its base array (every numpy
+    view made from it refers to that base), so a frame still bound to a
+    name, or sliced, or wrapped in a memoryview, is skipped until that
+    reference is gone. The most recently returned idle frame is lent first
+    (its memory is the warmest in cache). Lending and returning run in C
+    (``_native.Lender``); waiting, growth and timeouts here."""
 
     def __init__(
         self,
@@ -182,40 +192,83 @@ class FramePool:
         self._np = np
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
-        nbytes = math.prod(self.shape) * self.dtype.itemsize
-        self._pool = BufferPool(nbytes, count, align=4096, grow=grow, timeout=timeout)
-        self._views: dict[int, memoryview] = {}  # id(array) -> its pool view
+        self.nbytes = math.prod(self.shape) * self.dtype.itemsize
+        if self.nbytes <= 0 or count < 0:
+            raise ValueError("frames must have a positive size and count must be >= 0")
+        self.grow, self.timeout = grow, timeout
+        self._arena = Arena(chunk_size=max(1 << 20, self.nbytes * min(max(count, 1), 16)))
+        self._cond = threading.Condition()
+        self._lender = Lender()
+        self._buffers: list[ArenaBuffer] = []
+        self._closed = False
+        for _ in range(count):
+            self._new_frame()
+
+    def _new_frame(self) -> None:
+        buf = self._arena.alloc(self.nbytes, align=4096)
+        self._buffers.append(buf)
+        root = self._np.frombuffer(memoryview(buf), dtype=self.dtype)
+        self._lender.add(root.reshape(self.shape), root)
 
     def take(self, timeout: float | EllipsisType | None = ...) -> Any:
-        """An ndarray over a free pool buffer; give it back with give_back."""
-        view = self._pool.take(timeout)
-        frame = self._np.frombuffer(view, dtype=self.dtype).reshape(self.shape)
-        self._views[id(frame)] = view
-        return frame
+        """An ndarray over a free pool buffer; give it back with give_back.
+        Raises TimeoutError when none frees up in time, ClosedError after
+        close()."""
+        if self._closed:
+            raise ClosedError("the frame pool is closed")
+        frame = self._lender.take()
+        return frame if frame is not None else self._wait(timeout)
+
+    def _wait(self, timeout: float | EllipsisType | None) -> Any:
+        limit = self.timeout if isinstance(timeout, EllipsisType) else timeout
+        deadline = None if limit is None else time.monotonic() + limit
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise ClosedError("the frame pool is closed")
+                frame = self._lender.take()
+                if frame is None and self.grow:
+                    self._new_frame()
+                    frame = self._lender.take()
+                if frame is not None:
+                    return frame
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(
+                        f"no frame free after {limit} s ({len(self._buffers)} exist)"
+                    )
+                # Returns and dropped references notify no one: look again soon.
+                self._cond.wait(0.005 if remaining is None else min(remaining, 0.005))
 
     def give_back(self, frame: Any) -> None:
         """Return a frame taken from this pool. Raises ValueError if it is not
-        out; BusyError if another array or view still refers to its memory."""
-        view = self._views.pop(id(frame), None)
-        if view is None:
-            raise ValueError("this frame is not lent out by this pool (returned twice?)")
-        self._pool.give_back(view, quiet=True)
+        out (returned twice, or not from this pool). A frame still referenced
+        elsewhere is not lent again until that reference is gone."""
+        self._lender.give_back(frame)
 
-    @contextmanager
-    def lease(self, timeout: float | EllipsisType | None = ...) -> Iterator[Any]:
+    def lease(self, timeout: float | EllipsisType | None = ...) -> Lease:
         """``with frames.lease() as frame:`` an ndarray for the block."""
-        frame = self.take(timeout)
-        view = self._views[id(frame)]
-        try:
-            yield frame
-        finally:
-            self._views.pop(id(frame), None)
-            del frame
-            self._pool.give_back(view, quiet=True)
+        if self._closed:
+            raise ClosedError("the frame pool is closed")
+        return self._lender.lease(self._wait, timeout)
 
     @property
     def available(self) -> int:
-        return self._pool.available
+        """Frames that could be lent right now."""
+        total, lent, busy = self._lender.counts()
+        return total - lent - busy
 
     def close(self) -> None:
-        self._pool.close()
+        """Free the memory. Raises BusyError while frames are lent out or
+        still referenced."""
+        with self._cond:
+            if self._closed:
+                return
+            _, lent, busy = self._lender.counts()
+            if lent or busy:
+                raise BusyError(f"{lent + busy} frame(s) still lent out or referenced")
+            self._closed = True
+            self._lender.clear()
+            self._buffers.clear()
+            self._arena.close()
+            self._cond.notify_all()

@@ -218,7 +218,7 @@ static int module_exec(PyObject *module)
     if (load_exceptions(st) < 0 || rj_u64array_init_type(module, st) < 0 ||
         rj_mapping_init_type(module, st) < 0 || rj_rawjson_init_types(module, st) < 0 ||
         rj_pathset_init_type(module, st) < 0 || rj_program_init_type(module, st) < 0 ||
-        rj_arena_init_types(module, st) < 0 ||
+        rj_arena_init_types(module, st) < 0 || rj_lender_init_types(module, st) < 0 ||
         PyModule_AddFunctions(module, rj_lines_methods) < 0 ||
         PyModule_AddFunctions(module, rj_json_methods) < 0)
         return -1;
@@ -244,6 +244,8 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->ProgramType);
     Py_VISIT(st->ArenaType);
     Py_VISIT(st->ArenaBufferType);
+    Py_VISIT(st->LenderType);
+    Py_VISIT(st->LeaseType);
     return 0;
 }
 
@@ -266,6 +268,8 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->ProgramType);
     Py_CLEAR(st->ArenaType);
     Py_CLEAR(st->ArenaBufferType);
+    Py_CLEAR(st->LenderType);
+    Py_CLEAR(st->LeaseType);
     return 0;
 }
 

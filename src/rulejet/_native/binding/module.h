@@ -27,6 +27,8 @@ typedef struct rj_state {
     PyTypeObject *ProgramType;
     PyTypeObject *ArenaType;
     PyTypeObject *ArenaBufferType;
+    PyTypeObject *LenderType;
+    PyTypeObject *LeaseType;
 } rj_state;
 
 rj_state *rj_get_state(PyObject *module);
@@ -50,6 +52,7 @@ int rj_rawjson_init_types(PyObject *module, rj_state *st);
 int rj_pathset_init_type(PyObject *module, rj_state *st);
 int rj_program_init_type(PyObject *module, rj_state *st);
 int rj_arena_init_types(PyObject *module, rj_state *st);
+int rj_lender_init_types(PyObject *module, rj_state *st);
 extern PyMethodDef rj_lines_methods[];
 extern PyMethodDef rj_json_methods[];
 
