@@ -10,6 +10,7 @@ from .errors import (
     JSONError,
     KernelError,
     PathError,
+    RingError,
     RulejetError,
 )
 from .expr import ExprError, parse_expr
@@ -36,6 +37,7 @@ from .paths import (
     validate,
 )
 from .pools import BufferPool, FramePool
+from .ring import Ring
 from .rulefile import RuleFileError, load_rule_file
 from .rules import Engine, Explanation, Rule
 from .runner import RunStats
@@ -68,6 +70,8 @@ __all__ = [
     "PathError",
     "PathSet",
     "RawJSON",
+    "Ring",
+    "RingError",
     "Rule",
     "RuleFileError",
     "RulejetError",

@@ -68,3 +68,8 @@ class JSONError(InputError):
 
 class PathError(InputError):
     """A path expression that does not parse; ``column`` is 1-based."""
+
+
+class RingError(RulejetError, ValueError):
+    """A shared-memory ring file that is not a sound ring: bad magic,
+    version, sizes or header checksum."""

@@ -18,12 +18,14 @@ import time
 from array import array
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import _native
 from .errors import JSONError
 from .mapped import MappedFile
+from .workers import WorkerPool
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -111,6 +113,8 @@ class RunStats:
     tags: dict[str, int] = field(default_factory=dict)
     routed: dict[str, int] = field(default_factory=dict)
     native_allocations: int = 0  # heap/mmap calls inside the native loops (not per event)
+    actions_run: dict[str, int] = field(default_factory=dict)  # events given to Python actions
+    workers: int = 0  # worker processes that ran the Python actions (0: this process)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -129,6 +133,8 @@ class RunStats:
             "tags": self.tags,
             "routed": self.routed,
             "native_allocations": self.native_allocations,
+            "actions_run": {k: v for k, v in self.actions_run.items() if v},
+            "workers": self.workers,
             "error_samples": [vars(e) for e in self.error_samples],
         }
 
@@ -262,16 +268,21 @@ def run_buffer(
     out_dir: str | os.PathLike[str] | None = None,
     progress: bool = False,
     actions: bool = True,
+    workers: int = 0,
 ) -> RunStats:
     """Evaluate every line of an NDJSON buffer. See run_file."""
     if threads < 1:
         raise ValueError("threads must be >= 1")
+    if workers < 0:
+        raise ValueError("workers must be >= 0")
     # Release the views even on errors: a traceback keeping them alive would
     # stop run_file from closing its map (BusyError, hiding the real error).
     base = memoryview(buffer)
     view = base.cast("B") if base.ndim else base
-    with base, view:
-        return _run_view(engine, view, threads, strict, out_dir, progress, actions)
+    # Workers are forked before any evaluation thread starts.
+    pool = WorkerPool(engine, workers) if workers and actions and _python_actions(engine) else None
+    with base, view, pool or nullcontext():
+        return _run_view(engine, view, threads, strict, out_dir, progress, actions, pool)
 
 
 def _run_view(
@@ -282,6 +293,7 @@ def _run_view(
     out_dir: str | os.PathLike[str] | None,
     progress: bool,
     actions: bool,
+    pool: WorkerPool | None,
 ) -> RunStats:
     from .kernels import active_kernel
 
@@ -302,8 +314,8 @@ def _run_view(
     if threads == 1:
         results = [work(k) for k in pieces]
     else:
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            results = list(pool.map(work, pieces))
+        with ThreadPoolExecutor(max_workers=threads) as executor:
+            results = list(executor.map(work, pieces))
     bar.close()
     total = PartialResult()
     lines_before = 0
@@ -313,7 +325,7 @@ def _run_view(
     if strict and total.bad:
         first = total.errors[0]
         raise JSONError(first.message, offset=first.offset, line=first.line, column=first.column)
-    tags, routed = _act(engine, view, total, out_dir) if collect else ({}, {})
+    tags, routed, ran = _act(engine, view, total, out_dir, pool) if collect else ({}, {}, [])
     seconds = time.perf_counter() - t0
     names = engine.names
     matches = (
@@ -334,18 +346,38 @@ def _run_view(
         tags=tags,
         routed=routed,
         native_allocations=total.allocations,
+        actions_run=dict(zip(names, ran, strict=True)) if ran else {},
+        workers=len(pool.procs) if pool else 0,
     )
 
 
+def _python_actions(engine: Engine) -> list[bool]:
+    """Per rule position: does a match run Python code (callables, handlers)?"""
+    has = [
+        bool(engine._handlers.get(r.name))
+        or any(callable(a) and not isinstance(a, (str, dict)) for a in r.actions)
+        for r in engine.rules
+    ]
+    return has if any(has) else []
+
+
 def _act(
-    engine: Engine, view: memoryview, total: PartialResult, out_dir: str | os.PathLike[str] | None
-) -> tuple[dict[str, int], dict[str, int]]:
-    """Run Python actions and routes for the collected matches, in file
-    order and, within an event, in priority order."""
+    engine: Engine,
+    view: memoryview,
+    total: PartialResult,
+    out_dir: str | os.PathLike[str] | None,
+    pool: WorkerPool | None = None,
+) -> tuple[dict[str, int], dict[str, int], list[int]]:
+    """Run tags, routes and Python actions for the collected matches, in
+    file order and, within an event, in priority order; with a worker pool,
+    the Python actions run in its processes. Returns tags, routed counts
+    and, per rule, the events given to its Python actions."""
     tags: dict[str, int] = {}
     spans: dict[str, array[int]] = {}
+    python = _python_actions(engine)
+    ran = [0] * len(engine.rules)
+    to_workers: list[tuple[list[int], int, int]] = []
     for _line, off, length, rule_ids in total.matches:
-        value: Any = None
         for pos in rule_ids:
             rule = engine.rules[pos]
             for act in rule.actions:
@@ -353,12 +385,19 @@ def _act(
                     tags[act["tag"]] = tags.get(act["tag"], 0) + 1
                 elif isinstance(act, dict) and "route" in act:
                     spans.setdefault(act["route"], array("Q")).extend((off, length))
-            if engine._handlers.get(rule.name) or any(
-                callable(a) and not isinstance(a, (str, dict)) for a in rule.actions
-            ):
-                if value is None:
-                    value = json.loads(bytes(view[off : off + length]))
-                engine.run_actions(pos, value)
+        positions = [p for p in rule_ids if python and python[p]]
+        if not positions:
+            continue
+        if pool is not None:
+            to_workers.append((positions, off, length))
+            continue
+        value = json.loads(bytes(view[off : off + length]))
+        for pos in positions:
+            ran[pos] += 1
+            engine.run_actions(pos, value)
+    if pool is not None:
+        pool.submit(lambda: ((p, bytes(view[o : o + n])) for p, o, n in to_workers))
+        ran = pool.finish()
     routed = {}
     for name, sp in spans.items():
         fd, close = _open_sink(engine, name, out_dir)
@@ -368,7 +407,7 @@ def _act(
             if close:
                 os.close(fd)
         routed[name] = len(sp) // 2
-    return tags, routed
+    return tags, routed, ran if python else []
 
 
 def _open_sink(
@@ -396,6 +435,8 @@ def run_file(
     released. Results are identical for every thread count and kernel.
     Malformed lines are counted (the first 100 kept with line numbers)
     unless ``strict=True``, which raises JSONError for the first one.
+    ``workers=N`` runs the rules' Python actions in N forked processes fed
+    over a shared-memory ring (see rulejet.workers); counts are the same.
     Raises FileError for missing, unreadable or directory paths."""
     with MappedFile(path, advice="sequential") as mf, mf.lease() as view:
         return run_buffer(engine, view, threads=threads, **kwargs)

@@ -176,9 +176,10 @@ static int load_exceptions(rj_state *st)
     st->KernelError = PyObject_GetAttrString(errors, "KernelError");
     st->JSONError = PyObject_GetAttrString(errors, "JSONError");
     st->PathError = PyObject_GetAttrString(errors, "PathError");
+    st->RingError = PyObject_GetAttrString(errors, "RingError");
     Py_DECREF(errors);
     if (!(st->FileError && st->ClosedError && st->BusyError && st->KernelError &&
-          st->JSONError && st->PathError))
+          st->JSONError && st->PathError && st->RingError))
         return -1;
     PyObject *sentinel = PyImport_ImportModule("rulejet._sentinel");
     if (!sentinel)
@@ -219,6 +220,7 @@ static int module_exec(PyObject *module)
         rj_mapping_init_type(module, st) < 0 || rj_rawjson_init_types(module, st) < 0 ||
         rj_pathset_init_type(module, st) < 0 || rj_program_init_type(module, st) < 0 ||
         rj_arena_init_types(module, st) < 0 || rj_lender_init_types(module, st) < 0 ||
+        rj_ring_init_type(module, st) < 0 ||
         PyModule_AddFunctions(module, rj_lines_methods) < 0 ||
         PyModule_AddFunctions(module, rj_json_methods) < 0)
         return -1;
@@ -234,6 +236,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->KernelError);
     Py_VISIT(st->JSONError);
     Py_VISIT(st->PathError);
+    Py_VISIT(st->RingError);
     Py_VISIT(st->MISSING);
     Py_VISIT(st->json_loads);
     Py_VISIT(st->U64ArrayType);
@@ -246,6 +249,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->ArenaBufferType);
     Py_VISIT(st->LenderType);
     Py_VISIT(st->LeaseType);
+    Py_VISIT(st->RingType);
     return 0;
 }
 
@@ -258,6 +262,7 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->KernelError);
     Py_CLEAR(st->JSONError);
     Py_CLEAR(st->PathError);
+    Py_CLEAR(st->RingError);
     Py_CLEAR(st->MISSING);
     Py_CLEAR(st->json_loads);
     Py_CLEAR(st->U64ArrayType);
@@ -270,6 +275,7 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->ArenaBufferType);
     Py_CLEAR(st->LenderType);
     Py_CLEAR(st->LeaseType);
+    Py_CLEAR(st->RingType);
     return 0;
 }
 
@@ -296,7 +302,9 @@ PyMODINIT_FUNC PyInit__native(void) { return PyModuleDef_Init(&module_def); }
 
 rj_state *rj_state_from_type(PyTypeObject *tp)
 {
-    /* Our types are created with PyType_FromModuleAndSpec and cannot be
-     * subclassed, so the defining module is always the type's own. */
+    /* Our types are created with PyType_FromModuleAndSpec; only RingBase
+     * may be subclassed (in Python), so look up the MRO for the module. */
+    if (tp->tp_flags & Py_TPFLAGS_BASETYPE)
+        return PyModule_GetState(PyType_GetModuleByDef(tp, &module_def));
     return PyType_GetModuleState(tp);
 }

@@ -15,6 +15,7 @@ typedef struct rj_state {
     PyObject *KernelError;
     PyObject *JSONError;
     PyObject *PathError;
+    PyObject *RingError;
     /* rulejet._sentinel.MISSING and json.loads. */
     PyObject *MISSING;
     PyObject *json_loads;
@@ -29,6 +30,7 @@ typedef struct rj_state {
     PyTypeObject *ArenaBufferType;
     PyTypeObject *LenderType;
     PyTypeObject *LeaseType;
+    PyTypeObject *RingType;
 } rj_state;
 
 rj_state *rj_get_state(PyObject *module);
@@ -53,6 +55,7 @@ int rj_pathset_init_type(PyObject *module, rj_state *st);
 int rj_program_init_type(PyObject *module, rj_state *st);
 int rj_arena_init_types(PyObject *module, rj_state *st);
 int rj_lender_init_types(PyObject *module, rj_state *st);
+int rj_ring_init_type(PyObject *module, rj_state *st);
 extern PyMethodDef rj_lines_methods[];
 extern PyMethodDef rj_json_methods[];
 

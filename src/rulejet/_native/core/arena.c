@@ -11,14 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define RJ_PAUSE() _mm_pause()
-#elif defined(__aarch64__)
-#define RJ_PAUSE() __asm__ volatile("yield")
-#else
-#define RJ_PAUSE() ((void)0)
-#endif
+#include "spin.h"
 
 #define HEADER ((sizeof(rj_chunk) + 63) & ~(size_t)63)
 #define SMALL_MAX 256
