@@ -9,6 +9,7 @@ from .errors import (
     InputError,
     JSONError,
     KernelError,
+    LogCorruptionError,
     PathError,
     RingError,
     RulejetError,
@@ -24,6 +25,7 @@ from .kernels import (
     use_kernel,
 )
 from .lines import iter_line_offsets, line_offsets
+from .log import Log, ReadReport
 from .mapped import MappedFile
 from .paths import (
     MISSING,
@@ -64,12 +66,15 @@ __all__ = [
     "JSONLogicError",
     "KernelError",
     "LineError",
+    "Log",
+    "LogCorruptionError",
     "MappedFile",
     "Missing",
     "Path",
     "PathError",
     "PathSet",
     "RawJSON",
+    "ReadReport",
     "Ring",
     "RingError",
     "Rule",

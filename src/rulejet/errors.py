@@ -73,3 +73,20 @@ class PathError(InputError):
 class RingError(RulejetError, ValueError):
     """A shared-memory ring file that is not a sound ring: bad magic,
     version, sizes or header checksum."""
+
+
+class LogCorruptionError(RulejetError, ValueError):
+    """A durable log holds bytes that are not the record expected there.
+    ``segment`` is the segment file and ``offset`` the byte offset (both
+    None when unknown)."""
+
+    def __init__(self, message: str, segment: str | None = None, offset: int | None = None) -> None:
+        super().__init__(message)
+        self.segment = segment
+        self.offset = offset
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        if self.segment is None:
+            return base
+        return f"{base} ({self.segment}, byte offset {self.offset})"

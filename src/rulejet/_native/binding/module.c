@@ -177,9 +177,10 @@ static int load_exceptions(rj_state *st)
     st->JSONError = PyObject_GetAttrString(errors, "JSONError");
     st->PathError = PyObject_GetAttrString(errors, "PathError");
     st->RingError = PyObject_GetAttrString(errors, "RingError");
+    st->LogCorruptionError = PyObject_GetAttrString(errors, "LogCorruptionError");
     Py_DECREF(errors);
     if (!(st->FileError && st->ClosedError && st->BusyError && st->KernelError &&
-          st->JSONError && st->PathError && st->RingError))
+          st->JSONError && st->PathError && st->RingError && st->LogCorruptionError))
         return -1;
     PyObject *sentinel = PyImport_ImportModule("rulejet._sentinel");
     if (!sentinel)
@@ -220,7 +221,8 @@ static int module_exec(PyObject *module)
         rj_mapping_init_type(module, st) < 0 || rj_rawjson_init_types(module, st) < 0 ||
         rj_pathset_init_type(module, st) < 0 || rj_program_init_type(module, st) < 0 ||
         rj_arena_init_types(module, st) < 0 || rj_lender_init_types(module, st) < 0 ||
-        rj_ring_init_type(module, st) < 0 ||
+        rj_ring_init_type(module, st) < 0 || rj_log_init_type(module, st) < 0 ||
+        PyModule_AddFunctions(module, rj_log_methods) < 0 ||
         PyModule_AddFunctions(module, rj_lines_methods) < 0 ||
         PyModule_AddFunctions(module, rj_json_methods) < 0)
         return -1;
@@ -237,6 +239,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->JSONError);
     Py_VISIT(st->PathError);
     Py_VISIT(st->RingError);
+    Py_VISIT(st->LogCorruptionError);
     Py_VISIT(st->MISSING);
     Py_VISIT(st->json_loads);
     Py_VISIT(st->U64ArrayType);
@@ -250,6 +253,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->LenderType);
     Py_VISIT(st->LeaseType);
     Py_VISIT(st->RingType);
+    Py_VISIT(st->LogWriterType);
     return 0;
 }
 
@@ -263,6 +267,7 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->JSONError);
     Py_CLEAR(st->PathError);
     Py_CLEAR(st->RingError);
+    Py_CLEAR(st->LogCorruptionError);
     Py_CLEAR(st->MISSING);
     Py_CLEAR(st->json_loads);
     Py_CLEAR(st->U64ArrayType);
@@ -276,6 +281,7 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->LenderType);
     Py_CLEAR(st->LeaseType);
     Py_CLEAR(st->RingType);
+    Py_CLEAR(st->LogWriterType);
     return 0;
 }
 

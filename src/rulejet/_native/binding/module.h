@@ -16,6 +16,7 @@ typedef struct rj_state {
     PyObject *JSONError;
     PyObject *PathError;
     PyObject *RingError;
+    PyObject *LogCorruptionError;
     /* rulejet._sentinel.MISSING and json.loads. */
     PyObject *MISSING;
     PyObject *json_loads;
@@ -31,6 +32,7 @@ typedef struct rj_state {
     PyTypeObject *LenderType;
     PyTypeObject *LeaseType;
     PyTypeObject *RingType;
+    PyTypeObject *LogWriterType;
 } rj_state;
 
 rj_state *rj_get_state(PyObject *module);
@@ -56,6 +58,8 @@ int rj_program_init_type(PyObject *module, rj_state *st);
 int rj_arena_init_types(PyObject *module, rj_state *st);
 int rj_lender_init_types(PyObject *module, rj_state *st);
 int rj_ring_init_type(PyObject *module, rj_state *st);
+int rj_log_init_type(PyObject *module, rj_state *st);
+extern PyMethodDef rj_log_methods[];
 extern PyMethodDef rj_lines_methods[];
 extern PyMethodDef rj_json_methods[];
 
