@@ -302,3 +302,50 @@ def test_sigkill_loses_no_acknowledged_record(diskdir: Path) -> None:
     with Log.open(diskdir) as log:  # and the log takes new appends
         n = log.append(b"still fine", durable=True)
     assert _read_all(diskdir, from_seq=n) == [(n, b"still fine")]
+
+
+# ---- the engine and the CLI ----
+
+
+def test_route_to_a_log_and_the_log_commands(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    from rulejet.cli import main
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "sinks:\n  keep: {log: kept.log}\n"
+        "rules:\n  - name: adults\n    when: 'age >= 18'\n    then: [{route: keep}]\n"
+    )
+    events = tmp_path / "ev.ndjson"
+    lines = [f'{{"id": {i}, "age": {i % 40}}}' for i in range(1000)]
+    events.write_text("\n".join(lines) + "\n")
+    assert main(["run", str(rules), str(events), "--out", str(tmp_path), "--quiet"]) == 0
+    want = [ln.encode() for ln in lines if int(ln.split('"age": ')[1][:-1]) >= 18]
+    assert [p for _, p in _read_all(tmp_path / "kept.log")] == want
+    capsysbinary.readouterr()
+    assert main(["log", "read", str(tmp_path / "kept.log"), "--from", "2", "--with-seq"]) == 0
+    out = capsysbinary.readouterr().out.splitlines()
+    assert out[0] == b"2\t" + want[2] and len(out) == len(want) - 2
+    assert main(["log", "verify", str(tmp_path / "kept.log")]) == 0
+    # Damage a record: verify reports it (exit 1) with the segment and offset.
+    (_, seg), *_ = list_segments(tmp_path / "kept.log")
+    with open(seg, "r+b") as f:
+        f.seek(4096 + 20)
+        f.write(b"\xff")
+    capsysbinary.readouterr()
+    assert main(["log", "verify", str(tmp_path / "kept.log"), "--format", "json"]) == 1
+    import json as _json
+
+    report = _json.loads(capsysbinary.readouterr().out)
+    assert report["problems"][0]["segment"] == seg and report["problems"][0]["offset"] == 4096
+    assert main(["log", "verify", str(tmp_path / "missing")]) == 1
+
+
+def test_a_bad_log_sink_is_a_rule_file_error(tmp_path: Path) -> None:
+    from rulejet import RuleFileError, load_rule_file
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("sinks:\n  keep: {log: 5}\nrules:\n  - name: a\n    when: 'true'\n")
+    with pytest.raises(RuleFileError, match="log: DIR"):
+        load_rule_file(str(rules))

@@ -250,7 +250,8 @@ def test_unknown_top_level_key_and_bad_sink(tmp_path: Path) -> None:
     messages = [p.message for p in info.value.problems]
     assert messages == [
         "unknown top-level key 'extras'",
-        "sink 'bad' must be {path: FILE} or {stdout: true}",
+        "sink 'bad' must be {path: FILE}, {stdout: true} or {log: DIR}"
+        " (with an optional sync: group|always|interval|none)",
     ]
     assert [p.line for p in info.value.problems] == [7, 2]
 

@@ -3,6 +3,7 @@
     sinks:                      # optional: where route actions write
       alerts: {path: alerts.ndjson}
       console: {stdout: true}
+      durable: {log: matches.log}  # a durable log directory (rulejet.Log)
     rules:
       - name: adult-us
         when: 'user.age >= 18 && user.profile.country == "US"'
@@ -274,7 +275,8 @@ def _check_sinks(sinks: Any, loc: _Locator, problem: Any) -> dict[str, dict[str,
         return {}
     if not isinstance(sinks, dict):
         problem(
-            loc.find("sinks"), "'sinks' must be a mapping of name to {path: FILE} or {stdout: true}"
+            loc.find("sinks"),
+            "'sinks' must be a mapping of name to {path: FILE}, {stdout: true} or {log: DIR}",
         )
         return {}
     out: dict[str, dict[str, Any]] = {}
@@ -282,10 +284,17 @@ def _check_sinks(sinks: Any, loc: _Locator, problem: Any) -> dict[str, dict[str,
         ok = isinstance(spec, dict) and (
             (set(spec) == {"path"} and isinstance(spec["path"], str))
             or (set(spec) == {"stdout"} and spec["stdout"] is True)
+            or (
+                set(spec) <= {"log", "sync"}
+                and isinstance(spec.get("log"), str)
+                and spec.get("sync", "group") in ("group", "always", "interval", "none")
+            )
         )
         if not ok:
             problem(
-                loc.find(f"{name}"), f"sink {name!r} must be {{path: FILE}} or {{stdout: true}}"
+                loc.find(f"{name}"),
+                f"sink {name!r} must be {{path: FILE}}, {{stdout: true}} or {{log: DIR}}"
+                " (with an optional sync: group|always|interval|none)",
             )
             continue
         out[str(name)] = spec

@@ -16,7 +16,7 @@ import os
 import sys
 import time
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -400,6 +400,10 @@ def _act(
         ran = pool.finish()
     routed = {}
     for name, sp in spans.items():
+        spec = engine.sinks.get(name) or {}
+        if "log" in spec:
+            routed[name] = _route_to_log(spec, view, sp, out_dir)
+            continue
         fd, close = _open_sink(engine, name, out_dir)
         try:
             _native.write_lines(fd, view, sp.tobytes())
@@ -408,6 +412,29 @@ def _act(
                 os.close(fd)
         routed[name] = len(sp) // 2
     return tags, routed, ran if python else []
+
+
+def _route_to_log(
+    spec: Mapping[str, Any],
+    view: memoryview,
+    spans: array[int],
+    out_dir: str | os.PathLike[str] | None,
+) -> int:
+    """Append the routed lines (without their newline) to a durable log;
+    returns once they are on stable storage."""
+    from .log import Log
+
+    path = os.path.join(out_dir, spec["log"]) if out_dir else spec["log"]
+    with Log.open(path, spec.get("sync", "group")) as log:
+        batch = []
+        for k in range(0, len(spans), 2):
+            batch.append(view[spans[k] : spans[k] + spans[k + 1]])
+            if len(batch) == 4096:
+                log.append_many(batch)
+                batch.clear()
+        log.append_many(batch)
+        log.flush()
+    return len(spans) // 2
 
 
 def _open_sink(
