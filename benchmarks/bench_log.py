@@ -8,7 +8,7 @@ per-record write + fsync; per-record O_DIRECT write + fdatasync (one
 group-commit ceiling); SQLite in WAL mode with synchronous=FULL, one
 insert per transaction and 1,000 per transaction; Python logging with an
 fsync per record. rulejet: (a) one thread appending as fast as it can with
-sync="group" (both back ends), durable records/s counted up to the final
+sync="group" (each back end), durable records/s counted up to the final
 flush(); (b) 1, 8 and 64 threads each appending with durable=True,
 records/s and acknowledgement latency p50/p99.
 """
@@ -195,6 +195,7 @@ def main() -> None:
             ("logging + fsync per record", logging_fsync(rec, slow)),
             ("rulejet Log, group, 1 thread (O_DIRECT)", rulejet_stream(rec, fast, "write")),
             ("rulejet Log, group, 1 thread (mmap+msync)", rulejet_stream(rec, fast, "mmap")),
+            ("rulejet Log, group, 1 thread (io_uring)", rulejet_stream(rec, fast, "io_uring")),
         ]
         for name, fn in contenders:
             secs, n = timed(fn)

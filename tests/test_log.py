@@ -57,7 +57,7 @@ def test_crc32c_known_values_and_table_twin() -> None:
 
 
 @pytest.mark.parametrize("sync", ["group", "always", "interval", "none"])
-@pytest.mark.parametrize("backend", ["write", "mmap"])
+@pytest.mark.parametrize("backend", ["write", "mmap", "io_uring"])
 def test_append_read_reopen(diskdir: Path, sync: str, backend: str) -> None:
     with Log.open(diskdir, sync, backend=backend, interval=0.01) as log:  # type: ignore[arg-type]
         assert [log.append(_payload(i)) for i in range(500)] == list(range(500))
@@ -262,8 +262,8 @@ def test_corruption_mid_last_segment_strict_and_lenient(logdir: Path) -> None:
 # ---- crash test ----
 
 
-def _appender(d: str, conn: object, start: int) -> None:
-    log = Log.open(d, "group", segment_bytes=1 << 20, buffer_bytes=64 << 10)
+def _appender(d: str, conn: object, start: int, backend: str) -> None:
+    log = Log.open(d, "group", segment_bytes=1 << 20, buffer_bytes=64 << 10, backend=backend)  # type: ignore[arg-type]
     i = start
     while True:
         _first, end = log.append_many([_payload(s) for s in range(i, i + 20)], durable=True)
@@ -271,15 +271,16 @@ def _appender(d: str, conn: object, start: int) -> None:
         i = end
 
 
-def test_sigkill_loses_no_acknowledged_record(diskdir: Path) -> None:
+@pytest.mark.parametrize("backend, kills", [("write", 50), ("io_uring", 20)])
+def test_sigkill_loses_no_acknowledged_record(diskdir: Path, backend: str, kills: int) -> None:
     rng = random.Random(7)
     acked = -1
-    for _kill in range(50):
+    for _kill in range(kills):
         nxt = acked + 1
         with Log.open(diskdir, segment_bytes=1 << 20, buffer_bytes=64 << 10) as log:
             nxt = log.stats()["appended"]
         mine, theirs = CTX.Pipe(duplex=False)
-        p = CTX.Process(target=_appender, args=(str(diskdir), theirs, nxt))
+        p = CTX.Process(target=_appender, args=(str(diskdir), theirs, nxt, backend))
         p.start()
         theirs.close()
         deadline = time.monotonic() + rng.uniform(0.02, 0.12)

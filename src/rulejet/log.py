@@ -30,7 +30,7 @@ from .pools import BufferPool
 
 Sync = Literal["group", "always", "interval", "none"]
 _SYNC = {"none": 0, "group": 1, "always": 2, "interval": 3}
-_BACKEND = {"write": 0, "mmap": 1}
+_BACKEND = {"write": 0, "mmap": 1, "io_uring": 2}
 SEGMENT_SUFFIX = ".rjlog"
 
 
@@ -76,7 +76,7 @@ class Log:
         directory: str | os.PathLike[str],
         sync: Sync = "group",
         *,
-        backend: Literal["write", "mmap"] = "write",
+        backend: Literal["write", "mmap", "io_uring"] = "write",
         direct: bool = True,
         strict: bool = True,
         segment_bytes: int = 64 << 20,
@@ -95,11 +95,15 @@ class Log:
         system refuses it the log falls back to buffered writes plus
         fdatasync by itself (``stats()["o_direct"]`` says which). Segments
         roll at ``segment_bytes`` (preallocated); ``retain_bytes`` and
-        ``retain_seconds`` drop the oldest segments at each roll."""
+        ``retain_seconds`` drop the oldest segments at each roll.
+        ``backend``: ``write`` (pwrite + fdatasync), ``mmap`` (copy into a
+        shared mapping + msync) or ``io_uring`` (the write and the sync as
+        one linked submission; where the kernel refuses io_uring, the log
+        uses ``write`` and ``stats()["backend"]`` says so)."""
         if sync not in _SYNC:
             raise ValueError(f"sync must be one of {sorted(_SYNC)}, not {sync!r}")
         if backend not in _BACKEND:
-            raise ValueError(f"backend must be 'write' or 'mmap', not {backend!r}")
+            raise ValueError(f"backend must be 'write', 'mmap' or 'io_uring', not {backend!r}")
         if buffer_bytes < 8192 or buffer_bytes % 4096 or segment_bytes % 4096:
             raise ValueError("buffer_bytes (>= 8192) and segment_bytes must be multiples of 4096")
         path = os.fspath(directory)

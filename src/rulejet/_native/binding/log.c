@@ -246,7 +246,10 @@ static PyObject *writer_stats(LogWriter *self, PyObject *Py_UNUSED(a))
         "segments_rolled", (unsigned long long)s.rolls, "segments_removed",
         (unsigned long long)s.removed, "max_batch", (unsigned long long)s.max_batch, "segment",
         (unsigned long long)s.segment, "segment_offset", (unsigned long long)s.segment_offset,
-        "o_direct", s.direct ? Py_True : Py_False, "backend", s.backend ? "mmap" : "write",
+        "o_direct", s.direct ? Py_True : Py_False, "backend",
+        s.backend == RJ_BACKEND_MMAP    ? "mmap"
+        : s.backend == RJ_BACKEND_URING ? "io_uring"
+                                        : "write",
         "sync", syncs[s.sync & 3]);
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "uring.h"
 
 static const uint8_t MAGIC[8] = {'R', 'J', 'L', 'O', 'G', 'S', 'E', 'G'};
 
@@ -24,6 +25,7 @@ struct rj_log {
     uint8_t *map;           /* mmap back end: the current segment */
     uint64_t seg_first;     /* first seq of the current segment */
     uint8_t *header_block;  /* aligned scratch block for segment headers */
+    rj_uring uring;         /* io_uring back end */
 
     pthread_mutex_t mu;
     pthread_cond_t work; /* writer sleeps here */
@@ -213,7 +215,7 @@ static int open_segment_fd(rj_log *l, const char *name, int flags)
 {
     int fd = -1;
     l->direct = 0;
-    if (l->o.backend == RJ_BACKEND_WRITE && l->o.direct) {
+    if (l->o.backend != RJ_BACKEND_MMAP && l->o.direct) {
         fd = openat(l->dirfd, name, flags | O_DIRECT | O_CLOEXEC, 0644);
         if (fd >= 0)
             l->direct = 1;
@@ -432,10 +434,14 @@ static void *writer_main(void *arg)
         if (woff + out > l->o.segment_bytes)
             out = (size_t)(l->o.segment_bytes - woff);
         memset(buf + wlen, 0, out - wlen);
-        if (nrec || wlen)
-            rc = write_out(l, buf, out, woff);
-        if (!rc && must_sync)
-            rc = sync_out(l, woff, woff + out);
+        if (l->o.backend == RJ_BACKEND_URING && (nrec || wlen)) {
+            rc = rj_uring_write_sync(&l->uring, l->fd, buf, out, woff, must_sync);
+        } else {
+            if (nrec || wlen)
+                rc = write_out(l, buf, out, woff);
+            if (!rc && must_sync)
+                rc = sync_out(l, woff, woff + out);
+        }
         if (!rc && seal) {
             rc = create_segment(l, wlast);
             if (!rc)
@@ -638,6 +644,9 @@ int rj_log_open(rj_log **out, const char *dir, const rj_log_options *o, rj_log_r
         return -ENOMEM;
     l->o = *o;
     l->fd = -1;
+    l->uring.fd = -1;
+    if (l->o.backend == RJ_BACKEND_URING && rj_uring_init(&l->uring) < 0)
+        l->o.backend = RJ_BACKEND_WRITE; /* refused here: say so in stats */
     l->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int rc = l->dirfd < 0 ? -errno : 0;
     if (!rc && posix_memalign((void **)&l->header_block, RJ_LOG_BLOCK, RJ_LOG_HEADER))
@@ -685,6 +694,7 @@ int rj_log_open(rj_log **out, const char *dir, const rj_log_options *o, rj_log_r
         next = l->seg_first; /* an empty segment: its name is the next seq */
     if (rc) {
         close_segment(l);
+        rj_uring_close(&l->uring);
         if (l->dirfd >= 0)
             close(l->dirfd);
         free(l->header_block);
@@ -713,6 +723,7 @@ int rj_log_open(rj_log **out, const char *dir, const rj_log_options *o, rj_log_r
         rc = -EAGAIN;
     if (rc) {
         close_segment(l);
+        rj_uring_close(&l->uring);
         close(l->dirfd);
         free(l->header_block);
         free(l);
@@ -735,6 +746,7 @@ int rj_log_close(rj_log *l)
         pthread_join(l->thread, NULL);
     int e = l->err;
     close_segment(l);
+    rj_uring_close(&l->uring);
     close(l->dirfd);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->work);

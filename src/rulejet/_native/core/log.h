@@ -30,7 +30,9 @@
  * last block is kept in memory and written again with the next batch),
  * then one fdatasync: group commit. Writes use O_DIRECT where the file
  * system takes it (else buffered writes; stats say which). The mmap back
- * end copies into a shared mapping of the segment and msyncs instead.
+ * end copies into a shared mapping of the segment and msyncs instead; the
+ * io_uring back end submits the write and the fdatasync as one linked
+ * pair (falling back to the write back end where io_uring is refused).
  */
 #ifndef RJ_LOG_H
 #define RJ_LOG_H
@@ -45,7 +47,7 @@
 #define RJ_LOG_VERSION 1u
 
 enum { RJ_SYNC_NONE = 0, RJ_SYNC_GROUP = 1, RJ_SYNC_ALWAYS = 2, RJ_SYNC_INTERVAL = 3 };
-enum { RJ_BACKEND_WRITE = 0, RJ_BACKEND_MMAP = 1 };
+enum { RJ_BACKEND_WRITE = 0, RJ_BACKEND_MMAP = 1, RJ_BACKEND_URING = 2 };
 
 typedef struct rj_log_options {
     int sync;             /* RJ_SYNC_* */
