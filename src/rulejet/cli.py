@@ -6,6 +6,7 @@
     rulejet demo [--events N] [--threads N]
     rulejet info [--dir DIR]
     rulejet lines FILE
+    rulejet serve --rules RULES --root DIR --log DIR [--host H] [--port P] [--token-file F]
     rulejet log verify DIR [--format text|json]
     rulejet log read DIR [--from SEQ] [--follow] [--with-seq]
 
@@ -237,6 +238,18 @@ def build_parser() -> argparse.ArgumentParser:
     lines.add_argument("file")
     lines.set_defaults(func=_cmd_lines)
 
+    srv = sub.add_parser("serve", help="HTTP service: files, log ranges, evaluate, ingest")
+    srv.add_argument("--rules", required=True, help="rule file (reloadable: POST /v1/rules/reload)")
+    srv.add_argument("--root", required=True, help="directory served under /files/")
+    srv.add_argument("--log", required=True, help="durable log directory for /v1/ingest")
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--port", type=int, default=8080)
+    srv.add_argument("--token-file", default=None, help="require Authorization: Bearer <token>")
+    srv.add_argument("--max-body", type=int, default=64 << 20, help="bytes; larger bodies get 413")
+    srv.add_argument("--body-timeout", type=float, default=30.0, help="seconds; slower gets 408")
+    srv.add_argument("--out", default=None, help="directory for route sinks")
+    srv.set_defaults(func=_cmd_serve)
+
     log = sub.add_parser("log", help="durable logs: verify one, or print its records")
     log_sub = log.add_subparsers(dest="log_command", required=True)
     verify = log_sub.add_parser("verify", help="check every record; list damage with offsets")
@@ -250,6 +263,30 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument("--with-seq", action="store_true", help="prefix each line: SEQ<tab>")
     read.set_defaults(func=_cmd_log_read)
     return parser
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from .server import Config, serve
+    except ImportError as e:
+        print(f"rulejet: error: serve needs aiohttp and prometheus-client ({e}); "
+              'pip install "rulejet[serve]"', file=sys.stderr)  # fmt: skip
+        return 1
+    token = None
+    if args.token_file:
+        with open(args.token_file) as f:
+            token = f.read().strip()
+        if not token:
+            print(f"rulejet: error: {args.token_file}: empty token", file=sys.stderr)
+            return 1
+    if not os.path.isdir(args.root):
+        print(f"rulejet: error: {args.root}: not a directory", file=sys.stderr)
+        return 1
+    cfg = Config(args.rules, args.root, args.log, token=token, max_body=args.max_body,
+                 body_timeout=args.body_timeout, out_dir=args.out)  # fmt: skip
+    serve(cfg, host=args.host, port=args.port,
+          print_fn=lambda msg: print(msg, file=sys.stderr, flush=True))  # fmt: skip
+    return 0
 
 
 def _cmd_log_verify(args: argparse.Namespace) -> int:

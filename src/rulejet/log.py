@@ -305,3 +305,80 @@ def verify(directory: str | os.PathLike[str]) -> ReadReport:
     for _ in read_log(directory, strict=False, report=rep):
         pass
     return rep
+
+
+@dataclass
+class LogRange:
+    """Whole records of one segment, as raw bytes: ``length`` bytes at
+    ``offset`` of ``segment``, holding records ``first_seq`` up to (not
+    including) ``next_seq``."""
+
+    segment: str
+    offset: int
+    length: int
+    first_seq: int
+    next_seq: int
+
+
+class LogIndex:
+    """Finds the byte range of records from a sequence number, for serving
+    a log's raw records (sendfile) without reading them into Python. Keeps
+    a sparse index per segment (every 1,024th record's offset), extended
+    as the log grows, so a lookup scans at most 1,024 records."""
+
+    EVERY = 1024
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = os.fspath(directory)
+        self._marks: dict[str, list[tuple[int, int]]] = {}  # segment -> [(seq, offset)]
+
+    def find(self, from_seq: int, max_bytes: int, upto: int | None = None) -> LogRange | None:
+        """Records from ``from_seq`` (at least one, then as many as fit in
+        ``max_bytes``), never at or past ``upto`` (e.g. the durable count).
+        None if ``from_seq`` is not in the log yet; LogCorruptionError if
+        the bytes there are not the record expected; KeyError if it is
+        before the first record kept (retention removed it)."""
+        segments = list_segments(self.directory)
+        if not segments or from_seq < segments[0][0]:
+            if segments and from_seq < segments[0][0]:
+                raise KeyError(from_seq)
+            return None
+        first, path = segments[0]
+        for f, p in segments:
+            if f <= from_seq:
+                first, path = f, p
+        view = memoryview(_native.Mapping(path))
+        marks = self._marks.setdefault(path, [(first, 4096)])
+        seq, off = marks[0]
+        for s, o in marks:
+            if s <= from_seq:
+                seq, off = s, o
+        # Walk to from_seq, recording marks on the way.
+        while seq < from_seq:
+            step = min(from_seq - seq, self.EVERY)
+            triples, noff, nseq, status = _native.log_scan(view, off, seq, step)
+            if nseq == seq:
+                if status == -1:
+                    raise LogCorruptionError(f"not record {seq}", path, off)
+                return None  # not written yet
+            seq, off = nseq, noff
+            if seq - marks[-1][0] >= self.EVERY:
+                marks.append((seq, off))
+        start, end, nxt = off, off, seq
+        limit = upto if upto is not None else 1 << 63
+        while nxt < limit:
+            want = min(limit - nxt, 4096)
+            triples, noff, nseq, status = _native.log_scan(view, end, nxt, want)
+            taken = 0
+            for k in range(0, len(triples), 3):
+                rec_end = triples[k + 1] + (triples[k + 2] + 7) // 8 * 8
+                if end - start and rec_end - start > max_bytes:
+                    break
+                end, nxt, taken = rec_end, triples[k] + 1, taken + 1
+            if taken < len(triples) // 3 or status != 1:
+                if nxt == from_seq and status == -1:
+                    raise LogCorruptionError(f"not record {nxt}", path, end)
+                break
+        if nxt == from_seq:
+            return None
+        return LogRange(path, start, end - start, from_seq, nxt)

@@ -160,14 +160,16 @@ def split_points(view: memoryview, parts: int, target: int | None = None) -> lis
     return cuts
 
 
-def run_partition(engine: Engine, view: Buffer, collect: list[int] | None) -> PartialResult:
+def run_partition(
+    engine: Engine, view: Buffer, collect: list[int] | None, max_errors: int = MAX_ERRORS
+) -> PartialResult:
     """Evaluate one partition (a bytes-like of whole lines); lines are
     numbered from 1 and offsets from the partition's start. Counts and
     match records use rule positions (engine.rules order)."""
     if engine.compiled is None or len(engine._native_rules) != len(engine.rules):
-        return _python_partition(engine, view, collect)
+        return _python_partition(engine, view, collect, max_errors)
     lines, blank, bad, counts, errs, errors, matches, allocations = engine.compiled.program.run(
-        view, collect=collect, max_errors=MAX_ERRORS
+        view, collect=collect, max_errors=max_errors
     )
     # Native rule j is engine rule engine._native_rules[j]; here all rules
     # are native, in the same order, so the indexes coincide.
@@ -184,7 +186,9 @@ def run_partition(engine: Engine, view: Buffer, collect: list[int] | None) -> Pa
     )
 
 
-def _python_partition(engine: Engine, view: Buffer, collect: list[int] | None) -> PartialResult:
+def _python_partition(
+    engine: Engine, view: Buffer, collect: list[int] | None, max_errors: int = MAX_ERRORS
+) -> PartialResult:
     """Rule sets with callable or JSONLogic conditions: every event is
     decoded and evaluated in Python (expression rules still run natively,
     one event at a time), so priorities and stop hold across all kinds."""
@@ -208,7 +212,7 @@ def _python_partition(engine: Engine, view: Buffer, collect: list[int] | None) -
             positions, errored = engine._matches(line)
         except JSONError as e:
             res.bad += 1
-            if len(res.errors) < MAX_ERRORS:
+            if len(res.errors) < max_errors:
                 off = offset + (e.offset or 0)
                 res.errors.append(LineErrorInfo(number, off, (e.offset or 0) + 1, e.args[0]))
             continue

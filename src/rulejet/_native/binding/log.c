@@ -3,6 +3,7 @@
  * fill buffer under a short mutex); every wait (for room, for a commit)
  * releases it. rulejet/log.py is the public API. */
 #include <errno.h>
+#include <stdlib.h>
 
 #include "../core/crc32c.h"
 #include "../core/log.h"
@@ -322,8 +323,8 @@ static PyObject *log_scan(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*KKn:log_scan", &view, &off, &expect, &max))
         return NULL;
     rj_state *st = rj_get_state(module);
-    size_t cap = max > 0 ? (size_t)max : 1;
-    uint64_t *out = PyMem_Malloc(cap * 3 * sizeof *out);
+    size_t cap = max < 1 ? 1 : max > (1 << 20) ? (size_t)1 << 20 : (size_t)max;
+    uint64_t *out = malloc(cap * 3 * sizeof *out); /* rj_u64array_steal frees with free() */
     if (!out) {
         PyBuffer_Release(&view);
         return PyErr_NoMemory();
