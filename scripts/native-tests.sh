@@ -37,5 +37,5 @@ if [ "$mode" = python ]; then
   LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 PYTHONPATH="$build" \
     RULEJET_RING_STRESS="${RULEJET_RING_STRESS:-1000000}" \
-    python3 -m pytest -q --capture=sys -p no:cacheprovider tests -k "not static and not cli" "${@:2}"
+    python3 -m pytest -q --capture=sys -p no:cacheprovider tests -k "not static and not cli and not native_suite" "${@:2}"
 fi

@@ -223,6 +223,7 @@ static int module_exec(PyObject *module)
         rj_arena_init_types(module, st) < 0 || rj_lender_init_types(module, st) < 0 ||
         rj_ring_init_type(module, st) < 0 || rj_log_init_type(module, st) < 0 ||
         PyModule_AddFunctions(module, rj_log_methods) < 0 ||
+        PyModule_AddFunctions(module, rj_files_methods) < 0 ||
         PyModule_AddFunctions(module, rj_lines_methods) < 0 ||
         PyModule_AddFunctions(module, rj_json_methods) < 0)
         return -1;

@@ -60,6 +60,7 @@ int rj_lender_init_types(PyObject *module, rj_state *st);
 int rj_ring_init_type(PyObject *module, rj_state *st);
 int rj_log_init_type(PyObject *module, rj_state *st);
 extern PyMethodDef rj_log_methods[];
+extern PyMethodDef rj_files_methods[];
 extern PyMethodDef rj_lines_methods[];
 extern PyMethodDef rj_json_methods[];
 

@@ -281,6 +281,9 @@ static int create_segment(rj_log *l, uint64_t first)
     memcpy(h + 40, &crc, 4);
     if (!rc && pwrite(fd, h, RJ_LOG_HEADER, 0) != (ssize_t)RJ_LOG_HEADER)
         rc = errno ? -errno : -EIO;
+    /* Header and preallocation durable before any record goes here: a
+     * crash right after leaves an empty but well-formed segment (a crash
+     * before leaves a zero header, which opening removes). */
     if (!rc && fdatasync(fd) < 0)
         rc = -errno;
     if (rc) {
@@ -293,6 +296,8 @@ static int create_segment(rj_log *l, uint64_t first)
     l->seg_first = first;
     if ((rc = map_segment(l)) < 0)
         return rc;
+    /* The new name durable in the directory: without it a crash could
+     * lose the whole segment file, and with it records acknowledged in it. */
     return sync_dir(l);
 }
 
@@ -439,6 +444,9 @@ static void *writer_main(void *arg)
         } else {
             if (nrec || wlen)
                 rc = write_out(l, buf, out, woff);
+                /* Data and the extent metadata it needs (preallocated extents
+             * turn from unwritten to written) durable before anyone is told
+             * `committed`: a crash after the acknowledgement cannot lose it. */
             if (!rc && must_sync)
                 rc = sync_out(l, woff, woff + out);
         }
@@ -620,7 +628,9 @@ static int recover_segment(rj_log *l, int fd, uint64_t first, uint64_t *end, uin
         rec->torn_bytes += p[i] != 0;
     munmap(p, size);
     if (rec->torn_bytes) {
-        /* Cut the tail and preallocate again: the space reads as zeros. */
+        /* Cut the tail and preallocate again: the space reads as zeros,
+         * so a later crash cannot make the old torn bytes look like the
+         * continuation of new records; fsync so the cut itself survives. */
         if (ftruncate(fd, (off_t)off) < 0 || preallocate(fd, size > hbytes ? size : hbytes) < 0 ||
             fsync(fd) < 0)
             return -errno;
