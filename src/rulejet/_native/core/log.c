@@ -18,8 +18,11 @@
 
 static const uint8_t MAGIC[8] = {'R', 'J', 'L', 'O', 'G', 'S', 'E', 'G'};
 
+const rj_log_sys rj_log_sys_real = {pwrite, fdatasync, fsync, fallocate, ftruncate};
+
 struct rj_log {
     rj_log_options o;
+    const rj_log_sys *sys;
     int dirfd, fd;          /* the directory; the current segment */
     int direct;             /* fd was opened with O_DIRECT */
     uint8_t *map;           /* mmap back end: the current segment */
@@ -209,7 +212,7 @@ const char *rj_log_check_header(const uint8_t *p, size_t size, uint64_t *first_s
 
 /* ---- segments ---- */
 
-static int sync_dir(rj_log *l) { return fsync(l->dirfd) < 0 ? -errno : 0; }
+static int sync_dir(rj_log *l) { return l->sys->fsync(l->dirfd) < 0 ? -errno : 0; }
 
 static int open_segment_fd(rj_log *l, const char *name, int flags)
 {
@@ -248,13 +251,13 @@ static void close_segment(rj_log *l)
     l->fd = -1;
 }
 
-static int preallocate(int fd, uint64_t bytes)
+static int preallocate(rj_log *l, int fd, uint64_t bytes)
 {
-    if (fallocate(fd, 0, 0, (off_t)bytes) == 0)
+    if (l->sys->fallocate(fd, 0, 0, (off_t)bytes) == 0)
         return 0;
     if (errno != EOPNOTSUPP && errno != ENOSYS)
         return -errno;
-    return ftruncate(fd, (off_t)bytes) < 0 ? -errno : 0;
+    return l->sys->ftruncate(fd, (off_t)bytes) < 0 ? -errno : 0;
 }
 
 /* Create, preallocate and sync a new segment starting at `first`, and make
@@ -266,7 +269,7 @@ static int create_segment(rj_log *l, uint64_t first)
     int fd = open_segment_fd(l, name, O_RDWR | O_CREAT | O_TRUNC);
     if (fd < 0)
         return fd;
-    int rc = preallocate(fd, l->o.segment_bytes);
+    int rc = preallocate(l, fd, l->o.segment_bytes);
     uint8_t *h = l->header_block;
     memset(h, 0, RJ_LOG_HEADER);
     memcpy(h, MAGIC, 8);
@@ -279,12 +282,12 @@ static int create_segment(rj_log *l, uint64_t first)
     memcpy(h + 32, &l->o.segment_bytes, 8);
     uint32_t crc = rj_crc32c(0, h, 40);
     memcpy(h + 40, &crc, 4);
-    if (!rc && pwrite(fd, h, RJ_LOG_HEADER, 0) != (ssize_t)RJ_LOG_HEADER)
+    if (!rc && l->sys->pwrite(fd, h, RJ_LOG_HEADER, 0) != (ssize_t)RJ_LOG_HEADER)
         rc = errno ? -errno : -EIO;
     /* Header and preallocation durable before any record goes here: a
      * crash right after leaves an empty but well-formed segment (a crash
      * before leaves a zero header, which opening removes). */
-    if (!rc && fdatasync(fd) < 0)
+    if (!rc && l->sys->fdatasync(fd) < 0)
         rc = -errno;
     if (rc) {
         close(fd);
@@ -360,12 +363,14 @@ static int write_out(rj_log *l, const uint8_t *buf, size_t len, uint64_t off)
     }
     size_t done = 0;
     while (done < len) {
-        ssize_t w = pwrite(l->fd, buf + done, len - done, (off_t)(off + done));
+        ssize_t w = l->sys->pwrite(l->fd, buf + done, len - done, (off_t)(off + done));
         if (w < 0) {
             if (errno == EINTR)
                 continue;
             return -errno;
         }
+        if (w == 0)
+            return -EIO; /* no progress: do not spin */
         done += (size_t)w;
     }
     return 0;
@@ -378,7 +383,7 @@ static int sync_out(rj_log *l, uint64_t from, uint64_t to)
         uint64_t start = from & ~(page - 1);
         return msync(l->map + start, to - start, MS_SYNC) < 0 ? -errno : 0;
     }
-    return fdatasync(l->fd) < 0 ? -errno : 0;
+    return l->sys->fdatasync(l->fd) < 0 ? -errno : 0;
 }
 
 static void *writer_main(void *arg)
@@ -631,8 +636,8 @@ static int recover_segment(rj_log *l, int fd, uint64_t first, uint64_t *end, uin
         /* Cut the tail and preallocate again: the space reads as zeros,
          * so a later crash cannot make the old torn bytes look like the
          * continuation of new records; fsync so the cut itself survives. */
-        if (ftruncate(fd, (off_t)off) < 0 || preallocate(fd, size > hbytes ? size : hbytes) < 0 ||
-            fsync(fd) < 0)
+        if (l->sys->ftruncate(fd, (off_t)off) < 0 ||
+            preallocate(l, fd, size > hbytes ? size : hbytes) < 0 || l->sys->fsync(fd) < 0)
             return -errno;
     }
     *end = off;
@@ -653,6 +658,7 @@ int rj_log_open(rj_log **out, const char *dir, const rj_log_options *o, rj_log_r
     if (!l)
         return -ENOMEM;
     l->o = *o;
+    l->sys = o->sys ? o->sys : &rj_log_sys_real;
     l->fd = -1;
     l->uring.fd = -1;
     if (l->o.backend == RJ_BACKEND_URING && rj_uring_init(&l->uring) < 0)

@@ -40,6 +40,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define RJ_LOG_BLOCK 4096u
 #define RJ_LOG_HEADER 4096u
@@ -48,6 +49,18 @@
 
 enum { RJ_SYNC_NONE = 0, RJ_SYNC_GROUP = 1, RJ_SYNC_ALWAYS = 2, RJ_SYNC_INTERVAL = 3 };
 enum { RJ_BACKEND_WRITE = 0, RJ_BACKEND_MMAP = 1, RJ_BACKEND_URING = 2 };
+
+/* The system calls the writer and recovery make, so tests can inject
+ * faults (EIO, ENOSPC, short or torn writes) at each step. */
+typedef struct rj_log_sys {
+    ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
+    int (*fdatasync)(int fd);
+    int (*fsync)(int fd);
+    int (*fallocate)(int fd, int mode, off_t off, off_t len);
+    int (*ftruncate)(int fd, off_t len);
+} rj_log_sys;
+
+extern const rj_log_sys rj_log_sys_real;
 
 typedef struct rj_log_options {
     int sync;             /* RJ_SYNC_* */
@@ -60,6 +73,7 @@ typedef struct rj_log_options {
     uint64_t retain_seconds; /* 0: keep all */
     uint8_t *buffers[2];  /* aligned to RJ_LOG_BLOCK, buffer_bytes each */
     size_t buffer_bytes;
+    const rj_log_sys *sys; /* NULL: rj_log_sys_real (io_uring submissions bypass it) */
 } rj_log_options;
 
 /* What opening found at the tail of the last segment. */
