@@ -350,3 +350,19 @@ def test_a_bad_log_sink_is_a_rule_file_error(tmp_path: Path) -> None:
     rules.write_text("sinks:\n  keep: {log: 5}\nrules:\n  - name: a\n    when: 'true'\n")
     with pytest.raises(RuleFileError, match="log: DIR"):
         load_rule_file(str(rules))
+
+
+@pytest.mark.parametrize("trial", range(6))
+def test_native_reader_matches_the_reference(logdir: Path, trial: int) -> None:
+    from rulejet._ref.log import read_lenient
+
+    _make(logdir, 600, seg=32 << 10)
+    rng = random.Random(100 + trial)
+    for _, victim in list_segments(logdir)[:-1]:
+        with open(victim, "r+b") as f:
+            for _ in range(rng.randint(0, 3)):
+                off = rng.randrange(4096, 20000)
+                f.seek(off)
+                f.write(rng.randbytes(rng.randint(1, 40)) if trial % 2 else b"\0" * 64)
+    native = [(s, bytes(p)) for s, p in Log.read(logdir, strict=False)]
+    assert native == read_lenient(str(logdir))

@@ -298,3 +298,98 @@ def test_a_ring_pickles_by_name(name: str) -> None:
     assert r2.get() == b"through pickle"
     r.close()
     r2.close()
+
+
+# ---- a stateful model: the ring against a deque with the same room rules ----
+
+from collections import deque  # noqa: E402
+
+from hypothesis import settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule  # noqa: E402
+
+
+def _room(mode: str, length: int) -> int:
+    """Bytes (SPSC) or 32-byte slots (MPMC) a message takes: ring.h."""
+    if mode == "spsc":
+        return 8 + (length + 7) // 8 * 8
+    return (8 + length + 31) // 32
+
+
+class RingModel(RuleBasedStateMachine):
+    """Within one process, every put/get/put_many/get_many on a 4 KiB ring
+    agrees with a deque holding the same messages, where a put succeeds
+    exactly when the ring has room by the layout's own accounting."""
+
+    @initialize(mode=st.sampled_from(["spsc", "mpmc"]))
+    def start(self, mode: str) -> None:
+        self.mode = mode
+        self.name = f"model-{uuid.uuid4().hex[:12]}"
+        self.ring = Ring.create(self.name, 4096, mode=mode)  # type: ignore[arg-type]
+        self.capacity = 4096 if mode == "spsc" else 4096 // 32
+        self.model: deque[bytes] = deque()
+        self.used = 0
+
+    def teardown(self) -> None:
+        if hasattr(self, "ring"):
+            self.ring.close()
+            Ring.remove(self.name)
+
+    @rule(data=st.binary(max_size=600))
+    def put(self, data: bytes) -> None:
+        need = _room(self.mode, len(data))
+        if self.used + need <= self.capacity:
+            self.ring.put(data, timeout=0)
+            self.model.append(data)
+            self.used += need
+        else:
+            with pytest.raises(TimeoutError):
+                self.ring.put(data, timeout=0)
+
+    @rule(items=st.lists(st.binary(max_size=200), max_size=20))
+    def put_many(self, items: list[bytes]) -> None:
+        fits = 0
+        used = self.used
+        for it in items:
+            if used + _room(self.mode, len(it)) > self.capacity:
+                break
+            used += _room(self.mode, len(it))
+            fits += 1
+        if fits == len(items):
+            self.ring.put_many(items, timeout=0)
+        else:
+            with pytest.raises(TimeoutError) as info:
+                self.ring.put_many(items, timeout=0)
+            assert info.value.put_count == fits  # type: ignore[attr-defined]
+        self.model.extend(items[:fits])
+        self.used = used
+
+    @rule()
+    def get(self) -> None:
+        if self.model:
+            want = self.model.popleft()
+            assert self.ring.get(timeout=0) == want
+            self.used -= _room(self.mode, len(want))
+        else:
+            with pytest.raises(TimeoutError):
+                self.ring.get(timeout=0)
+
+    @rule(n=st.integers(1, 30))
+    def get_many(self, n: int) -> None:
+        if not self.model:
+            with pytest.raises(TimeoutError):
+                self.ring.get_many(n, timeout=0)
+            return
+        got = self.ring.get_many(n, timeout=0)
+        want = [self.model.popleft() for _ in range(min(n, len(self.model)))]
+        assert got == want
+        self.used -= sum(_room(self.mode, len(w)) for w in want)
+
+    @invariant()
+    def biggest_message_is_capacity_minus_header(self) -> None:
+        if hasattr(self, "ring"):
+            assert self.ring.info()["max_message"] == 4096 - 8
+
+
+TestRingModel = RingModel.TestCase
+TestRingModel.settings = settings(max_examples=60, stateful_step_count=60, deadline=None)
