@@ -307,3 +307,11 @@ def test_str_documents_with_lone_surrogates_match_json_loads() -> None:
     got = PathSet(["a", "b"]).extract(text)
     assert got[0] == want["a"] and got[1].decode() == want["b"]
     rulejet.validate(text)
+
+
+def test_extract_lines_counts_what_it_found() -> None:
+    ps = rulejet.PathSet(["a", "b.c", "d"])
+    r = ps.extract_lines(b'{"a": 1, "b": {"c": 2}}\n{"a": null}\n\n{bad\n{"d": [1]}\n')
+    assert (
+        r.present == [sum(v is not rulejet.MISSING for v in col) for col in r.columns] == [2, 1, 1]
+    )

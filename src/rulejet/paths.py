@@ -181,12 +181,14 @@ class LineError(NamedTuple):
 
 class ExtractResult(NamedTuple):
     """``columns[i][j]``: path i's value on line j (MISSING where absent,
-    on blank lines and on malformed lines, which are listed in ``errors``)."""
+    on blank lines and on malformed lines, which are listed in ``errors``);
+    ``present[i]``: how many lines have path i (counted natively)."""
 
     columns: list[list[object]]
     errors: list[LineError]
     lines: int
     blank_lines: int
+    present: list[int]
 
 
 class ScanSummary(NamedTuple):
@@ -252,8 +254,8 @@ class PathSet:
         """Extract every line of an NDJSON buffer (bytes, mmap, a MappedFile
         lease...), with the GIL released while scanning. Malformed lines are
         reported in ``errors`` and the run goes on."""
-        columns, errors, lines, blank = self._native.extract_lines(buffer)
-        return ExtractResult(columns, [LineError(*e) for e in errors], lines, blank)
+        columns, errors, lines, blank, present = self._native.extract_lines(buffer)
+        return ExtractResult(columns, [LineError(*e) for e in errors], lines, blank, present)
 
     def scan_lines(self, buffer: Buffer) -> ScanSummary:
         """Run the native NDJSON loop only: values stay in native memory and

@@ -312,23 +312,68 @@ done:
     return result;
 }
 
-/* Append a batch's rows to the Python columns. */
+/* Values of one column, owned references in a growing C array: no list
+ * (and no garbage-collector bookkeeping) until the end. */
+typedef struct {
+    PyObject **items;
+    size_t n, cap;
+} pycol;
+
+static void pycols_free(pycol *cols, uint32_t n)
+{
+    for (uint32_t i = 0; cols && i < n; i++) {
+        for (size_t k = 0; k < cols[i].n; k++)
+            Py_DECREF(cols[i].items[k]);
+        PyMem_Free(cols[i].items);
+    }
+    PyMem_Free(cols);
+}
+
+/* A batch's rows appended to the columns. */
 static int rows_to_py(rj_state *st, PathSet *self, const rj_batch *b, const char *base,
-                      rj_pinned *pb, strcache *sc, PyObject *columns)
+                      rj_pinned *pb, strcache *sc, pycol *cols)
 {
     for (uint32_t i = 0; i < self->ps.n_paths; i++) {
-        PyObject *col = PyList_GET_ITEM(columns, i);
+        pycol *c = &cols[i];
+        if (c->n + b->rows > c->cap) {
+            size_t cap = c->cap ? c->cap : 4096;
+            while (cap < c->n + b->rows)
+                cap *= 2;
+            PyObject **items = PyMem_Realloc(c->items, cap * sizeof *items);
+            if (!items) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            c->items = items;
+            c->cap = cap;
+        }
         uint32_t slot = self->ps.path_slot[i];
         for (size_t r = 0; r < b->rows; r++) {
             PyObject *o = to_py(st, &b->values[r * self->ps.n_slots + slot], base, pb, sc);
-            if (!o || PyList_Append(col, o) < 0) {
-                Py_XDECREF(o);
+            if (!o)
                 return -1;
-            }
-            Py_DECREF(o);
+            c->items[c->n++] = o;
         }
     }
     return 0;
+}
+
+/* The columns as lists; the references move into them. */
+static PyObject *columns_to_lists(pycol *cols, uint32_t n)
+{
+    PyObject *out = PyList_New(n);
+    for (uint32_t i = 0; out && i < n; i++) {
+        PyObject *col = PyList_New((Py_ssize_t)cols[i].n);
+        if (!col) {
+            Py_CLEAR(out);
+            break;
+        }
+        if (cols[i].n)
+            memcpy(((PyListObject *)col)->ob_item, cols[i].items, cols[i].n * sizeof(PyObject *));
+        cols[i].n = 0; /* now col's */
+        PyList_SET_ITEM(out, i, col);
+    }
+    return out;
 }
 
 /* Append a batch's errors as (line, offset, column, message) tuples. */
@@ -363,7 +408,8 @@ static PyObject *scan_buffer(PathSet *self, PyObject *args, PyObject *kw, int ma
     const char *base = pb.view.buf; /* stays valid after the view moves into a Pin */
     rj_scan_scratch scratch = {0};
     rj_batch batch = {0};
-    PyObject *columns = NULL, *errors = PyList_New(0), *result = NULL;
+    PyObject *errors = PyList_New(0), *result = NULL;
+    pycol *columns = NULL;
     uint64_t *present = PyMem_Calloc(self->ps.n_paths + 1, sizeof(uint64_t));
     uint64_t line_no = 1, blank = 0, n_errors = 0;
     size_t pos = 0;
@@ -374,17 +420,9 @@ static PyObject *scan_buffer(PathSet *self, PyObject *args, PyObject *kw, int ma
     }
     if (!errors)
         goto done;
-    if (materialize) {
-        columns = PyList_New(self->ps.n_paths);
-        for (uint32_t i = 0; columns && i < self->ps.n_paths; i++) {
-            PyObject *col = PyList_New(0);
-            if (!col)
-                Py_CLEAR(columns);
-            else
-                PyList_SET_ITEM(columns, i, col);
-        }
-        if (!columns)
-            goto done;
+    if (materialize && !(columns = PyMem_Calloc(self->ps.n_paths, sizeof(pycol)))) {
+        PyErr_NoMemory();
+        goto done;
     }
     size_t buf_len = (size_t)pb.view.len;
     while (pos < buf_len) {
@@ -394,10 +432,9 @@ static PyObject *scan_buffer(PathSet *self, PyObject *args, PyObject *kw, int ma
         rc = rj_json_extract_lines(k, &self->ps, &scratch, (const uint8_t *)base, buf_len,
                                    &pos, &line_no,
                                    materialize ? ROWS_PER_CHUNK_PY : ROWS_PER_CHUNK_NATIVE, &batch);
-        if (!materialize)
-            for (size_t r = 0; r < batch.rows; r++)
-                for (uint32_t i = 0; i < self->ps.n_paths; i++)
-                    present[i] += batch.values[r * self->ps.n_slots + self->ps.path_slot[i]].type != RJ_V_MISSING;
+        for (size_t r = 0; r < batch.rows; r++)
+            for (uint32_t i = 0; i < self->ps.n_paths; i++)
+                present[i] += batch.values[r * self->ps.n_slots + self->ps.path_slot[i]].type != RJ_V_MISSING;
         Py_END_ALLOW_THREADS
         if (rc < 0) {
             PyErr_NoMemory();
@@ -411,24 +448,27 @@ static PyObject *scan_buffer(PathSet *self, PyObject *args, PyObject *kw, int ma
         if (PyErr_CheckSignals() < 0)
             goto done;
     }
-    if (materialize) {
-        result = Py_BuildValue("(OOKK)", columns, errors, (unsigned long long)(line_no - 1),
-                               (unsigned long long)blank);
-    } else {
-        PyObject *counts = PyList_New(self->ps.n_paths);
-        for (uint32_t i = 0; counts && i < self->ps.n_paths; i++) {
-            PyObject *c = PyLong_FromUnsignedLongLong(present[i]);
-            if (!c)
-                Py_CLEAR(counts);
-            else
-                PyList_SET_ITEM(counts, i, c);
-        }
-        if (counts)
-            result = Py_BuildValue("(KKKN)", (unsigned long long)(line_no - 1),
-                                   (unsigned long long)n_errors, (unsigned long long)blank, counts);
+    PyObject *counts = PyList_New(self->ps.n_paths);
+    for (uint32_t i = 0; counts && i < self->ps.n_paths; i++) {
+        PyObject *c = PyLong_FromUnsignedLongLong(present[i]);
+        if (!c)
+            Py_CLEAR(counts);
+        else
+            PyList_SET_ITEM(counts, i, c);
+    }
+    if (counts && materialize) {
+        PyObject *flat = columns_to_lists(columns, self->ps.n_paths);
+        if (flat)
+            result = Py_BuildValue("(NOKKN)", flat, errors, (unsigned long long)(line_no - 1),
+                                   (unsigned long long)blank, counts);
+        else
+            Py_DECREF(counts);
+    } else if (counts) {
+        result = Py_BuildValue("(KKKN)", (unsigned long long)(line_no - 1),
+                               (unsigned long long)n_errors, (unsigned long long)blank, counts);
     }
 done:
-    Py_XDECREF(columns);
+    pycols_free(columns, self->ps.n_paths);
     Py_XDECREF(errors);
     strcache_free(sc);
     PyMem_Free(present);
@@ -484,7 +524,7 @@ static PyMethodDef pathset_methods[] = {
      "extract(document, *, validate=False) -> list of values"},
     {"extract_lines", (PyCFunction)(void (*)(void))pathset_extract_lines,
      METH_VARARGS | METH_KEYWORDS,
-     "extract_lines(buffer) -> (columns, errors, lines, blank)"},
+     "extract_lines(buffer) -> (columns, errors, lines, blank, present)"},
     {"scan_lines", (PyCFunction)(void (*)(void))pathset_scan_lines, METH_VARARGS | METH_KEYWORDS,
      "scan_lines(buffer) -> (lines, errors, blank, present): the native loop only"},
     {NULL, NULL, 0, NULL},
