@@ -78,7 +78,14 @@ typedef struct rj_edge {
     uint64_t index;
     uint32_t child;            /* node index */
     uint32_t next;             /* next sibling edge, or UINT32_MAX */
+    uint32_t next_in_bucket;   /* next key edge of the node's same key bucket */
 } rj_edge;
+
+/* Key edges of a node are also chained by bucket (first byte and length
+ * of the unescaped key), so an object member's key is compared with the
+ * one or two wanted keys that could match instead of all of them. */
+#define RJ_KEY_BUCKETS 8
+#define RJ_KEY_BUCKET(first, len) ((((uint32_t)(first) * 31u) ^ (uint32_t)(len)) & (RJ_KEY_BUCKETS - 1))
 
 typedef struct rj_node {
     uint32_t first_edge;       /* UINT32_MAX if none */
@@ -87,6 +94,7 @@ typedef struct rj_node {
     uint8_t has_key_edges, has_index_edges;
     uint32_t n_key_edges;      /* distinct keys this node's objects are searched for */
     uint64_t max_index;        /* largest index edge (arrays skip past it) */
+    uint32_t key_bucket[RJ_KEY_BUCKETS]; /* first key edge per bucket, or UINT32_MAX */
 } rj_node;
 
 typedef struct rj_pathset {

@@ -352,6 +352,21 @@ int rj_pathset_finish(rj_pathset *ps)
     }
     for (uint32_t g = 0; rc == 0 && g < S.n_sets; g++)
         rc = collect_reset(ps, g, &slot_cap, mark, visited, stack);
+    for (uint32_t g = 0; rc == 0 && g < ps->n_nodes; g++) {
+        rj_node *n = &ps->nodes[g];
+        for (uint32_t b = 0; b < RJ_KEY_BUCKETS; b++)
+            n->key_bucket[b] = UINT32_MAX;
+        for (uint32_t e = n->first_edge; e != UINT32_MAX; e = ps->edges[e].next) {
+            rj_edge *ed = &ps->edges[e];
+            ed->next_in_bucket = UINT32_MAX;
+            if (ed->kind == RJ_STEP_INDEX)
+                continue;
+            uint32_t b = RJ_KEY_BUCKET(ed->key_len ? (uint8_t)ps->keys[ed->key_off] : 0,
+                                       ed->key_len);
+            ed->next_in_bucket = n->key_bucket[b];
+            n->key_bucket[b] = e;
+        }
+    }
     free(stack);
     free(visited);
     free(mark);

@@ -238,17 +238,22 @@ static inline uint32_t rj_lookup_key(const rj_ctx_t *c, const rj_node *n, const 
                                      size_t len, uint8_t flags)
 {
     const rj_pathset *ps = c->ps;
-    for (uint32_t e = n->first_edge; e != RJ_NONE; e = ps->edges[e].next) {
-        const rj_edge *ed = &ps->edges[e];
-        if (ed->kind == RJ_STEP_INDEX)
-            continue;
-        const char *want = ps->keys + ed->key_off;
-        if (flags & RJ_VF_ESCAPED) {
-            if (rj_escaped_equals(k, len, want, ed->key_len))
+    if (flags & RJ_VF_ESCAPED) {
+        /* The raw bytes are not the key's: compare with every wanted key. */
+        for (uint32_t e = n->first_edge; e != RJ_NONE; e = ps->edges[e].next) {
+            const rj_edge *ed = &ps->edges[e];
+            if (ed->kind != RJ_STEP_INDEX &&
+                rj_escaped_equals(k, len, ps->keys + ed->key_off, ed->key_len))
                 return ed->child;
-        } else if (ed->key_len == len && rj_bytes_equal(k, (const uint8_t *)want, len)) {
-            return ed->child;
         }
+        return RJ_NONE;
+    }
+    uint32_t b = RJ_KEY_BUCKET(len ? k[0] : 0, len);
+    for (uint32_t e = n->key_bucket[b]; e != RJ_NONE; e = ps->edges[e].next_in_bucket) {
+        const rj_edge *ed = &ps->edges[e];
+        if (ed->key_len == len &&
+            rj_bytes_equal(k, (const uint8_t *)(ps->keys + ed->key_off), len))
+            return ed->child;
     }
     return RJ_NONE;
 }
