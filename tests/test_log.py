@@ -118,6 +118,17 @@ def test_segments_roll_and_retention(logdir: Path) -> None:
     assert got[-1][0] == 3999 and [s for s, _ in got] == list(range(got[0][0], 4000))
 
 
+def test_one_writer_per_log(logdir: Path) -> None:
+    from rulejet import BusyError
+
+    with Log.open(logdir) as log:
+        with pytest.raises(BusyError, match="open for writing elsewhere"):
+            Log.open(logdir)
+        log.append(b"x")
+    with Log.open(logdir) as log:  # closed: the lock went with it
+        assert log.append(b"y") == 1
+
+
 def test_records_too_large_and_closed_log(logdir: Path) -> None:
     log = Log.open(logdir, segment_bytes=64 << 10, buffer_bytes=16 << 10)
     with pytest.raises(ValueError, match="too large"):

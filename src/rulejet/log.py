@@ -85,7 +85,8 @@ class Log:
         retain_bytes: int | None = None,
         retain_seconds: float | None = None,
     ) -> Log:
-        """Open (creating if needed) the log in ``directory``.
+        """Open (creating if needed) the log in ``directory``. One writer per
+        log: BusyError if it is open for writing elsewhere (any process).
 
         Opening recovers: the last segment's tail is scanned and a torn or
         checksum-failing record there is truncated (see ``recovery``).
@@ -109,18 +110,24 @@ class Log:
         path = os.fspath(directory)
         pool = BufferPool(buffer_bytes, 2, align=4096)
         buffers = (pool.take(), pool.take())
-        writer = _native.LogWriter(
-            path,
-            buffers,
-            sync=_SYNC[sync],
-            backend=_BACKEND[backend],
-            direct=direct,
-            strict=strict,
-            segment_bytes=segment_bytes,
-            interval=interval,
-            retain_bytes=retain_bytes or 0,
-            retain_seconds=int(retain_seconds or 0),
-        )
+        try:
+            writer = _native.LogWriter(
+                path,
+                buffers,
+                sync=_SYNC[sync],
+                backend=_BACKEND[backend],
+                direct=direct,
+                strict=strict,
+                segment_bytes=segment_bytes,
+                interval=interval,
+                retain_bytes=retain_bytes or 0,
+                retain_seconds=int(retain_seconds or 0),
+            )
+        except BaseException:
+            for b in buffers:
+                pool.give_back(b)
+            pool.close()
+            raise
         return cls(writer, pool, buffers, path)
 
     def stats(self) -> dict[str, Any]:

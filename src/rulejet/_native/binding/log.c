@@ -101,6 +101,9 @@ static int writer_init(LogWriter *self, PyObject *args, PyObject *kw)
                 Py_DECREF(e);
             }
             Py_XDECREF(seg_path);
+        } else if (rc == -EBUSY) {
+            PyErr_Format(st->BusyError, "%s: the log is open for writing elsewhere",
+                         PyBytes_AS_STRING(path));
         } else if (rc == -EINVAL) {
             PyErr_SetString(PyExc_ValueError, "bad log options (sizes must be multiples of 4096)");
         } else {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -665,6 +666,11 @@ int rj_log_open(rj_log **out, const char *dir, const rj_log_options *o, rj_log_r
         l->o.backend = RJ_BACKEND_WRITE; /* refused here: say so in stats */
     l->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int rc = l->dirfd < 0 ? -errno : 0;
+    /* One writer per log: two would interleave records and each truncate
+     * the other's "torn tail". The lock goes with the descriptor, so a
+     * writer killed by a crash releases it. */
+    if (!rc && flock(l->dirfd, LOCK_EX | LOCK_NB) < 0)
+        rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
     if (!rc && posix_memalign((void **)&l->header_block, RJ_LOG_BLOCK, RJ_LOG_HEADER))
         rc = -ENOMEM;
     uint64_t *segs = NULL;

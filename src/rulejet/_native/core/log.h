@@ -94,7 +94,8 @@ typedef struct rj_log_stats {
 typedef struct rj_log rj_log;
 
 /* Open (creating if needed) the log in dir and start its writer thread.
- * 0 or -errno; -EBADMSG for corruption (strict): *rec says where. */
+ * 0 or -errno; -EBADMSG for corruption (strict): *rec says where; -EBUSY
+ * if another writer (in any process) has the log open. */
 int rj_log_open(rj_log **out, const char *dir, const rj_log_options *o, rj_log_recovery *rec);
 /* Append one record: 0 with *seq set; -EAGAIN when the caller must wait
  * (rj_log_wait_room) and retry; -EMSGSIZE if it can never fit; or the
