@@ -396,3 +396,23 @@ def test_sigkill_during_ingest_loses_no_acknowledged_event(tmp_path: Path) -> No
         assert status == 200 and json.loads(out)["seq"] == max(on_disk) + 1
     finally:
         assert s2.stop() == 0
+
+
+def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path) -> None:
+    _setup(tmp_path)
+    s = Server(tmp_path).start()
+    n = 200_000
+    body = b'{"age": 30, "country": "US"}\n' * n  # takes the server a while
+    with socket.create_connection(("127.0.0.1", s.port), timeout=60) as c:
+        c.sendall(b"POST /v1/ingest HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body) + body)  # fmt: skip
+        time.sleep(0.05)  # received, and being evaluated and appended
+        assert s.proc is not None
+        s.proc.send_signal(signal.SIGTERM)
+        answer = b""
+        while chunk := c.recv(1 << 20):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert answer.count(b'"seq"') == n
+    assert s.proc.wait(30) == 0
+    assert sum(1 for _ in Log.read(s.log)) == n  # the log was flushed and closed
