@@ -52,119 +52,6 @@ def list_segments(directory: str | os.PathLike[str]) -> list[tuple[int, str]]:
     return sorted(out)
 
 
-class Log:
-    """A durable append-only log in a directory of segments. Open with
-    ``Log.open``; a context manager (leaving it flushes and closes)."""
-
-    def __init__(self, writer: Any, pool: BufferPool, buffers: tuple[Any, ...], path: str) -> None:
-        self._w = writer
-        self._pool = pool
-        self._buffers = buffers
-        self.path = path
-        self.append = writer.append
-        self.append_many = writer.append_many
-        self.flush = writer.flush
-        rec = writer.recovery()
-        self.recovery: dict[str, Any] = {
-            **rec,
-            "segment": os.path.join(path, segment_name(rec["segment"])),
-        }
-
-    @classmethod
-    def open(
-        cls,
-        directory: str | os.PathLike[str],
-        sync: Sync = "group",
-        *,
-        backend: Literal["write", "mmap", "io_uring"] = "write",
-        direct: bool = True,
-        strict: bool = True,
-        segment_bytes: int = 64 << 20,
-        buffer_bytes: int = 4 << 20,
-        interval: float = 0.05,
-        retain_bytes: int | None = None,
-        retain_seconds: float | None = None,
-    ) -> Log:
-        """Open (creating if needed) the log in ``directory``. One writer per
-        log: BusyError if it is open for writing elsewhere (any process).
-
-        Opening recovers: the last segment's tail is scanned and a torn or
-        checksum-failing record there is truncated (see ``recovery``).
-        Corruption followed by valid records raises LogCorruptionError
-        unless ``strict=False``, which truncates there and counts the
-        records dropped. ``direct=False`` skips O_DIRECT; where the file
-        system refuses it the log falls back to buffered writes plus
-        fdatasync by itself (``stats()["o_direct"]`` says which). Segments
-        roll at ``segment_bytes`` (preallocated); ``retain_bytes`` and
-        ``retain_seconds`` drop the oldest segments at each roll.
-        ``backend``: ``write`` (pwrite + fdatasync), ``mmap`` (copy into a
-        shared mapping + msync) or ``io_uring`` (the write and the sync as
-        one linked submission; where the kernel refuses io_uring, the log
-        uses ``write`` and ``stats()["backend"]`` says so)."""
-        if sync not in _SYNC:
-            raise ValueError(f"sync must be one of {sorted(_SYNC)}, not {sync!r}")
-        if backend not in _BACKEND:
-            raise ValueError(f"backend must be 'write', 'mmap' or 'io_uring', not {backend!r}")
-        if buffer_bytes < 8192 or buffer_bytes % 4096 or segment_bytes % 4096:
-            raise ValueError("buffer_bytes (>= 8192) and segment_bytes must be multiples of 4096")
-        path = os.fspath(directory)
-        pool = BufferPool(buffer_bytes, 2, align=4096)
-        buffers = (pool.take(), pool.take())
-        try:
-            writer = _native.LogWriter(
-                path,
-                buffers,
-                sync=_SYNC[sync],
-                backend=_BACKEND[backend],
-                direct=direct,
-                strict=strict,
-                segment_bytes=segment_bytes,
-                interval=interval,
-                retain_bytes=retain_bytes or 0,
-                retain_seconds=int(retain_seconds or 0),
-            )
-        except BaseException:
-            for b in buffers:
-                pool.give_back(b)
-            pool.close()
-            raise
-        return cls(writer, pool, buffers, path)
-
-    def stats(self) -> dict[str, Any]:
-        """Appended, durable and written record counts, commits, syncs,
-        bytes written, segments rolled and removed, the largest batch, the
-        current segment and offset, ``o_direct``, back end and sync mode."""
-        return dict(self._w.stats())
-
-    def close(self) -> None:
-        """Write and sync everything, stop the writer. Idempotent."""
-        self._w.close()
-        if self._buffers:
-            for b in self._buffers:
-                self._pool.give_back(b)
-            self._buffers = ()
-            self._pool.close()
-
-    def __enter__(self) -> Log:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @staticmethod
-    def read(
-        directory: str | os.PathLike[str],
-        from_seq: int = 0,
-        *,
-        strict: bool = True,
-        follow: bool = False,
-        poll: float = 0.05,
-        report: ReadReport | None = None,
-    ) -> Iterator[tuple[int, memoryview]]:
-        """Yield ``(seq, payload)`` from ``from_seq`` on; see read_log."""
-        return read_log(directory, from_seq, strict=strict, follow=follow, poll=poll, report=report)
-
-
 @dataclass
 class ReadReport:
     """What a read met: records yielded, and damage skipped (lenient mode)
@@ -298,6 +185,108 @@ def read_log(
             break
         expect_next = expect
         i += 1
+
+
+class Log:
+    """A durable append-only log in a directory of segments. Open with
+    ``Log.open``; a context manager (leaving it flushes and closes)."""
+
+    def __init__(self, writer: Any, pool: BufferPool, buffers: tuple[Any, ...], path: str) -> None:
+        self._w = writer
+        self._pool = pool
+        self._buffers = buffers
+        self.path = path
+        self.append = writer.append
+        self.append_many = writer.append_many
+        self.flush = writer.flush
+        rec = writer.recovery()
+        self.recovery: dict[str, Any] = {
+            **rec,
+            "segment": os.path.join(path, segment_name(rec["segment"])),
+        }
+
+    @classmethod
+    def open(
+        cls,
+        directory: str | os.PathLike[str],
+        sync: Sync = "group",
+        *,
+        backend: Literal["write", "mmap", "io_uring"] = "write",
+        direct: bool = True,
+        strict: bool = True,
+        segment_bytes: int = 64 << 20,
+        buffer_bytes: int = 4 << 20,
+        interval: float = 0.05,
+        retain_bytes: int | None = None,
+        retain_seconds: float | None = None,
+    ) -> Log:
+        """Open (creating if needed) the log in ``directory``. One writer per
+        log: BusyError if it is open for writing elsewhere (any process).
+
+        Opening recovers: the last segment's tail is scanned and a torn or
+        checksum-failing record there is truncated (see ``recovery``).
+        Corruption followed by valid records raises LogCorruptionError
+        unless ``strict=False``, which truncates there and counts the
+        records dropped. ``direct=False`` skips O_DIRECT; where the file
+        system refuses it the log falls back to buffered writes plus
+        fdatasync by itself (``stats()["o_direct"]`` says which). Segments
+        roll at ``segment_bytes`` (preallocated); ``retain_bytes`` and
+        ``retain_seconds`` drop the oldest segments at each roll.
+        ``backend``: ``write`` (pwrite + fdatasync), ``mmap`` (copy into a
+        shared mapping + msync) or ``io_uring`` (the write and the sync as
+        one linked submission; where the kernel refuses io_uring, the log
+        uses ``write`` and ``stats()["backend"]`` says so)."""
+        if sync not in _SYNC:
+            raise ValueError(f"sync must be one of {sorted(_SYNC)}, not {sync!r}")
+        if backend not in _BACKEND:
+            raise ValueError(f"backend must be 'write', 'mmap' or 'io_uring', not {backend!r}")
+        if buffer_bytes < 8192 or buffer_bytes % 4096 or segment_bytes % 4096:
+            raise ValueError("buffer_bytes (>= 8192) and segment_bytes must be multiples of 4096")
+        path = os.fspath(directory)
+        pool = BufferPool(buffer_bytes, 2, align=4096)
+        buffers = (pool.take(), pool.take())
+        try:
+            writer = _native.LogWriter(
+                path,
+                buffers,
+                sync=_SYNC[sync],
+                backend=_BACKEND[backend],
+                direct=direct,
+                strict=strict,
+                segment_bytes=segment_bytes,
+                interval=interval,
+                retain_bytes=retain_bytes or 0,
+                retain_seconds=int(retain_seconds or 0),
+            )
+        except BaseException:
+            for b in buffers:
+                pool.give_back(b)
+            pool.close()
+            raise
+        return cls(writer, pool, buffers, path)
+
+    def stats(self) -> dict[str, Any]:
+        """Appended, durable and written record counts, commits, syncs,
+        bytes written, segments rolled and removed, the largest batch, the
+        current segment and offset, ``o_direct``, back end and sync mode."""
+        return dict(self._w.stats())
+
+    def close(self) -> None:
+        """Write and sync everything, stop the writer. Idempotent."""
+        self._w.close()
+        if self._buffers:
+            for b in self._buffers:
+                self._pool.give_back(b)
+            self._buffers = ()
+            self._pool.close()
+
+    def __enter__(self) -> Log:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    read = staticmethod(read_log)  # Log.read(dir, from_seq=0, ...)
 
 
 def _damage(rep: ReadReport, strict: bool, segment: str, offset: int, what: str) -> None:

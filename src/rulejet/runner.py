@@ -252,15 +252,15 @@ class _Progress:
 
 
 def _needs_collect(engine: Engine) -> list[int]:
-    """Rule positions whose matches need per-event work."""
-    out = []
-    for pos, rule in enumerate(engine.rules):
-        acts = rule.actions
-        if engine._handlers.get(rule.name) or any(
-            callable(a) or (isinstance(a, dict) and set(a) & {"tag", "route"}) for a in acts
-        ):
-            out.append(pos)
-    return out
+    """Rule positions whose matches need per-event work: Python actions,
+    tags or routes."""
+    python = _python_actions(engine)
+    return [
+        pos
+        for pos, rule in enumerate(engine.rules)
+        if (python and python[pos])
+        or any(isinstance(a, dict) and set(a) & {"tag", "route"} for a in rule.actions)
+    ]
 
 
 def run_buffer(

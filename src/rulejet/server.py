@@ -121,8 +121,11 @@ class Service:
 
     # ---- evaluation ----
 
-    def evaluate_body(self, engine: Engine, body: bytes) -> tuple[list[dict[str, Any]], Any]:
-        """Per event line: matches (rule names, priority order) or an error."""
+    def evaluate_body(
+        self, engine: Engine, body: bytes
+    ) -> tuple[list[dict[str, Any]], Any, list[bytes]]:
+        """Per event line: matches (rule names, priority order) or an error;
+        also the run's result and the body's lines."""
         # Every malformed line is reported here, not just the first 100.
         result = run_partition(
             engine, body, list(range(len(engine.rules))), max_errors=body.count(b"\n") + 1
@@ -131,7 +134,8 @@ class Service:
         by_line = {m[0]: m for m in result.matches}
         errors = {e.line: e for e in result.errors}
         out: list[dict[str, Any]] = []
-        for number, line in enumerate(body.split(b"\n"), 1):
+        lines = body.split(b"\n")
+        for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             if number in errors:
@@ -146,7 +150,7 @@ class Service:
         for name, count in zip(names, result.counts, strict=True):
             if count:
                 self.metrics.matches.labels(name).inc(count)
-        return out, result
+        return out, result, lines
 
 
 async def _read_body(request: web.Request, svc: Service) -> bytes:
@@ -177,7 +181,7 @@ async def evaluate(request: web.Request) -> web.Response:
     svc: Service = request.app["svc"]
     engine = svc.engine  # this request keeps this rule set even if a reload swaps it
     body = _body_events(await _read_body(request, svc))
-    out, _ = await asyncio.to_thread(svc.evaluate_body, engine, body)
+    out, _, _ = await asyncio.to_thread(svc.evaluate_body, engine, body)
     return _ndjson(out)
 
 
@@ -187,8 +191,7 @@ async def ingest(request: web.Request) -> web.Response:
     body = _body_events(await _read_body(request, svc))
 
     def work() -> list[dict[str, Any]]:
-        out, result = svc.evaluate_body(engine, body)
-        lines = body.split(b"\n")
+        out, result, lines = svc.evaluate_body(engine, body)
         matched = [item for item in out if item.get("matches")]
         t0 = time.perf_counter()
         if matched:

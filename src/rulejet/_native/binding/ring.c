@@ -164,10 +164,13 @@ static int put_one(Ring *self, PyObject *obj, int64_t deadline)
     return rc;
 }
 
-static int parse_timeout_arg(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-                             Py_ssize_t pos_max, PyObject **timeout)
+/* What every call starts with: at most pos_max positional arguments plus
+ * an optional timeout (positional after them, or by keyword), an open
+ * ring, and the deadline the timeout gives. 0, or -1 with an exception. */
+static int call_prologue(Ring *self, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames, Py_ssize_t pos_max, int64_t *deadline)
 {
-    *timeout = nargs > pos_max ? args[pos_max] : NULL;
+    PyObject *timeout = nargs > pos_max ? args[pos_max] : NULL;
     if (nargs > pos_max + 1) {
         PyErr_SetString(PyExc_TypeError, "too many arguments");
         return -1;
@@ -175,25 +178,25 @@ static int parse_timeout_arg(PyObject *const *args, Py_ssize_t nargs, PyObject *
     Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
     for (Py_ssize_t i = 0; i < nk; i++) {
         PyObject *k = PyTuple_GET_ITEM(kwnames, i);
-        if (PyUnicode_CompareWithASCIIString(k, "timeout") != 0 || *timeout) {
+        if (PyUnicode_CompareWithASCIIString(k, "timeout") != 0 || timeout) {
             PyErr_Format(PyExc_TypeError, "unexpected keyword argument %R", k);
             return -1;
         }
-        *timeout = args[nargs + i];
+        timeout = args[nargs + i];
     }
-    return 0;
+    if (check_open(self) < 0)
+        return -1;
+    return parse_timeout(timeout, deadline);
 }
 
 static PyObject *ring_put(Ring *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw)
 {
-    PyObject *timeout;
     int64_t deadline;
     if (nargs < 1) {
         PyErr_SetString(PyExc_TypeError, "put(data, timeout=None)");
         return NULL;
     }
-    if (parse_timeout_arg(args, nargs, kw, 1, &timeout) < 0 || check_open(self) < 0 ||
-        parse_timeout(timeout, &deadline) < 0)
+    if (call_prologue(self, args, nargs, kw, 1, &deadline) < 0)
         return NULL;
     if (put_one(self, args[0], deadline) < 0)
         return NULL;
@@ -203,14 +206,12 @@ static PyObject *ring_put(Ring *self, PyObject *const *args, Py_ssize_t nargs, P
 
 static PyObject *ring_put_many(Ring *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw)
 {
-    PyObject *timeout;
     int64_t deadline;
     if (nargs < 1) {
         PyErr_SetString(PyExc_TypeError, "put_many(items, timeout=None)");
         return NULL;
     }
-    if (parse_timeout_arg(args, nargs, kw, 1, &timeout) < 0 || check_open(self) < 0 ||
-        parse_timeout(timeout, &deadline) < 0)
+    if (call_prologue(self, args, nargs, kw, 1, &deadline) < 0)
         return NULL;
     PyObject *seq = PySequence_Fast(args[0], "put_many() needs an iterable of bytes-like items");
     if (!seq)
@@ -279,10 +280,8 @@ static int wait_data(Ring *self, int64_t deadline)
 
 static PyObject *ring_get(Ring *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw)
 {
-    PyObject *timeout;
     int64_t deadline;
-    if (parse_timeout_arg(args, nargs, kw, 0, &timeout) < 0 || check_open(self) < 0 ||
-        parse_timeout(timeout, &deadline) < 0)
+    if (call_prologue(self, args, nargs, kw, 0, &deadline) < 0)
         return NULL;
     for (;;) {
         PyObject *b = take_one(self);
@@ -298,7 +297,6 @@ static PyObject *ring_get(Ring *self, PyObject *const *args, Py_ssize_t nargs, P
 static PyObject *ring_get_many(Ring *self, PyObject *const *args, Py_ssize_t nargs,
                                PyObject *kw)
 {
-    PyObject *timeout;
     int64_t deadline;
     if (nargs < 1) {
         PyErr_SetString(PyExc_TypeError, "get_many(max_items, timeout=None)");
@@ -311,8 +309,7 @@ static PyObject *ring_get_many(Ring *self, PyObject *const *args, Py_ssize_t nar
         PyErr_SetString(PyExc_ValueError, "max_items must be >= 1");
         return NULL;
     }
-    if (parse_timeout_arg(args, nargs, kw, 1, &timeout) < 0 || check_open(self) < 0 ||
-        parse_timeout(timeout, &deadline) < 0)
+    if (call_prologue(self, args, nargs, kw, 1, &deadline) < 0)
         return NULL;
     PyObject *list = PyList_New(0);
     if (!list)
