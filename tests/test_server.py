@@ -406,7 +406,13 @@ def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path) -> None:
     with socket.create_connection(("127.0.0.1", s.port), timeout=60) as c:
         c.sendall(b"POST /v1/ingest HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                   b"Content-Length: %d\r\n\r\n" % len(body) + body)  # fmt: skip
-        time.sleep(0.05)  # received, and being evaluated and appended
+        # Wait until records reach the log: the body is then read whole and
+        # the handler is appending (aiohttp stops reading bodies at shutdown,
+        # so signalling earlier would cut the upload instead).
+        deadline = time.monotonic() + 60
+        while not next(iter(Log.read(s.log, strict=False)), None):
+            assert time.monotonic() < deadline
+            time.sleep(0.002)
         assert s.proc is not None
         s.proc.send_signal(signal.SIGTERM)
         answer = b""
