@@ -428,7 +428,7 @@ def atom(draw: st.DrawFn) -> str:
     """A test the compiler fuses into one instruction (an atom), maybe negated."""
     field = draw(st.sampled_from(FIELDS))
     lit = draw(scalar_literal)
-    kind = draw(st.sampled_from(["cmp", "cmp", "eq_rev", "in", "const_in", "str", "has"]))
+    kind = draw(st.sampled_from(["cmp", "cmp", "eq_rev", "in", "const_in", "str", "has", "bare"]))
     if kind == "cmp":
         text = f"{field} {draw(st.sampled_from(['==', '!=', '<', '<=', '>', '>=']))} {lit}"
     elif kind == "eq_rev":
@@ -440,6 +440,8 @@ def atom(draw: st.DrawFn) -> str:
     elif kind == "str":
         method = draw(st.sampled_from(["startsWith", "endsWith", "contains"]))
         text = f"{field}.{method}({draw(str_literal())})"
+    elif kind == "bare":  # true only when the field holds true
+        text = field
     else:
         text = f"has({draw(st.sampled_from(HAS_FIELDS))})"
     return f"!({text})" if draw(st.integers(0, 3)) == 0 else f"({text})"
@@ -454,19 +456,51 @@ def atom_rule(draw: st.DrawFn) -> str:
     text = atoms[0]
     for a in atoms[1:]:
         text = f"({text}{draw(st.sampled_from([' && ', ' || ']))}{a})"
+        if draw(st.integers(0, 4)) == 0:  # negated subtrees, !(x && y)
+            text = f"!{text}"
     return text
 
 
 @given(data=st.data())
 def test_atom_shaped_rules(kernel: str, data: Any) -> None:
-    """Rules made only of fused tests: the VM decides many of them from
-    memoized atoms shared across rules, without running their code."""
+    """Rules made only of fused tests under && || !: the VM decides them
+    from memoized atoms shared across rules (per-field tables of cells,
+    three-valued trees), without running their code."""
     texts = data.draw(st.lists(atom_rule(), min_size=1, max_size=10), label="rules")
     rules = [
         Spec(f"r{i}", t, data.draw(st.integers(0, 1)), data.draw(st.integers(0, 5)) == 0)
         for i, t in enumerate(texts)
     ]
     check(rules, data.draw(st.lists(events(), min_size=1, max_size=10), label="events"))
+
+
+NESTED = [
+    'flags.x || (a == "a" && user.age < 20)',
+    '!(a == "a" || b > 1) && !flags.x',
+    "(flags.x && b) || !(user.age >= 18 && has(user.name))",
+    '"admin" in tags || (user.name.contains("b") && !(b in [1, 2.5, "x"]))',
+]
+
+
+def test_nested_rules_are_decided_as_trees(kernel: str) -> None:
+    """&& || ! over atoms (bare bool fields included) is decided in
+    three-valued logic, never by running code; every value kind of each
+    leaf (true, false, another type, missing) matches the reference."""
+    from rulejet.compiler import SHAPE_TREE, compile_rules
+
+    compiled = compile_rules([parse_expr(t) for t in NESTED], NESTED, [False] * len(NESTED))
+    assert compiled.shapes == [SHAPE_TREE] * len(NESTED)
+    leaves: list[Any] = [True, False, 0, 1.5, "a", "b", None, [], {}, "missing"]
+    evs = []
+    for i, x in enumerate(leaves):
+        for j, y in enumerate(leaves):
+            doc: dict[str, Any] = {"user": {"age": 10 + 5 * j, "name": "abc"}}
+            doc["tags"] = ["admin"][: i % 2]
+            for key, v in (("a", x), ("b", y), ("flags", {"x": leaves[(i + j) % len(leaves)]})):
+                if v != "missing":
+                    doc[key] = v
+            evs.append(json.dumps(doc).encode())
+    check([Spec(f"r{i}", t, 0, False) for i, t in enumerate(NESTED)], evs)
 
 
 @given(data=st.data())

@@ -75,7 +75,8 @@ class Program:
         pathset: PathSet,
         code: bytes,
         consts: list[object],
-        rules: list[tuple[int, int, int, int, int, tuple[int, ...], int]],
+        # (entry, stop, guard slot, guard first const, guard count, atoms, shape, tree)
+        rules: list[tuple[int, int, int, int, int, tuple[int, ...], int, tuple[int, ...]]],
         regexes: list[str],
         max_stack: int,
         atoms: list[tuple[int, int, int, int]] = ...,

@@ -204,9 +204,8 @@ class _Emitter:
         self.consts.append((first, len(items)))
         return len(self.consts) - 1
 
-    def node(self, n: Node) -> None:
-        if self.fused(n):
-            return
+    def const_in(self, n: Node) -> tuple[int, int] | None:
+        """(slot, const) if n is ``literal in field`` (one F_CONST_IN)."""
         if (
             isinstance(n, Binary)
             and n.op == "in"
@@ -214,7 +213,14 @@ class _Emitter:
             and isinstance(n.right, Field)
             and self.slot_of[n.right.steps] <= MAX_FUSED_SLOT
         ):
-            self.emit("F_CONST_IN", self.const(n.left.value), +1, self.slot_of[n.right.steps])
+            return self.slot_of[n.right.steps], self.const(n.left.value)
+        return None
+
+    def node(self, n: Node) -> None:
+        if self.fused(n):
+            return
+        if (slot_const := self.const_in(n)) is not None:
+            self.emit("F_CONST_IN", slot_const[1], +1, slot_const[0])
             return
         if isinstance(n, Literal):
             self.emit("CONST", self.const(n.value), +1)
@@ -278,16 +284,23 @@ _ATOM_RANK = {"F_EQ": 0, "F_IN": 0, "F_STARTS": 0, "F_ENDS": 0, "F_CONTAINS": 0,
 MAX_ATOMS = 4  # RJ_MAX_ATOMS in vm.h
 
 
-SHAPE_GENERAL, SHAPE_AND, SHAPE_OR = 0, 1, 2  # RJ_SHAPE_* in vm.h
+SHAPE_GENERAL, SHAPE_AND, SHAPE_OR, SHAPE_TREE = 0, 1, 2, 3  # RJ_SHAPE_* in vm.h
 
 
 def _atom_key(em: _Emitter, c: Node) -> tuple[int, int, int, int] | None:
-    """(op, slot, arg, negate) if c is a fusable test or its negation."""
+    """(op, slot, arg, negate) if c is a fusable test or its negation. A
+    bare field counts too (op LOAD): true if it holds true, false if false,
+    neither otherwise; the VM uses those only under && || !, where a value
+    that is not a bool makes an error, as neither does."""
     negate = 0
     if isinstance(c, Unary) and c.op == "!":
         c, negate = c.operand, 1
     if isinstance(c, Has) and c.field.steps in em.slot_of:
         return (OP["HAS"], em.slot_of[c.field.steps], 0, negate)
+    if isinstance(c, Field) and em.slot_of[c.steps] <= MAX_FUSED_SLOT:
+        return (OP["LOAD"], em.slot_of[c.steps], 0, negate)
+    if (slot_const := em.const_in(c)) is not None:
+        return (OP["F_CONST_IN"], *slot_const, negate)
     mark = len(em.code)
     depth, max_depth = em.depth, em.max_depth
     if not em.fused(c):
@@ -296,6 +309,76 @@ def _atom_key(em: _Emitter, c: Node) -> tuple[int, int, int, int] | None:
     assert len(em.code) == mark
     em.depth, em.max_depth = depth, max_depth
     return (op, slot, arg, negate)
+
+
+# Tokens of a rule's decision tree (postfix over atoms, RJ_TREE_* in vm.h).
+TREE_AND, TREE_OR, TREE_NOT, TREE_EXIT_FALSE, TREE_EXIT_TRUE = -1, -2, -3, -4, -5
+MAX_TREE_ATOMS = 32  # RJ_TREE_MAX_ATOMS in vm.h
+
+
+def _tree_of(
+    em: _Emitter, cond: Node, atoms: dict[tuple[int, int, int, int], int]
+) -> tuple[int, ...] | None:
+    """The rule as a postfix tree of atoms under && || !, if it is one.
+    The VM evaluates it in three-valued logic (true, false, neither): CEL's
+    && and || absorb an error exactly when the other side decides, which
+    is Kleene's rule, so a definite result equals the interpreter's and
+    "neither" is an error. Top-level conjuncts go likeliest-false first,
+    each followed by an exit when the rule is already false (disjuncts:
+    when it is already true); inner atoms are all evaluated."""
+    names = {v: k for k, v in OP.items()}
+    keys: list[tuple[int, int, int, int]] = []
+
+    def walk(c: Node, top: bool) -> list[int] | None:
+        if isinstance(c, (And, Or)):
+            left, right = walk(c.left, False), walk(c.right, False)
+            if left is None or right is None:
+                return None
+            return left + right + [TREE_AND if isinstance(c, And) else TREE_OR]
+        key = _atom_key(em, c)
+        if key is not None:
+            if key[0] == OP["LOAD"] and not key[3] and top:
+                return None  # alone, a non-bool field is a non-match, not an error
+            keys.append(key)
+            return [-100 - len(keys) + 1]  # placeholder, numbered below
+        if isinstance(c, Unary) and c.op == "!":
+            inner = walk(c.operand, False)
+            return None if inner is None else [*inner, TREE_NOT]
+        return None
+
+    def rank(part: list[int]) -> int:
+        if len(part) != 1:
+            return 3
+        key = keys[-100 - part[0]]
+        return _ATOM_RANK.get(names[key[0]], 3) + 2 * key[3]
+
+    for parts, join, exit_ in (
+        (conjuncts(cond), TREE_AND, TREE_EXIT_FALSE),
+        (disjuncts(cond), TREE_OR, TREE_EXIT_TRUE),
+    ):
+        if len(parts) < 2:
+            continue
+        trees = [walk(p, False) for p in parts]
+        if any(t is None for t in trees):
+            return None
+        if join == TREE_AND:
+            trees.sort(key=lambda t: rank(t or []))  # stable; && commutes under Kleene
+        out: list[int] = []
+        for i, t in enumerate(trees):
+            out += t or []
+            if i:
+                out.append(join)
+            if i < len(trees) - 1:
+                out.append(exit_)
+        break
+    else:
+        tree = walk(cond, True)
+        if tree is None:
+            return None
+        out = tree
+    if len(keys) > MAX_TREE_ATOMS:
+        return None
+    return tuple(atoms.setdefault(keys[-100 - t], len(atoms)) if t <= -100 else t for t in out)
 
 
 def _atoms_of(
@@ -371,6 +454,7 @@ class CompiledRules:
     program: Program
     consts: list[object]
     code: list[tuple[int, int, int]]
+    shapes: list[int]  # per rule: SHAPE_*, how the VM decides it
 
 
 def compile_rules(
@@ -389,7 +473,7 @@ def compile_rules(
     slots = pathset._native.path_slots
     slot_of = {f.steps: slots[i] for i, f in enumerate(field_list)}
 
-    rules: list[tuple[int, int, int, int, int, tuple[int, ...], int]] = []
+    rules: list[tuple[int, int, int, int, int, tuple[int, ...], int, tuple[int, ...]]] = []
     atoms: dict[tuple[int, int, int, int], int] = {}
     em = _Emitter(text="", slot_of=slot_of)
     for cond, text, stop in zip(conditions, texts, stops, strict=True):
@@ -399,14 +483,20 @@ def compile_rules(
         em.node(cond)
         em.emit("RET")
         guard = guard_of(cond) if use_guards else None
+        tree: tuple[int, ...] = ()
         pre, shape = _atoms_of(em, cond, atoms, guard) if use_guards else ((), SHAPE_GENERAL)
+        if shape == SHAPE_GENERAL and use_guards:  # instead of running its code
+            as_tree = _tree_of(em, cond, atoms)
+            if as_tree is not None:
+                pre, shape, tree = (), SHAPE_TREE, as_tree
         if guard is not None:
             g_field, values = guard
             first = len(em.consts)
             em.consts.extend(values)
-            rules.append((entry, int(stop), slot_of[g_field.steps], first, len(values), pre, shape))
+            g_slot, g_first, g_len = slot_of[g_field.steps], first, len(values)
         else:
-            rules.append((entry, int(stop), -1, 0, 0, pre, shape))
+            g_slot, g_first, g_len = -1, 0, 0
+        rules.append((entry, int(stop), g_slot, g_first, g_len, pre, shape, tree))
     code = b"".join(struct.pack("<HHi", op, slot, arg) for op, slot, arg in em.code)
     try:
         program = Program(
@@ -417,7 +507,8 @@ def compile_rules(
             if str(e).startswith(f"regex {regex}: "):
                 raise ExprError(f"unsupported in matches(): {e}", text, pos) from None
         raise
-    return CompiledRules(field_list, pathset, program, em.consts, em.code)
+    shapes = [r[6] for r in rules]
+    return CompiledRules(field_list, pathset, program, em.consts, em.code, shapes)
 
 
 __all__ = ["OP", "OPCODES", "CompiledRules", "compile_rules", "guard_of", "translate_regex"]

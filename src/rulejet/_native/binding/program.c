@@ -108,6 +108,36 @@ static int build_consts(Program *self, PyObject *consts)
 
 /* Every jump, slot, constant and regex index in range; every rule entry
  * inside the code; the code ends with RET. */
+/* A tree must be well formed postfix over existing atoms: the VM trusts it. */
+static int check_tree(const rj_program *p, const rj_rule_code *rc)
+{
+    uint32_t depth = 0;
+    if (!rc->tree_len || rc->tree_len > RJ_TREE_MAX_TOKENS)
+        return bad("bad rule tree size");
+    for (uint32_t i = 0; i < rc->tree_len; i++) {
+        int32_t t = p->tree[rc->tree_off + i];
+        if (t >= 0) {
+            if ((uint32_t)t >= p->n_atoms)
+                return bad("tree atom out of range");
+            if (++depth > RJ_TREE_MAX_ATOMS)
+                return bad("rule tree too deep");
+        } else if (t == RJ_TREE_AND || t == RJ_TREE_OR) {
+            if (depth < 2)
+                return bad("bad rule tree");
+            depth--;
+        } else if (t == RJ_TREE_NOT) {
+            if (depth < 1)
+                return bad("bad rule tree");
+        } else if (t == RJ_TREE_EXIT_FALSE || t == RJ_TREE_EXIT_TRUE) {
+            if (depth != 1)
+                return bad("bad rule tree exit");
+        } else {
+            return bad("unknown rule tree token");
+        }
+    }
+    return depth == 1 ? 0 : bad("bad rule tree");
+}
+
 static int check_code(const rj_program *p)
 {
     if (!p->n_code || p->code[p->n_code - 1].op != RJ_OP_RET)
@@ -150,7 +180,7 @@ static int check_code(const rj_program *p)
     for (uint32_t i = 0; i < p->n_atoms; i++) {
         const rj_atom *a = &p->atoms[i];
         int fused = a->op >= RJ_OP_F_EQ && a->op < RJ_OP_MAX_;
-        if ((!fused && a->op != RJ_OP_HAS) || a->a >= p->ps->n_slots ||
+        if ((!fused && a->op != RJ_OP_HAS && a->op != RJ_OP_LOAD) || a->a >= p->ps->n_slots ||
             (fused && (a->arg < 0 || (uint32_t)a->arg >= p->n_consts)))
             return bad("atom out of range");
     }
@@ -161,6 +191,8 @@ static int check_code(const rj_program *p)
         for (int a = 0; a < RJ_MAX_ATOMS; a++)
             if (rc->pre[a] >= 0 && (uint32_t)rc->pre[a] >= p->n_atoms)
                 return bad("rule atom out of range");
+        if (rc->shape == RJ_SHAPE_TREE && check_tree(p, rc) < 0)
+            return -1;
         if (rc->guard_slot >= 0 && ((uint32_t)rc->guard_slot >= p->ps->n_slots ||
                                     rc->guard_off + (uint64_t)rc->guard_len > p->n_consts))
             return bad("rule guard out of range");
@@ -206,12 +238,36 @@ static int program_init(Program *self, PyObject *args, PyObject *kw)
     memcpy(p->code, code.buf, (size_t)code.len);
     for (uint32_t r = 0; r < p->n_rules; r++) {
         rj_rule_code *rc_ = &p->rules[r];
-        PyObject *pre;
-        if (!PyArg_ParseTuple(PyList_GET_ITEM(rules, r), "IIiIIO!I", &rc_->entry, &rc_->stop,
+        PyObject *pre, *tree = NULL;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(rules, r), "IIiIIO!I|O!", &rc_->entry, &rc_->stop,
                               &rc_->guard_slot, &rc_->guard_off, &rc_->guard_len, &PyTuple_Type,
-                              &pre, &rc_->shape))
+                              &pre, &rc_->shape, &PyTuple_Type, &tree))
             goto out;
-        if (rc_->shape > RJ_SHAPE_OR) {
+        if (rc_->shape == RJ_SHAPE_TREE) {
+            Py_ssize_t n = tree ? PyTuple_GET_SIZE(tree) : 0;
+            if (n < 1 || n > RJ_TREE_MAX_TOKENS) {
+                bad("bad rule tree size");
+                goto out;
+            }
+            int32_t *grown = realloc(p->tree, (p->n_tree + (size_t)n) * sizeof(int32_t));
+            if (!grown) {
+                PyErr_NoMemory();
+                goto out;
+            }
+            p->tree = grown;
+            rc_->tree_off = p->n_tree;
+            rc_->tree_len = (uint32_t)n;
+            for (Py_ssize_t i = 0; i < n; i++) {
+                long t = PyLong_AsLong(PyTuple_GET_ITEM(tree, i));
+                if ((t == -1 && PyErr_Occurred()) || t < INT32_MIN || t > INT32_MAX) {
+                    if (!PyErr_Occurred())
+                        bad("rule tree token out of range");
+                    goto out;
+                }
+                p->tree[p->n_tree++] = (int32_t)t;
+            }
+        }
+        if (rc_->shape > RJ_SHAPE_TREE) {
             bad("unknown rule shape");
             goto out;
         }
@@ -278,6 +334,7 @@ static void program_dealloc(Program *self)
     free(p->bytes);
     free(p->rules);
     free(p->atoms);
+    free(p->tree);
     rj_program_free_index(p);
     Py_XDECREF(self->pathset);
     tp->tp_free((PyObject *)self);

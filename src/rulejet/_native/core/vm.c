@@ -1229,12 +1229,52 @@ static inline uint8_t atom_value(rj_vm *vm, uint32_t i)
     if (vm->atom_gen[i] != vm->gen) {
         const rj_atom *a = &vm->prog->atoms[i];
         rj_cel v;
-        fused_into(vm, &v, a->op, a->a, a->arg);
+        if (a->op == RJ_OP_LOAD) /* a bare field: only a bool is true or false */
+            v = *slot_ref(vm, a->a);
+        else
+            fused_into(vm, &v, a->op, a->a, a->arg);
         uint8_t r = v.type == RJ_C_BOOL ? (uint8_t)((v.n.i != 0) ^ (a->negate != 0)) : 2;
         vm->atom_val[i] = r;
         vm->atom_gen[i] = vm->gen;
     }
     return vm->atom_val[i];
+}
+
+/* A rule's tree in three-valued logic: bit 0 true, bit 1 false, neither
+ * 0. Returns 1 true, 0 false, -1 neither (the interpreter's error). */
+static int decide_tree(rj_vm *vm, const int32_t *t, uint32_t n)
+{
+    uint8_t st[RJ_TREE_MAX_ATOMS];
+    uint32_t sp = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        int32_t x = t[i];
+        if (x >= 0) {
+            uint8_t v = atom_value(vm, (uint32_t)x);
+            st[sp++] = v == 1 ? 1 : v == 0 ? 2 : 0;
+            continue;
+        }
+        switch (x) {
+        case RJ_TREE_AND:
+            sp--;
+            st[sp - 1] = (uint8_t)((st[sp - 1] & st[sp] & 1) | ((st[sp - 1] | st[sp]) & 2));
+            break;
+        case RJ_TREE_OR:
+            sp--;
+            st[sp - 1] = (uint8_t)(((st[sp - 1] | st[sp]) & 1) | (st[sp - 1] & st[sp] & 2));
+            break;
+        case RJ_TREE_NOT:
+            st[sp - 1] = (uint8_t)((st[sp - 1] & 1) << 1 | (st[sp - 1] >> 1));
+            break;
+        case RJ_TREE_EXIT_FALSE:
+            if (st[0] == 2)
+                return 0;
+            break;
+        default: /* RJ_TREE_EXIT_TRUE */
+            if (st[0] == 1)
+                return 1;
+        }
+    }
+    return st[0] == 1 ? 1 : st[0] == 2 ? 0 : -1;
 }
 
 uint32_t rj_vm_eval_event(rj_vm *vm, const rj_value *row, const uint8_t *base,
@@ -1254,7 +1294,13 @@ uint32_t rj_vm_eval_event(rj_vm *vm, const rj_value *row, const uint8_t *base,
              * atom neither true nor false) runs the code, for exact error
              * semantics. */
             int decided = -1; /* -1 undecided, 0 false, 1 true */
-            if (rc->shape == RJ_SHAPE_OR) {
+            if (rc->shape == RJ_SHAPE_TREE) {
+                decided = decide_tree(vm, p->tree + rc->tree_off, rc->tree_len);
+                if (decided < 0) { /* the interpreter would give an error */
+                    err_counts[r]++;
+                    continue;
+                }
+            } else if (rc->shape == RJ_SHAPE_OR) {
                 int all_false = 1;
                 for (int a = 0; a < RJ_MAX_ATOMS && rc->pre[a] >= 0; a++) {
                     uint8_t v = atom_value(vm, (uint32_t)rc->pre[a]);

@@ -120,7 +120,21 @@ enum {
     RJ_SHAPE_GENERAL = 0, /* atoms are necessary conjuncts: one false -> false */
     RJ_SHAPE_AND = 1,     /* the rule IS the conjunction of its atoms */
     RJ_SHAPE_OR = 2,      /* the rule IS the disjunction of its atoms */
+    RJ_SHAPE_TREE = 3,    /* the rule IS its tree of atoms: never runs code */
 };
+
+/* A rule's tree: postfix tokens, an atom index (>= 0) or one of these.
+ * Values are three-valued (true, false, neither); an exit ends the rule
+ * when the value so far (the only one on the stack) already decides it. */
+enum {
+    RJ_TREE_AND = -1,
+    RJ_TREE_OR = -2,
+    RJ_TREE_NOT = -3,
+    RJ_TREE_EXIT_FALSE = -4,
+    RJ_TREE_EXIT_TRUE = -5,
+};
+#define RJ_TREE_MAX_ATOMS 32
+#define RJ_TREE_MAX_TOKENS (4 * RJ_TREE_MAX_ATOMS)
 
 typedef struct rj_rule_code {
     uint32_t entry;       /* pc of the rule's first instruction */
@@ -130,6 +144,8 @@ typedef struct rj_rule_code {
     int32_t guard_slot;   /* -1, or a slot whose value must equal ... */
     uint32_t guard_off;   /* ... one of consts[guard_off .. + guard_len) */
     uint32_t guard_len;
+    uint32_t tree_off;    /* RJ_SHAPE_TREE: tokens tree[tree_off .. + tree_len) */
+    uint32_t tree_len;
 } rj_rule_code;
 
 /* Guards grouped by field: one hash lookup per event and field finds the
@@ -143,8 +159,9 @@ typedef struct rj_guard_group {
     uint32_t *table_rule;  /* the rule that constant belongs to */
 } rj_guard_group;
 
-/* An atom: one fused instruction (op, a, arg), possibly negated, that is
- * a top-level conjunct of some rules. Atoms are evaluated at most once per
+/* An atom: one fused instruction (op, a, arg), possibly negated, or a
+ * bare field (op LOAD: true or false if it holds a bool), that is a
+ * conjunct of some rules or a leaf of their trees. Atoms are evaluated at most once per
  * event; a rule whose atom is false is false without running. */
 typedef struct rj_atom {
     uint16_t op, a;
@@ -168,6 +185,8 @@ typedef struct rj_program {
     uint32_t n_groups;
     rj_atom *atoms;
     uint32_t n_atoms;
+    int32_t *tree;       /* every rule's tree tokens */
+    uint32_t n_tree;
     uint64_t *unguarded; /* bitset of rules without a guard */
     uint32_t n_words;    /* 64-bit words per rule bitset */
 } rj_program;
