@@ -113,6 +113,32 @@ def test_rest_of_object_skipped_only_when_no_wanted_key_can_follow() -> None:
     assert ps.extract(rb'{"a": 1, "b": 2, "s": "\"a\"", "t": ["a"]}') == [1, 2]
 
 
+@pytest.mark.parametrize("pad", [0, 1, 30, 55, 56, 57, 62, 63, 64, 65, 120, 127, 128, 200])
+def test_rest_skip_across_blocks(kernel: str, pad: int) -> None:
+    """The one-pass skip of an object's rest looks at 64-byte blocks: a
+    later duplicate, an escape, or the end of the object may fall on
+    either side of a block boundary; the next line's bytes never count."""
+    ps = PathSet(["a", "b"])
+    filler = '"f": "' + "x" * pad + '"'
+    docs = {
+        f'{{"a": 1, "b": 2, {filler}, "a": 3}}': [3, 2],
+        f'{{"a": 1, "b": 2, {filler}, "\\u0061": 4}}': [4, 2],
+        f'{{"a": 1, "b": 2, {filler}, "g": {{"a": 5}}, "h": "}}"}}': [1, 2],
+        f'{{"a": 1, "b": 2, {filler}, "g": ["a", "b\\\\"]}}': [1, 2],
+        f'{{"a": 1, "b": 2, {filler}}}': [1, 2],
+    }
+    for doc, want in docs.items():
+        assert ps.extract(doc.encode()) == want, doc
+        assert json.loads(doc)["a"] == want[0]
+    # Lines packed together: what follows an object (the next line, with
+    # its own "a" and backslashes) must not change this line's result.
+    lines = [f'{{"a": {i}, "b": 0, {filler}}}' for i in range(3)]
+    lines.insert(1, '{"a": "\\\\", "b": 1, "a": 9}')
+    got = ps.extract_lines("\n".join(lines).encode())
+    assert got.columns[0] == [0, 9, 1, 2]
+    assert not got.errors
+
+
 @pytest.mark.parametrize(
     ("doc", "offset", "message"),
     [

@@ -271,63 +271,92 @@ static inline uint32_t rj_lookup_index(const rj_ctx_t *c, const rj_node *n, uint
 
 RJ_KFN const uint8_t *RJ_F(rj_value_at)(rj_ctx_t *c, uint32_t node, const uint8_t *p);
 
-/* Does "key" (quotes included) occur anywhere in [h, e)? Candidates are
- * found a block at a time: the bits of bytes equal to the key's first
- * byte, AND-ed with the quote bits moved up by one (a quote right before
- * them); only those few are compared in full. Loads may run to c->limit;
- * a block near it is copied into a padded buffer. */
-RJ_KFN int RJ_F(rj_has_quoted)(const rj_ctx_t *c, const uint8_t *h, const uint8_t *e,
-                               const char *key, size_t kl)
-{
-    if (!kl)
-        return 1; /* the empty key: too cheap to prove absent, parse normally */
-    uint64_t carry = 0;
-    for (const uint8_t *p = h; p < e; p += 64) {
-        rj_blockmasks m;
-        uint64_t first;
-        if ((size_t)(c->limit - p) >= 64) {
-            rj_classify(p, &m);
-            first = rj_block_mask(p, (uint8_t)key[0]);
-        } else {
-            uint8_t tmp[64];
-            memset(tmp, ' ', sizeof tmp);
-            memcpy(tmp, p, (size_t)(c->limit - p));
-            rj_classify(tmp, &m);
-            first = rj_block_mask(tmp, (uint8_t)key[0]);
-        }
-        uint64_t cand = (m.quote << 1 | carry) & first;
-        carry = m.quote >> 63;
-        for (; cand; cand &= cand - 1) {
-            const uint8_t *q = p + __builtin_ctzll(cand);
-            if (q < e && (size_t)(e - q) > kl && q[kl] == '"' && rj_bytes_equal(q, (const uint8_t *)key, kl))
-                return 1;
-        }
-    }
-    return 0;
-}
-
 /* Every wanted key of this object has been seen and more members follow
  * (p is just after a comma). If no wanted key can occur in the rest (its
  * text never contains one quoted, and holds no backslash that could spell
  * one with escapes), a later duplicate is impossible: skip the rest like
- * an unwanted subtree. Returns the end of the object, or NULL to parse
- * the rest member by member. */
+ * an unwanted subtree. One pass does it all: each 64-byte block is
+ * classified once for the skip (bracket depth outside strings), the
+ * backslash test, and the quoted-key candidates (a wanted key's first
+ * byte right after a quote). Returns the end of the object, or NULL to
+ * parse the rest member by member (also on malformed text, so that the
+ * member-by-member parse reports it). */
+#define RJ_REST_MAX_KEYS 8
 RJ_KFN const uint8_t *RJ_F(rj_skip_rest)(rj_ctx_t *c, const rj_node *n, const uint8_t *p)
 {
-    rj_json_err *saved = c->err, scratch_err;
-    c->err = &scratch_err; /* a failure here just means: parse normally */
-    const uint8_t *e = RJ_F(rj_skip_container)(c, p, 1);
-    c->err = saved;
-    if (!e || memchr(p, '\\', (size_t)(e - p)))
-        return NULL;
     const rj_pathset *ps = c->ps;
+    const rj_edge *keys[RJ_REST_MAX_KEYS];
+    uint32_t n_keys = 0;
     for (uint32_t i = n->first_edge; i != RJ_NONE; i = ps->edges[i].next) {
         const rj_edge *ed = &ps->edges[i];
-        if (ed->kind == RJ_STEP_KEY &&
-            RJ_F(rj_has_quoted)(c, p, e, ps->keys + ed->key_off, ed->key_len))
-            return NULL;
+        if (ed->kind != RJ_STEP_KEY)
+            continue;
+        if (n_keys == RJ_REST_MAX_KEYS || !ed->key_len)
+            return NULL; /* too many to test in one pass; "" is too cheap to rule out */
+        keys[n_keys++] = ed;
     }
-    return e;
+    const uint8_t *end = c->end;
+    uint64_t prev_escaped = 0, in_string = 0, quote_carry = 0;
+    int64_t depth = 1;
+    for (; p < end; p += 64) {
+        rj_blockmasks m;
+        const uint8_t *blk = p;
+        uint8_t tmp[64];
+        if ((size_t)(c->limit - p) < 64) {
+            memset(tmp, ' ', sizeof tmp);
+            memcpy(tmp, p, (size_t)(c->limit - p));
+            blk = tmp;
+        }
+        rj_classify(blk, &m);
+        uint64_t keep = end - p < 64 ? (1ULL << (end - p)) - 1 : ~0ULL;
+        m.quote &= keep;
+        m.bslash &= keep;
+        m.open &= keep;
+        m.close &= keep;
+        uint64_t escaped = rj_find_escaped(m.bslash, &prev_escaped);
+        uint64_t quotes = m.quote & ~escaped;
+        uint64_t in_str = rj_prefix_xor(quotes) ^ in_string;
+        in_string = (uint64_t)((int64_t)in_str >> 63);
+        uint64_t opens = m.open & ~in_str, closes = m.close & ~in_str;
+        /* Where the object ends in this block, if it does: bits past it
+         * belong to what follows and must not abort the skip. */
+        uint64_t upto = ~0ULL;
+        const uint8_t *found = NULL;
+        int64_t n_close = __builtin_popcountll(closes);
+        if (depth > n_close) {
+            depth += __builtin_popcountll(opens) - n_close;
+        } else {
+            for (uint64_t bits = opens | closes; bits; bits &= bits - 1) {
+                uint64_t low = bits & (0 - bits);
+                if (opens & low) {
+                    depth++;
+                } else if (--depth == 0) {
+                    unsigned z = (unsigned)__builtin_ctzll(bits);
+                    found = p + z + 1;
+                    upto = z == 63 ? ~0ULL : (2ULL << z) - 1;
+                    break;
+                }
+            }
+        }
+        if (m.bslash & upto)
+            return NULL;
+        uint64_t after_quote = m.quote << 1 | quote_carry;
+        quote_carry = m.quote >> 63;
+        for (uint32_t k = 0; k < n_keys; k++) {
+            const char *key = ps->keys + keys[k]->key_off;
+            size_t kl = keys[k]->key_len;
+            uint64_t cand = after_quote & rj_block_mask(blk, (uint8_t)key[0]) & keep & upto;
+            for (; cand; cand &= cand - 1) {
+                const uint8_t *q = p + __builtin_ctzll(cand);
+                if ((size_t)(end - q) > kl && q[kl] == '"' &&
+                    rj_bytes_equal(q, (const uint8_t *)key, kl))
+                    return NULL;
+            }
+        }
+        if (found)
+            return found;
+    }
+    return NULL; /* unterminated: the member-by-member parse says where */
 }
 
 RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t *p)
