@@ -148,23 +148,26 @@ static inline uint64_t rj_find_escaped(uint64_t bs, uint64_t *prev_escaped)
     return (even ^ invert) & follows_escape;
 }
 
-/* Skip to just past the bracket that brings depth (brackets already open
- * before p, outside any string) to zero. p must be outside a string. */
-RJ_KFN const uint8_t *RJ_F(rj_skip_container)(rj_ctx_t *c, const uint8_t *p, int64_t depth)
+/* The skip loop, written once for rj_skip_container (n_keys 0: any text)
+ * and rj_skip_rest (keys: give up, returning NULL without an error, at a
+ * backslash or a quoted candidate of one of them before the end). Inlined
+ * into both, so the first has no trace of the second's tests. */
+static inline __attribute__((always_inline)) const uint8_t *
+RJ_F(rj_skip_scan)(rj_ctx_t *c, const uint8_t *p, int64_t depth, const rj_edge *const *keys,
+                   uint32_t n_keys)
 {
     const uint8_t *start = p, *end = c->end;
-    uint64_t prev_escaped = 0, in_string = 0;
-    while (p < end) {
+    uint64_t prev_escaped = 0, in_string = 0, quote_carry = 0;
+    for (; p < end; p += 64) {
         rj_blockmasks m;
-        size_t avail = (size_t)(c->limit - p);
-        if (avail >= 64) {
-            rj_classify(p, &m);
-        } else {
-            uint8_t tmp[64];
+        const uint8_t *blk = p;
+        uint8_t tmp[64];
+        if ((size_t)(c->limit - p) < 64) {
             memset(tmp, ' ', sizeof tmp);
-            memcpy(tmp, p, avail);
-            rj_classify(tmp, &m);
+            memcpy(tmp, p, (size_t)(c->limit - p));
+            blk = tmp;
         }
+        rj_classify(blk, &m);
         if (end - p < 64) { /* bytes past the document are not ours */
             uint64_t keep = (1ULL << (end - p)) - 1;
             m.quote &= keep;
@@ -177,23 +180,51 @@ RJ_KFN const uint8_t *RJ_F(rj_skip_container)(rj_ctx_t *c, const uint8_t *p, int
         uint64_t in_str = rj_prefix_xor(quotes) ^ in_string;
         in_string = (uint64_t)((int64_t)in_str >> 63); /* carry to next block */
         uint64_t opens = m.open & ~in_str, closes = m.close & ~in_str;
+        /* The bit where depth reaches zero in this block, if it does. */
+        int z = -1;
         int64_t n_close = __builtin_popcountll(closes);
-        if (depth > n_close) {
-            /* Depth cannot reach zero inside this block. */
+        if (depth > n_close) { /* depth cannot reach zero inside this block */
             depth += __builtin_popcountll(opens) - n_close;
         } else {
             for (uint64_t bits = opens | closes; bits; bits &= bits - 1) {
-                uint64_t low = bits & (0 - bits);
-                if (opens & low) {
+                if (opens & bits & (0 - bits)) {
                     depth++;
                 } else if (--depth == 0) {
-                    return p + __builtin_ctzll(bits) + 1;
+                    z = __builtin_ctzll(bits);
+                    break;
                 }
             }
         }
-        p += 64;
+        if (n_keys) {
+            /* Bits past the end belong to what follows the object. */
+            uint64_t upto = z < 0 || z == 63 ? ~0ULL : (2ULL << z) - 1;
+            if (m.bslash & upto)
+                return NULL;
+            uint64_t after_quote = (m.quote << 1 | quote_carry) & upto;
+            quote_carry = m.quote >> 63;
+            for (uint32_t k = 0; k < n_keys; k++) {
+                const char *key = c->ps->keys + keys[k]->key_off;
+                size_t kl = keys[k]->key_len;
+                uint64_t cand = after_quote & rj_block_mask(blk, (uint8_t)key[0]);
+                for (; cand; cand &= cand - 1) {
+                    const uint8_t *q = p + __builtin_ctzll(cand);
+                    if ((size_t)(end - q) > kl && q[kl] == '"' &&
+                        rj_bytes_equal(q, (const uint8_t *)key, kl))
+                        return NULL;
+                }
+            }
+        }
+        if (z >= 0)
+            return p + z + 1;
     }
-    return rj_fail(c, start, "unterminated array or object");
+    return n_keys ? NULL : rj_fail(c, start, "unterminated array or object");
+}
+
+/* Skip to just past the bracket that brings depth (brackets already open
+ * before p, outside any string) to zero. p must be outside a string. */
+RJ_KFN const uint8_t *RJ_F(rj_skip_container)(rj_ctx_t *c, const uint8_t *p, int64_t depth)
+{
+    return RJ_F(rj_skip_scan)(c, p, depth, NULL, 0);
 }
 
 /* Validate a number at p; if v, store its value. Returns the end. */
@@ -279,8 +310,7 @@ RJ_KFN const uint8_t *RJ_F(rj_value_at)(rj_ctx_t *c, uint32_t node, const uint8_
  * classified once for the skip (bracket depth outside strings), the
  * backslash test, and the quoted-key candidates (a wanted key's first
  * byte right after a quote). Returns the end of the object, or NULL to
- * parse the rest member by member (also on malformed text, so that the
- * member-by-member parse reports it). */
+ * parse the rest member by member. */
 #define RJ_REST_MAX_KEYS 8
 RJ_KFN const uint8_t *RJ_F(rj_skip_rest)(rj_ctx_t *c, const rj_node *n, const uint8_t *p)
 {
@@ -295,68 +325,9 @@ RJ_KFN const uint8_t *RJ_F(rj_skip_rest)(rj_ctx_t *c, const rj_node *n, const ui
             return NULL; /* too many to test in one pass; "" is too cheap to rule out */
         keys[n_keys++] = ed;
     }
-    const uint8_t *end = c->end;
-    uint64_t prev_escaped = 0, in_string = 0, quote_carry = 0;
-    int64_t depth = 1;
-    for (; p < end; p += 64) {
-        rj_blockmasks m;
-        const uint8_t *blk = p;
-        uint8_t tmp[64];
-        if ((size_t)(c->limit - p) < 64) {
-            memset(tmp, ' ', sizeof tmp);
-            memcpy(tmp, p, (size_t)(c->limit - p));
-            blk = tmp;
-        }
-        rj_classify(blk, &m);
-        uint64_t keep = end - p < 64 ? (1ULL << (end - p)) - 1 : ~0ULL;
-        m.quote &= keep;
-        m.bslash &= keep;
-        m.open &= keep;
-        m.close &= keep;
-        uint64_t escaped = rj_find_escaped(m.bslash, &prev_escaped);
-        uint64_t quotes = m.quote & ~escaped;
-        uint64_t in_str = rj_prefix_xor(quotes) ^ in_string;
-        in_string = (uint64_t)((int64_t)in_str >> 63);
-        uint64_t opens = m.open & ~in_str, closes = m.close & ~in_str;
-        /* Where the object ends in this block, if it does: bits past it
-         * belong to what follows and must not abort the skip. */
-        uint64_t upto = ~0ULL;
-        const uint8_t *found = NULL;
-        int64_t n_close = __builtin_popcountll(closes);
-        if (depth > n_close) {
-            depth += __builtin_popcountll(opens) - n_close;
-        } else {
-            for (uint64_t bits = opens | closes; bits; bits &= bits - 1) {
-                uint64_t low = bits & (0 - bits);
-                if (opens & low) {
-                    depth++;
-                } else if (--depth == 0) {
-                    unsigned z = (unsigned)__builtin_ctzll(bits);
-                    found = p + z + 1;
-                    upto = z == 63 ? ~0ULL : (2ULL << z) - 1;
-                    break;
-                }
-            }
-        }
-        if (m.bslash & upto)
-            return NULL;
-        uint64_t after_quote = m.quote << 1 | quote_carry;
-        quote_carry = m.quote >> 63;
-        for (uint32_t k = 0; k < n_keys; k++) {
-            const char *key = ps->keys + keys[k]->key_off;
-            size_t kl = keys[k]->key_len;
-            uint64_t cand = after_quote & rj_block_mask(blk, (uint8_t)key[0]) & keep & upto;
-            for (; cand; cand &= cand - 1) {
-                const uint8_t *q = p + __builtin_ctzll(cand);
-                if ((size_t)(end - q) > kl && q[kl] == '"' &&
-                    rj_bytes_equal(q, (const uint8_t *)key, kl))
-                    return NULL;
-            }
-        }
-        if (found)
-            return found;
-    }
-    return NULL; /* unterminated: the member-by-member parse says where */
+    /* Malformed or unterminated text also gives NULL: the member-by-member
+     * parse then says where. */
+    return n_keys ? RJ_F(rj_skip_scan)(c, p, 1, keys, n_keys) : NULL;
 }
 
 RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t *p)
