@@ -174,15 +174,22 @@ typedef struct {
 
 typedef struct {
     sc_entry e[1 << SC_BITS];
+    const char *limit; /* the buffer's end: 8-byte loads may run up to it */
 } strcache;
 
-static PyObject *cached_str(strcache *sc, const char *p, uint32_t len)
+static inline PyObject *cached_str(strcache *sc, const char *p, uint32_t len)
 {
     /* Hash the first and last 8 bytes and the length: cheap, and enough to
      * tell apart the enum-like values this cache is for (a collision only
      * costs a miss: the full compare below decides). */
     uint64_t head = 0, tail = 0;
-    memcpy(&head, p, len < 8 ? len : 8);
+    if (sc->limit - p >= 8) { /* one load: a short copy would stall the hash's read */
+        memcpy(&head, p, 8);
+        if (len < 8)
+            head &= (1ULL << (8 * len)) - 1;
+    } else {
+        memcpy(&head, p, len < 8 ? len : 8);
+    }
     if (len > 8)
         memcpy(&tail, p + len - 8, 8);
     uint64_t h = ((head * 0x9E3779B97F4A7C15ULL) ^ tail ^ len) * 0xff51afd7ed558ccdULL;
@@ -349,7 +356,15 @@ static int rows_to_py(rj_state *st, PathSet *self, const rj_batch *b, const char
         }
         uint32_t slot = self->ps.path_slot[i];
         for (size_t r = 0; r < b->rows; r++) {
-            PyObject *o = to_py(st, &b->values[r * self->ps.n_slots + slot], base, pb, sc);
+            const rj_value *v = &b->values[r * self->ps.n_slots + slot];
+            PyObject *o;
+            /* The commonest kinds inline; the rest through to_py. */
+            if (v->type == RJ_V_STRING && !(v->flags & RJ_VF_ESCAPED) && v->len <= SC_MAXLEN)
+                o = cached_str(sc, base + v->off, v->len);
+            else if (v->type == RJ_V_INT)
+                o = PyLong_FromLongLong(v->num.i);
+            else
+                o = to_py(st, v, base, pb, sc);
             if (!o)
                 return -1;
             c->items[c->n++] = o;
@@ -414,6 +429,8 @@ static PyObject *scan_buffer(PathSet *self, PyObject *args, PyObject *kw, int ma
     uint64_t line_no = 1, blank = 0, n_errors = 0;
     size_t pos = 0;
     strcache *sc = materialize ? PyMem_Calloc(1, sizeof(strcache)) : NULL;
+    if (sc)
+        sc->limit = base + pb.view.len;
     if (rj_scratch_init(&scratch, &self->ps) < 0 || !present || (materialize && !sc)) {
         PyErr_NoMemory();
         goto done;

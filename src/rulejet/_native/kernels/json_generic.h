@@ -62,7 +62,8 @@ static inline const uint8_t *rj_fail(rj_ctx_t *c, const uint8_t *at, const char 
 
 static inline const uint8_t *rj_ws(const uint8_t *p, const uint8_t *end)
 {
-    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+    /* Compact JSON has no whitespace: one compare settles the usual case. */
+    while (p < end && *p <= ' ' && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
         p++;
     return p;
 }
@@ -346,10 +347,14 @@ RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t 
         if (!q)
             return NULL;
         uint32_t child = rj_lookup_key(c, n, p + 1, (size_t)(q - p - 1), flags);
-        p = rj_ws(q + 1, end);
-        if (p >= end || *p != ':')
-            return rj_fail(c, p, "expected ':' after key");
-        p = rj_ws(p + 1, end);
+        if (q + 2 < end && q[1] == ':' && q[2] > ' ') { /* compact "key":value */
+            p = q + 2;
+        } else {
+            p = rj_ws(q + 1, end);
+            if (p >= end || *p != ':')
+                return rj_fail(c, p, "expected ':' after key");
+            p = rj_ws(p + 1, end);
+        }
         if (child != RJ_NONE) {
             /* A duplicate key: the last one wins, so forget what the
              * earlier one set under this child. */
@@ -365,20 +370,21 @@ RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t 
         p = RJ_F(rj_value_at)(c, child, p);
         if (!p)
             return NULL;
-        p = rj_ws(p, end);
-        if (p < end && *p == ',') {
+        if (p < end && *p == ',') { /* compact: no whitespace before it */
             p = rj_ws(p + 1, end);
-            if (found >= n->n_key_edges) {
-                const uint8_t *rest = RJ_F(rj_skip_rest)(c, n, p);
-                if (rest)
-                    return rest;
-                found = 0; /* a wanted key may follow: don't retry every member */
-            }
-            continue;
-        }
-        if (p < end && *p == '}')
+        } else if ((p = rj_ws(p, end)) < end && *p == ',') {
+            p = rj_ws(p + 1, end);
+        } else if (p < end && *p == '}') {
             return p + 1;
-        return rj_fail(c, p, "expected ',' or '}' in object");
+        } else {
+            return rj_fail(c, p, "expected ',' or '}' in object");
+        }
+        if (found >= n->n_key_edges) {
+            const uint8_t *rest = RJ_F(rj_skip_rest)(c, n, p);
+            if (rest)
+                return rest;
+            found = 0; /* a wanted key may follow: don't retry every member */
+        }
     }
 }
 
