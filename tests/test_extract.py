@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import sys
 from typing import Any
 
 import pytest
@@ -318,6 +319,16 @@ def test_extract_lines_over_many_chunks() -> None:
     r = PathSet(["i", "s"]).extract_lines(buf)
     assert r.lines == 150_000 and r.columns[0] == list(range(150_000))
     assert r.columns[1][-1] == "149999"
+    # The native arrays became the lists' own: they grow, shrink and copy.
+    col = r.columns[0]
+    col.extend(range(10))
+    del col[:149_000]
+    col.append(-1)
+    assert len(col) == 1011 and col[-1] == -1 and col[:2] == [149_000, 149_001]
+    assert sys.getrefcount(col) >= 2 and col.copy() == col
+    lines = b'{"i": 1}\nnot json\n{"i": 2}\n{}\n' * 3
+    r = PathSet(["i"]).extract_lines(lines)  # uneven chunk estimates still fit
+    assert r.columns[0] == [1, MISSING, 2, MISSING] * 3 and len(r.errors) == 3
 
 
 def test_extract_lines_releases_gil() -> None:

@@ -338,12 +338,12 @@ static void pycols_free(pycol *cols, uint32_t n)
 
 /* A batch's rows appended to the columns. */
 static int rows_to_py(rj_state *st, PathSet *self, const rj_batch *b, const char *base,
-                      rj_pinned *pb, strcache *sc, pycol *cols)
+                      rj_pinned *pb, strcache *sc, pycol *cols, size_t expect)
 {
     for (uint32_t i = 0; i < self->ps.n_paths; i++) {
         pycol *c = &cols[i];
         if (c->n + b->rows > c->cap) {
-            size_t cap = c->cap ? c->cap : 4096;
+            size_t cap = c->cap ? c->cap : expect > 4096 ? expect : 4096;
             while (cap < c->n + b->rows)
                 cap *= 2;
             PyObject **items = PyMem_Realloc(c->items, cap * sizeof *items);
@@ -373,19 +373,29 @@ static int rows_to_py(rj_state *st, PathSet *self, const rj_batch *b, const char
     return 0;
 }
 
-/* The columns as lists; the references move into them. */
+/* The columns as lists: each column's array (PyMem memory, as a list's
+ * own) becomes the list's item array, so the references and the memory
+ * move without a copy. */
 static PyObject *columns_to_lists(pycol *cols, uint32_t n)
 {
     PyObject *out = PyList_New(n);
     for (uint32_t i = 0; out && i < n; i++) {
-        PyObject *col = PyList_New((Py_ssize_t)cols[i].n);
+        PyObject *col = PyList_New(0);
         if (!col) {
             Py_CLEAR(out);
             break;
         }
-        if (cols[i].n)
-            memcpy(((PyListObject *)col)->ob_item, cols[i].items, cols[i].n * sizeof(PyObject *));
-        cols[i].n = 0; /* now col's */
+        if (cols[i].n) {
+            PyObject **items = PyMem_Realloc(cols[i].items, cols[i].n * sizeof(PyObject *));
+            if (!items) /* shrinking failed: keep the larger array */
+                items = cols[i].items;
+            PyListObject *list = (PyListObject *)col;
+            list->ob_item = items;
+            list->allocated = (Py_ssize_t)cols[i].n;
+            Py_SET_SIZE(list, (Py_ssize_t)cols[i].n);
+            cols[i].items = NULL;
+            cols[i].n = cols[i].cap = 0;
+        }
         PyList_SET_ITEM(out, i, col);
     }
     return out;
@@ -406,6 +416,15 @@ static int errors_to_py(const rj_batch *b, PyObject *errors)
         Py_DECREF(t);
     }
     return 0;
+}
+
+/* The rows a buffer likely holds, judged from the first chunk's line
+ * lengths (with room to spare): columns sized once grow without copies. */
+static size_t expected_rows(const rj_batch *b, size_t pos, size_t buf_len)
+{
+    if (!pos || !b->rows)
+        return 0;
+    return (size_t)((double)b->rows * ((double)buf_len / (double)pos) * 1.05) + 16;
 }
 
 /* Shared loop of extract_lines and scan_lines: scan chunk after chunk
@@ -460,7 +479,8 @@ static PyObject *scan_buffer(PathSet *self, PyObject *args, PyObject *kw, int ma
         blank += batch.blank;
         n_errors += batch.n_errors;
         if (errors_to_py(&batch, errors) < 0 ||
-            (materialize && rows_to_py(st, self, &batch, base, &pb, sc, columns) < 0))
+            (materialize && rows_to_py(st, self, &batch, base, &pb, sc, columns,
+                                       expected_rows(&batch, pos, buf_len)) < 0))
             goto done;
         if (PyErr_CheckSignals() < 0)
             goto done;
