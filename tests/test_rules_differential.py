@@ -474,6 +474,62 @@ def test_atom_shaped_rules(kernel: str, data: Any) -> None:
     check(rules, data.draw(st.lists(events(), min_size=1, max_size=10), label="events"))
 
 
+TABLE_FIELDS = ["a", "user.age", "user.name"]
+
+
+@st.composite
+def table_atom(draw: st.DrawFn) -> str:
+    """A test the VM settles from its field's table of cells."""
+    field = draw(st.sampled_from(TABLE_FIELDS))
+    kind = draw(st.sampled_from(["cmp", "cmp", "cmp", "in", "starts", "has"]))
+    if kind == "cmp":
+        op = draw(st.sampled_from(["==", "!=", "<", "<=", ">", ">="]))
+        text = f"{field} {op} {draw(scalar_literal)}"
+    elif kind == "in":
+        text = f"{field} in {draw(list_literal())}"
+    elif kind == "starts":
+        text = f"{field}.startsWith({draw(str_literal())})"
+    else:
+        text = f"has({field})"
+    return f"!({text})" if draw(st.integers(0, 4)) == 0 else text
+
+
+@given(data=st.data())
+def test_rules_settled_by_cells(kernel: str, data: Any) -> None:
+    """Many conjunctions over the same few fields: each field gets a table
+    (sorted thresholds, a row of atom results and rule bits per cell) that
+    decides them without running code. Every cell kind (below, equal,
+    between, above thresholds; numbers across int and double; strings by
+    bytes and by prefix; missing; values the table does not cover) must
+    agree with the reference."""
+    texts = data.draw(
+        st.lists(
+            st.lists(table_atom(), min_size=1, max_size=3).map(" && ".join),
+            min_size=8,
+            max_size=24,
+        ),
+        label="rules",
+    )
+    rules = [Spec(f"r{i}", t, 0, False) for i, t in enumerate(texts)]
+    # Events that hit the constants themselves as often as values between.
+    pool = st.one_of(
+        st.sampled_from(INTS), st.sampled_from(FLOATS), st.sampled_from(STRINGS),
+        st.integers(-3, 120), st.floats(-200, 200), st.text(max_size=4), _scalars(),
+    )  # fmt: skip
+    evs = []
+    for _ in range(data.draw(st.integers(1, 12), label="n_events")):
+        doc: dict[str, Any] = {}
+        if data.draw(st.integers(0, 4)):
+            doc["a"] = data.draw(pool)
+        user: dict[str, Any] = {}
+        for key in ("age", "name"):
+            if data.draw(st.integers(0, 4)):
+                user[key] = data.draw(pool)
+        doc["user"] = user
+        evs.append(dump(doc, data.draw(st.booleans()), SPACING[0]))
+    check(rules, evs)
+
+
 NESTED = [
     'flags.x || (a == "a" && user.age < 20)',
     '!(a == "a" || b > 1) && !flags.x',

@@ -10,6 +10,8 @@
  */
 #include "vm.h"
 #include "json_scalar.h"
+#include "cel_cmp.h"
+#include "cells.h"
 
 #include <errno.h>
 #include <locale.h>
@@ -78,11 +80,15 @@ int rj_vm_init(rj_vm *vm, const rj_program *prog)
     vm->active = calloc(prog->n_words ? prog->n_words : 1, sizeof(uint64_t));
     vm->atom_val = malloc(prog->n_atoms ? prog->n_atoms : 1);
     vm->atom_gen = calloc(prog->n_atoms ? prog->n_atoms : 1, sizeof(uint32_t));
+    size_t words = prog->n_words ? prog->n_words : 1;
+    vm->possible = malloc(3 * words * sizeof(uint64_t));
+    vm->satisfied = vm->possible ? vm->possible + words : NULL;
+    vm->undecided = vm->possible ? vm->possible + 2 * words : NULL;
     int arena_rc = rj_arena_init(&vm->scratch, 65536);
     if (arena_rc == 0)
         vm->scratch_ready = 1;
     if (!vm->stack || !vm->slot_cache || !vm->slot_gen || !vm->active || !vm->atom_val ||
-        !vm->atom_gen || arena_rc < 0) {
+        !vm->atom_gen || !vm->possible || arena_rc < 0) {
         rj_vm_free(vm);
         return -ENOMEM;
     }
@@ -97,6 +103,7 @@ void rj_vm_free(rj_vm *vm)
     free(vm->active);
     free(vm->atom_val);
     free(vm->atom_gen);
+    free(vm->possible);
     if (vm->scratch_ready)
         rj_arena_destroy(&vm->scratch);
     memset(vm, 0, sizeof *vm);
@@ -156,7 +163,8 @@ static inline RJ_HOT rj_cel from_value(rj_vm *vm, const rj_value *v)
     case RJ_V_INT: c.type = RJ_C_INT; c.n.i = v->num.i; return c;
     case RJ_V_BIGINT: return err(RJ_CE_RANGE);
     case RJ_V_DOUBLE: c.type = RJ_C_DOUBLE; c.n.d = v->num.d; return c;
-    case RJ_V_STRING: return event_string(vm, p, v->len, v->flags & RJ_VF_ESCAPED);
+    case RJ_V_STRING: /* the usual unescaped string: no call */
+        return (v->flags & RJ_VF_ESCAPED) ? event_string(vm, p, v->len, 1) : str(p, v->len);
     case RJ_V_OBJECT: c.type = RJ_C_MAP; c.n.ptr = p; c.len = v->len; return c;
     default: c.type = RJ_C_LIST; c.n.ptr = p; c.len = v->len; return c;
     }
@@ -330,49 +338,6 @@ static int raw_walk(rj_vm *vm, const rj_cel *c, raw_visit fn, void *ctx)
 }
 
 /* ---- comparisons ---- */
-
-/* Exact order of two numbers: -1, 0, 1, or 2 when unordered (NaN). */
-static inline RJ_HOT int num_cmp(const rj_cel *a, const rj_cel *b)
-{
-    if (a->type == RJ_C_INT && b->type == RJ_C_INT)
-        return (a->n.i > b->n.i) - (a->n.i < b->n.i);
-    if (a->type == RJ_C_DOUBLE && b->type == RJ_C_DOUBLE) {
-        if (isnan(a->n.d) || isnan(b->n.d))
-            return 2;
-        return (a->n.d > b->n.d) - (a->n.d < b->n.d);
-    }
-    /* int vs double, exactly: doubles outside [-2^63, 2^63) are beyond
-     * any int64; inside, compare the integral parts as ints, then the
-     * fraction. */
-    int flip = a->type == RJ_C_DOUBLE;
-    int64_t i = flip ? b->n.i : a->n.i;
-    double d = flip ? a->n.d : b->n.d;
-    int r;
-    if (isnan(d))
-        return 2;
-    if (d >= 9223372036854775808.0)
-        r = -1;
-    else if (d < -9223372036854775808.0)
-        r = 1;
-    else {
-        double t = trunc(d);
-        int64_t ti = (int64_t)t;
-        if (i != ti)
-            r = i > ti ? 1 : -1;
-        else
-            r = d > t ? -1 : d < t ? 1 : 0; /* i == trunc(d): the fraction decides */
-    }
-    return flip ? -r : r;
-}
-
-static inline RJ_HOT int bytes_cmp(const rj_cel *a, const rj_cel *b)
-{
-    size_t n = a->len < b->len ? a->len : b->len;
-    int c = n ? memcmp(a->n.ptr, b->n.ptr, n) : 0;
-    if (c)
-        return c < 0 ? -1 : 1;
-    return (a->len > b->len) - (a->len < b->len);
-}
 
 /* Comparison outcomes: 0/1 for false/true, or why the result is an error
  * (an operand's own error passes through). Returning small ints instead
@@ -1115,10 +1080,20 @@ static uint64_t guard_hash(const rj_cel *v)
         memcpy(&bits, &d, 8);
         return mix(bits ^ 0x2);
     }
-    case RJ_C_STR: {
-        uint64_t h = 0xcbf29ce484222325ULL;
-        for (uint32_t i = 0; i < v->len; i++)
-            h = (h ^ v->n.ptr[i]) * 0x100000001b3ULL;
+    case RJ_C_STR: { /* a word at a time: values are hashed per event */
+        uint64_t h = 0xcbf29ce484222325ULL ^ v->len, w;
+        const uint8_t *q = v->n.ptr;
+        uint32_t n = v->len;
+        for (; n >= 8; q += 8, n -= 8) {
+            memcpy(&w, q, 8);
+            h = (h ^ w) * 0x100000001b3ULL;
+            h ^= h >> 29;
+        }
+        if (n) {
+            w = 0;
+            memcpy(&w, q, n);
+            h = (h ^ w) * 0x100000001b3ULL;
+        }
         return mix(h ^ 0x3);
     }
     case RJ_C_BOOL: return mix(0x10 + (uint64_t)v->n.i);
@@ -1136,6 +1111,7 @@ void rj_program_free_index(rj_program *p)
     }
     free(p->groups);
     free(p->unguarded);
+    rj_cells_free(p);
     p->groups = NULL;
     p->unguarded = NULL;
     p->n_groups = 0;
@@ -1193,6 +1169,8 @@ int rj_program_index(rj_program *p)
             }
         }
     }
+    if (rj_cells_build(p) < 0 || rj_cells_rule_bits(p) < 0)
+        goto nomem;
     return 0;
 nomem:
     rj_program_free_index(p);
@@ -1222,19 +1200,58 @@ static void select_rules(rj_vm *vm)
     }
 }
 
-/* An atom's value for this event, memoized: 0 false, 1 true, 2 neither
- * (an error or a non-bool, which only the full code can judge). */
+/* One atom evaluated on its own: 0 false, 1 true, 2 neither (an error
+ * or a non-bool, which only the full code can judge). */
+static inline uint8_t atom_eval(rj_vm *vm, const rj_atom *a)
+{
+    rj_cel v;
+    if (a->op == RJ_OP_LOAD) /* a bare field: only a bool is true or false */
+        v = *slot_ref(vm, a->a);
+    else
+        fused_into(vm, &v, a->op, a->a, a->arg);
+    return v.type == RJ_C_BOOL ? (uint8_t)((v.n.i != 0) ^ (a->negate != 0)) : 2;
+}
+
+/* Every field with cells, for this event: one search finds the row that
+ * sets all of the field's table atoms and narrows the rule bitsets. A
+ * value of a type the table does not cover sets its atoms one by one and
+ * leaves the rules with conjuncts there undecided. */
+static void fill_cells(rj_vm *vm)
+{
+    const rj_program *p = vm->prog;
+    uint32_t W = p->n_words;
+    memset(vm->possible, 0xff, 2 * W * sizeof(uint64_t));
+    memset(vm->undecided, 0, W * sizeof(uint64_t));
+    for (uint32_t gi = 0; gi < p->n_cells; gi++) {
+        const rj_slot_cells *g = &p->cells[gi];
+        if (!g->rows)
+            continue;
+        int64_t row = rj_cells_row(g, slot_ref(vm, g->slot), vm->row[g->slot].type);
+        if (row >= 0) {
+            memcpy(vm->atom_val + g->first_atom, g->rows + (size_t)row * g->n_atoms, g->n_atoms);
+            const uint64_t *b = g->bits + (size_t)row * 2 * W;
+            for (uint32_t w = 0; w < W; w++) {
+                vm->possible[w] &= b[w];
+                vm->satisfied[w] &= b[W + w];
+            }
+        } else {
+            for (uint32_t i = 0; i < g->n_atoms; i++)
+                vm->atom_val[g->first_atom + i] = atom_eval(vm, &p->atoms[g->first_atom + i]);
+            for (uint32_t w = 0; w < W; w++) {
+                vm->undecided[w] |= g->involved[w];
+                vm->satisfied[w] &= ~g->involved[w];
+            }
+        }
+    }
+}
+
+/* An atom's value for this event: set by fill_cells if it is a table
+ * atom, else evaluated on first use and memoized. */
 static inline uint8_t atom_value(rj_vm *vm, uint32_t i)
 {
-    if (vm->atom_gen[i] != vm->gen) {
-        const rj_atom *a = &vm->prog->atoms[i];
-        rj_cel v;
-        if (a->op == RJ_OP_LOAD) /* a bare field: only a bool is true or false */
-            v = *slot_ref(vm, a->a);
-        else
-            fused_into(vm, &v, a->op, a->a, a->arg);
-        uint8_t r = v.type == RJ_C_BOOL ? (uint8_t)((v.n.i != 0) ^ (a->negate != 0)) : 2;
-        vm->atom_val[i] = r;
+    const rj_atom *a = &vm->prog->atoms[i];
+    if (a->cells < 0 && vm->atom_gen[i] != vm->gen) {
+        vm->atom_val[i] = atom_eval(vm, a);
         vm->atom_gen[i] = vm->gen;
     }
     return vm->atom_val[i];
@@ -1284,10 +1301,29 @@ uint32_t rj_vm_eval_event(rj_vm *vm, const rj_value *row, const uint8_t *base,
     uint32_t n = 0;
     begin_event(vm, row, base);
     select_rules(vm);
+    if (p->n_cells)
+        fill_cells(vm);
     for (uint32_t w = 0; w < p->n_words; w++) {
-        for (uint64_t bits = vm->active[w]; bits; bits &= bits - 1) {
+        uint64_t active = vm->active[w];
+        /* Rules the cells decide outright: all their atoms in tables. */
+        uint64_t decided_by_bits = 0;
+        if (p->n_cells) {
+            active &= vm->possible[w];
+            decided_by_bits = active & p->table_and[w] & ~vm->undecided[w];
+        }
+        for (uint64_t bits = active; bits; bits &= bits - 1) {
             uint32_t r = w * 64 + (uint32_t)__builtin_ctzll(bits);
             const rj_rule_code *rc = &p->rules[r];
+            if (decided_by_bits & bits & (0 - bits)) {
+                if (!(vm->satisfied[w] & bits & (0 - bits))) {
+                    err_counts[r]++; /* no atom false, one neither: an error */
+                    continue;
+                }
+                matched[n++] = r;
+                if (rc->stop)
+                    return n;
+                continue;
+            }
             /* Decide from atoms when they settle it: for AND shapes one
              * false atom is false and all true is true; for OR shapes one
              * true atom is true and all false is false. Anything else (an

@@ -167,7 +167,31 @@ typedef struct rj_atom {
     uint16_t op, a;
     int32_t arg;
     uint32_t negate;
+    int32_t cells; /* its field's rj_slot_cells, or -1 (set by rj_program_index) */
 } rj_atom;
+
+/* The atoms on one field whose results depend only on where the field's
+ * value falls among their constants (comparisons, equality, `in` a list
+ * of scalars, startsWith, has). Their constants, split into numbers and
+ * strings, are sorted into thresholds t[0] < ... < t[n-1], which cut the
+ * domain into 2n+1 cells (cell 2j: between t[j-1] and t[j]; cell 2j+1:
+ * equal to t[j]); one more cell is "missing". One binary search per event
+ * finds the value's cell, whose row holds every one of these atoms'
+ * results (0, 1, or 2: neither) and two rule bitsets: the rules none of
+ * whose conjunct atoms on this field is false ("possible"), and those all
+ * of whose are true ("satisfied"); rules without atoms here are in both. */
+typedef struct rj_slot_cells {
+    uint32_t slot;
+    uint32_t first_atom, n_atoms; /* atoms[first_atom .. + n_atoms) */
+    uint32_t n_num, n_str;
+    rj_cel *num, *str;     /* thresholds (strings point into consts or succ_bytes) */
+    double *num_d;         /* num as doubles, if every one is exactly a double */
+    uint64_t *str_key;     /* str's first 8 bytes, big-endian, zero-padded */
+    uint8_t *rows;         /* atom results: (2 n_num + 1 + 2 n_str + 1 + 1) x n_atoms */
+    uint64_t *bits;        /* per row: possible[n_words], satisfied[n_words] */
+    uint64_t *involved;    /* rules with a conjunct atom here */
+    uint8_t *succ_bytes;   /* storage for the startsWith upper bounds */
+} rj_slot_cells;
 
 typedef struct rj_program {
     const rj_pathset *ps;
@@ -187,11 +211,15 @@ typedef struct rj_program {
     uint32_t n_atoms;
     int32_t *tree;       /* every rule's tree tokens */
     uint32_t n_tree;
+    rj_slot_cells *cells;
+    uint32_t n_cells;
+    uint64_t *table_and; /* AND rules whose atoms are all in cells: the bits decide them */
     uint64_t *unguarded; /* bitset of rules without a guard */
     uint32_t n_words;    /* 64-bit words per rule bitset */
 } rj_program;
 
-/* Build the guard groups from rules[].guard_* (after consts are set). */
+/* Build the guard groups from rules[].guard_* and the atoms' cells (after
+ * consts are set; renumbers atoms, rewriting rules[].pre and trees). */
 int rj_program_index(rj_program *p);
 void rj_program_free_index(rj_program *p);
 
@@ -200,6 +228,7 @@ typedef struct rj_vm {
     uint64_t *active; /* rules to evaluate for the current event */
     uint8_t *atom_val; /* per atom: 0 false, 1 true, 2 neither */
     uint32_t *atom_gen;
+    uint64_t *possible, *satisfied, *undecided; /* this event's rule bitsets from cells */
     rj_cel *stack;
     rj_cel *slot_cache;   /* loaded slot values for the current event */
     uint32_t *slot_gen;   /* slot_cache[i] is valid when == gen */

@@ -1,0 +1,428 @@
+/* cells.c: building the per-field atom tables.
+ *
+ * A rule set tests the same few fields against many constants (ages
+ * against a dozen bounds, a country against twenty codes). Evaluating
+ * those atoms one by one costs a dispatch and a comparison each; sorting
+ * a field's constants once lets one binary search per event settle all
+ * of them. Each cell's results are worked out here from the order of the
+ * thresholds alone, by the same exact comparisons the VM uses (cel_cmp.h),
+ * and the differential tests hold the tables to the interpreter.
+ */
+#include "cells.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Beyond these, a field's atoms are evaluated one by one as before. */
+#define MAX_THRESHOLDS 4096
+#define MAX_TABLE_BYTES (1u << 20)
+#ifndef RJ_CELLS_MIN_RULES
+#define RJ_CELLS_MIN_RULES 4 /* see rj_cells_rule_bits */
+#endif
+
+enum { DOM_NUM = 0, DOM_STR = 1 };
+
+static int is_num_const(const rj_cel *k)
+{
+    return k->type == RJ_C_INT || (k->type == RJ_C_DOUBLE && !isnan(k->n.d));
+}
+
+static int is_scalar_const(const rj_cel *k)
+{
+    return is_num_const(k) || k->type == RJ_C_STR || k->type == RJ_C_BOOL || k->type == RJ_C_NULL;
+}
+
+static int in_domain(const rj_cel *k, int dom)
+{
+    return dom == DOM_NUM ? is_num_const(k) : k->type == RJ_C_STR;
+}
+
+/* Can this atom's result be read off its field's cells? */
+static int table_atom(const rj_program *p, const rj_atom *a)
+{
+    if (a->op == RJ_OP_HAS)
+        return 1;
+    if (a->arg < 0 || (uint32_t)a->arg >= p->n_consts)
+        return 0;
+    const rj_cel *k = &p->consts[a->arg];
+    switch (a->op) {
+    case RJ_OP_F_EQ: case RJ_OP_F_NE:
+    case RJ_OP_F_LT: case RJ_OP_F_LE: case RJ_OP_F_GT: case RJ_OP_F_GE:
+        return is_scalar_const(k);
+    case RJ_OP_F_IN:
+        if (k->type != RJ_C_CLIST)
+            return 0;
+        for (uint32_t i = 0; i < k->len; i++)
+            if (!is_scalar_const(&p->consts[k->n.i + i]))
+                return 0;
+        return 1;
+    case RJ_OP_F_STARTS:
+        return k->type == RJ_C_STR;
+    default:
+        return 0;
+    }
+}
+
+static int cmp_dom(const rj_cel *a, const rj_cel *b, int dom)
+{
+    return dom == DOM_NUM ? num_cmp(a, b) : bytes_cmp(a, b);
+}
+
+static int cmp_num_q(const void *a, const void *b) { return num_cmp(a, b); }
+static int cmp_str_q(const void *a, const void *b) { return bytes_cmp(a, b); }
+
+/* Sort and drop duplicates (equal by value: 5 and 5.0 are one). */
+static uint32_t sort_unique(rj_cel *t, uint32_t n, int dom)
+{
+    if (!n)
+        return 0;
+    qsort(t, n, sizeof *t, dom == DOM_NUM ? cmp_num_q : cmp_str_q);
+    uint32_t m = 1;
+    for (uint32_t i = 1; i < n; i++)
+        if (cmp_dom(&t[m - 1], &t[i], dom) != 0)
+            t[m++] = t[i];
+    return m;
+}
+
+/* The index of the threshold equal to k (it is one by construction). */
+static uint32_t index_of(const rj_cel *t, uint32_t n, const rj_cel *k, int dom)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (cmp_dom(&t[mid], k, dom) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Where a value in `cell` lies against threshold k: -1, 0 or 1. */
+static int cell_sign(const rj_cel *t, uint32_t n, uint32_t cell, const rj_cel *k, int dom)
+{
+    uint32_t j = cell / 2;
+    if (cell & 1)
+        return cmp_dom(&t[j], k, dom);
+    /* cell 2j holds the values strictly between t[j-1] and t[j] */
+    return j <= index_of(t, n, k, dom) ? -1 : 1;
+}
+
+/* The smallest string above every string that starts with k: k without
+ * its trailing 0xFF bytes, last byte plus one. Returns 0 if there is none
+ * (k empty or all 0xFF: every string from k up starts with it). */
+static int prefix_bound(const rj_cel *k, uint8_t *buf, rj_cel *out)
+{
+    uint32_t n = k->len;
+    while (n && k->n.ptr[n - 1] == 0xFF)
+        n--;
+    if (!n)
+        return 0;
+    memcpy(buf, k->n.ptr, n);
+    buf[n - 1]++;
+    out->type = RJ_C_STR;
+    out->len = n;
+    out->n.ptr = buf;
+    return 1;
+}
+
+/* The result (0, 1, 2 for neither), before negation, of atom a for a
+ * value of domain dom in the given cell. */
+static uint8_t cell_result(const rj_program *p, const rj_atom *a, const rj_cel *t, uint32_t n,
+                           uint32_t cell, int dom)
+{
+    if (a->op == RJ_OP_HAS)
+        return 1;
+    const rj_cel *k = &p->consts[a->arg];
+    switch (a->op) {
+    case RJ_OP_F_EQ:
+        return in_domain(k, dom) && cell_sign(t, n, cell, k, dom) == 0;
+    case RJ_OP_F_NE:
+        return !(in_domain(k, dom) && cell_sign(t, n, cell, k, dom) == 0);
+    case RJ_OP_F_LT: case RJ_OP_F_LE: case RJ_OP_F_GT: case RJ_OP_F_GE: {
+        if (!in_domain(k, dom))
+            return 2; /* ordering across unrelated types: an error */
+        int s = cell_sign(t, n, cell, k, dom);
+        return a->op == RJ_OP_F_LT ? s < 0 : a->op == RJ_OP_F_LE ? s <= 0
+             : a->op == RJ_OP_F_GT ? s > 0 : s >= 0;
+    }
+    case RJ_OP_F_IN:
+        for (uint32_t i = 0; i < k->len; i++) {
+            const rj_cel *item = &p->consts[k->n.i + i];
+            if (in_domain(item, dom) && cell_sign(t, n, cell, item, dom) == 0)
+                return 1;
+        }
+        return 0;
+    default: { /* F_STARTS */
+        if (dom != DOM_STR)
+            return 2; /* startsWith on a number: an error */
+        /* A point starts with k or not. A gap (t[j-1], t[j]) lies wholly
+         * inside [k, bound(k)) iff t[j-1] starts with k: the bound is a
+         * threshold too, so t[j] cannot pass it. */
+        uint32_t j = cell / 2;
+        const rj_cel *s = (cell & 1) ? &t[j] : j ? &t[j - 1] : NULL;
+        return s && s->len >= k->len && (!k->len || !memcmp(s->n.ptr, k->n.ptr, k->len));
+    }
+    }
+}
+
+static void free_group(rj_slot_cells *g)
+{
+    free(g->num);
+    free(g->str);
+    free(g->num_d);
+    free(g->str_key);
+    free(g->rows);
+    free(g->bits);
+    free(g->involved);
+    free(g->succ_bytes);
+    memset(g, 0, sizeof *g);
+}
+
+/* Build group g over atoms[first .. first + count) (all on one slot).
+ * Returns 0, -ENOMEM, or 1 when the table would be too large. */
+static int build_group(const rj_program *p, rj_slot_cells *g)
+{
+    const rj_atom *atoms = p->atoms + g->first_atom;
+    /* Room for every constant (a list's items each), plus startsWith bounds. */
+    size_t room = 0, succ_len = 0;
+    for (uint32_t i = 0; i < g->n_atoms; i++) {
+        if (atoms[i].op == RJ_OP_HAS)
+            continue;
+        const rj_cel *k = &p->consts[atoms[i].arg];
+        room += k->type == RJ_C_CLIST ? k->len : 2;
+        succ_len += atoms[i].op == RJ_OP_F_STARTS ? k->len : 0;
+    }
+    if (room > 2 * MAX_THRESHOLDS)
+        return 1;
+    g->num = malloc((room ? room : 1) * sizeof(rj_cel));
+    g->str = malloc((room ? room : 1) * sizeof(rj_cel));
+    g->succ_bytes = malloc(succ_len ? succ_len : 1);
+    if (!g->num || !g->str || !g->succ_bytes)
+        return -ENOMEM;
+    uint32_t nn = 0, ns = 0, used = 0;
+    for (uint32_t i = 0; i < g->n_atoms; i++) {
+        const rj_atom *a = &atoms[i];
+        if (a->op == RJ_OP_HAS)
+            continue;
+        const rj_cel *k = &p->consts[a->arg];
+        uint32_t first = k->type == RJ_C_CLIST ? (uint32_t)k->n.i : (uint32_t)a->arg;
+        uint32_t count = k->type == RJ_C_CLIST ? k->len : 1;
+        for (uint32_t j = 0; j < count; j++) {
+            const rj_cel *c = &p->consts[first + j];
+            if (is_num_const(c))
+                g->num[nn++] = *c;
+            else if (c->type == RJ_C_STR)
+                g->str[ns++] = *c;
+        }
+        if (a->op == RJ_OP_F_STARTS && prefix_bound(k, g->succ_bytes + used, &g->str[ns])) {
+            used += g->str[ns].len;
+            ns++;
+        }
+    }
+    g->n_num = sort_unique(g->num, nn, DOM_NUM);
+    g->n_str = sort_unique(g->str, ns, DOM_STR);
+    g->num_d = malloc((g->n_num ? g->n_num : 1) * sizeof(double));
+    g->str_key = malloc((g->n_str ? g->n_str : 1) * sizeof(uint64_t));
+    if (!g->num_d || !g->str_key)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < g->n_num; i++) {
+        const rj_cel *t = &g->num[i];
+        if (t->type == RJ_C_INT && (t->n.i < -(1LL << 53) || t->n.i > (1LL << 53))) {
+            free(g->num_d); /* not exact as a double: search with num_cmp */
+            g->num_d = NULL;
+            break;
+        }
+        g->num_d[i] = t->type == RJ_C_INT ? (double)t->n.i : t->n.d;
+    }
+    for (uint32_t i = 0; i < g->n_str; i++)
+        g->str_key[i] = rj_str_key(g->str[i].n.ptr, g->str[i].len);
+    size_t num_cells = 2 * (size_t)g->n_num + 1, str_cells = 2 * (size_t)g->n_str + 1;
+    size_t n_rows = num_cells + str_cells + 1;
+    if (n_rows * (g->n_atoms + 16 * (size_t)p->n_words) > MAX_TABLE_BYTES)
+        return 1;
+    g->rows = malloc(n_rows * g->n_atoms);
+    if (!g->rows)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < g->n_atoms; i++) {
+        const rj_atom *a = &atoms[i];
+        for (size_t row = 0; row < n_rows; row++) {
+            uint8_t r;
+            if (row < num_cells)
+                r = cell_result(p, a, g->num, g->n_num, (uint32_t)row, DOM_NUM);
+            else if (row < num_cells + str_cells)
+                r = cell_result(p, a, g->str, g->n_str, (uint32_t)(row - num_cells), DOM_STR);
+            else /* missing: has() is false, everything else an error */
+                r = a->op == RJ_OP_HAS ? 0 : 2;
+            g->rows[row * g->n_atoms + i] = r == 2 ? 2 : (uint8_t)(r ^ (a->negate != 0));
+        }
+    }
+    return 0;
+}
+
+/* The rules with a conjunct atom (an atom of an AND or GENERAL rule: one
+ * false atom makes the rule false, whatever else it holds) in group gi. */
+static uint32_t rules_involved(const rj_program *p, uint32_t gi)
+{
+    uint32_t n = 0;
+    for (uint32_t r = 0; r < p->n_rules; r++) {
+        const rj_rule_code *rc = &p->rules[r];
+        if (rc->shape != RJ_SHAPE_AND && rc->shape != RJ_SHAPE_GENERAL)
+            continue;
+        for (int k = 0; k < RJ_MAX_ATOMS && rc->pre[k] >= 0; k++) {
+            if (p->atoms[rc->pre[k]].cells == (int32_t)gi) {
+                n++;
+                break;
+            }
+        }
+    }
+    return n;
+}
+
+int rj_cells_rule_bits(rj_program *p)
+{
+    uint32_t W = p->n_words;
+    p->table_and = calloc(W ? W : 1, sizeof(uint64_t));
+    if (!p->table_and)
+        return -ENOMEM;
+    /* Every table is searched for every event; one that settles only a
+     * few rules costs more than evaluating their atoms when (and if) the
+     * rules get that far. Those atoms go back to being evaluated alone. */
+    for (uint32_t gi = 0; gi < p->n_cells; gi++) {
+        rj_slot_cells *g = &p->cells[gi];
+        if (g->rows && rules_involved(p, gi) < RJ_CELLS_MIN_RULES) {
+            for (uint32_t i = 0; i < g->n_atoms; i++)
+                p->atoms[g->first_atom + i].cells = -1;
+            free(g->rows);
+            g->rows = NULL;
+        }
+    }
+    for (uint32_t gi = 0; gi < p->n_cells; gi++) {
+        rj_slot_cells *g = &p->cells[gi];
+        if (!g->rows)
+            continue;
+        size_t n_rows = 2 * (size_t)g->n_num + 1 + 2 * (size_t)g->n_str + 1 + 1;
+        g->bits = malloc(n_rows * 2 * W * sizeof(uint64_t));
+        g->involved = calloc(W ? W : 1, sizeof(uint64_t));
+        if (!g->bits || !g->involved)
+            return -ENOMEM;
+        memset(g->bits, 0xff, n_rows * 2 * W * sizeof(uint64_t));
+    }
+    /* A rule's atoms are necessary conjuncts for AND and GENERAL shapes:
+     * one false atom makes the rule false, whatever else it holds. */
+    for (uint32_t r = 0; r < p->n_rules; r++) {
+        const rj_rule_code *rc = &p->rules[r];
+        if (rc->shape != RJ_SHAPE_AND && rc->shape != RJ_SHAPE_GENERAL)
+            continue;
+        int all_in_cells = rc->shape == RJ_SHAPE_AND;
+        uint64_t bit = 1ULL << (r % 64);
+        for (int k = 0; k < RJ_MAX_ATOMS && rc->pre[k] >= 0; k++) {
+            const rj_atom *a = &p->atoms[rc->pre[k]];
+            if (a->cells < 0) {
+                all_in_cells = 0;
+                continue;
+            }
+            rj_slot_cells *g = &p->cells[a->cells];
+            uint32_t i = (uint32_t)rc->pre[k] - g->first_atom;
+            size_t n_rows = 2 * (size_t)g->n_num + 1 + 2 * (size_t)g->n_str + 1 + 1;
+            g->involved[r / 64] |= bit;
+            for (size_t row = 0; row < n_rows; row++) {
+                uint8_t v = g->rows[row * g->n_atoms + i];
+                uint64_t *b = g->bits + row * 2 * W;
+                if (v == 0)
+                    b[r / 64] &= ~bit; /* not possible */
+                if (v != 1)
+                    b[W + r / 64] &= ~bit; /* not satisfied */
+            }
+        }
+        if (all_in_cells)
+            p->table_and[r / 64] |= bit;
+    }
+    return 0;
+}
+
+void rj_cells_free(rj_program *p)
+{
+    for (uint32_t g = 0; p->cells && g < p->n_cells; g++)
+        free_group(&p->cells[g]);
+    free(p->cells);
+    free(p->table_and);
+    p->cells = NULL;
+    p->table_and = NULL;
+    p->n_cells = 0;
+}
+
+int rj_cells_build(rj_program *p)
+{
+    uint32_t n = p->n_atoms;
+    rj_atom *sorted = malloc((n ? n : 1) * sizeof(rj_atom));
+    uint32_t *perm = malloc((n ? n : 1) * sizeof(uint32_t));
+    uint8_t *placed = calloc(n ? n : 1, 1);
+    p->cells = calloc(n ? n : 1, sizeof(rj_slot_cells));
+    if (!sorted || !perm || !placed || !p->cells) {
+        free(sorted);
+        free(perm);
+        free(placed);
+        rj_cells_free(p);
+        return -ENOMEM;
+    }
+    /* Table atoms grouped by slot (groups in order of first use), then
+     * the rest, each keeping its relative order. */
+    uint32_t out = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (placed[i] || !table_atom(p, &p->atoms[i]))
+            continue;
+        rj_slot_cells *g = &p->cells[p->n_cells];
+        g->slot = p->atoms[i].a;
+        g->first_atom = out;
+        for (uint32_t j = i; j < n; j++) {
+            if (!placed[j] && p->atoms[j].a == g->slot && table_atom(p, &p->atoms[j])) {
+                placed[j] = 1;
+                perm[j] = out;
+                sorted[out] = p->atoms[j];
+                sorted[out++].cells = (int32_t)p->n_cells;
+            }
+        }
+        g->n_atoms = out - g->first_atom;
+        p->n_cells++;
+
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (!placed[i]) {
+            perm[i] = out;
+            sorted[out] = p->atoms[i];
+            sorted[out++].cells = -1;
+        }
+    }
+    memcpy(p->atoms, sorted, n * sizeof(rj_atom));
+
+    for (uint32_t r = 0; r < p->n_rules; r++)
+        for (int a = 0; a < RJ_MAX_ATOMS; a++)
+            if (p->rules[r].pre[a] >= 0)
+                p->rules[r].pre[a] = (int32_t)perm[p->rules[r].pre[a]];
+    for (uint32_t i = 0; i < p->n_tree; i++)
+        if (p->tree[i] >= 0)
+            p->tree[i] = (int32_t)perm[p->tree[i]];
+    free(sorted);
+    free(perm);
+    free(placed);
+    for (uint32_t g = 0; g < p->n_cells; g++) {
+        int rc = build_group(p, &p->cells[g]);
+        if (rc < 0) {
+            rj_cells_free(p);
+            return rc;
+        }
+        if (rc > 0) { /* too large: its atoms go back to one by one */
+            for (uint32_t i = 0; i < p->cells[g].n_atoms; i++)
+                p->atoms[p->cells[g].first_atom + i].cells = -1;
+            uint32_t slot = p->cells[g].slot, first = p->cells[g].first_atom,
+                     count = p->cells[g].n_atoms;
+            free_group(&p->cells[g]);
+            p->cells[g].slot = slot;
+            p->cells[g].first_atom = first;
+            p->cells[g].n_atoms = count;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,104 @@
+/* cells.h: per-field atom tables (see rj_slot_cells in vm.h). */
+#ifndef RJ_CELLS_H
+#define RJ_CELLS_H
+
+#include <math.h>
+#include <string.h>
+
+#include "cel_cmp.h"
+#include "vm.h"
+
+/* Group the program's table-friendly atoms by field, renumber atoms so
+ * each group is contiguous (rewriting rules[].pre and the trees), and
+ * build the tables.
+ * An atom outside any table keeps cells == -1. */
+int rj_cells_build(rj_program *p);
+/* Set rules' bits in the cells' rows, and p->table_and (after build). */
+int rj_cells_rule_bits(rj_program *p);
+void rj_cells_free(rj_program *p);
+
+/* The first 8 bytes of a string as a big-endian number (zero-padded):
+ * keys order as the strings do, except that equal keys need a full
+ * comparison (a prefix shorter than 8 bytes, or a longer common one). */
+static inline uint64_t rj_str_key(const uint8_t *p, uint32_t len)
+{
+    /* Loads inside [p, p + len) only (the bytes after may not be ours),
+     * without a short copy through memory (its reload would stall). */
+    uint64_t k;
+    if (len >= 8) {
+        memcpy(&k, p, 8);
+    } else if (len >= 4) { /* two overlapping 4-byte loads */
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + len - 4, 4);
+        k = lo | (uint64_t)hi << (8 * (len - 4));
+    } else if (len) {
+        k = p[0] | (uint64_t)p[len / 2] << (8 * (len / 2)) | (uint64_t)p[len - 1] << (8 * (len - 1));
+    } else {
+        k = 0;
+    }
+    return __builtin_bswap64(k);
+}
+
+/* The number of elements of t[0..n) below x: branch-free (a mispredicted
+ * branch per step would cost more than the search); a short table is
+ * counted whole, compares that do not wait on each other. */
+#define RJ_LOWER_BOUND(t, n, x, out)                                  \
+    do {                                                              \
+        uint32_t n_ = (n), at_ = 0;                                   \
+        if (n_ <= 32) {                                               \
+            for (uint32_t i_ = 0; i_ < n_; i_++)                      \
+                at_ += (t)[i_] < (x);                                 \
+            (out) = at_;                                              \
+            break;                                                    \
+        }                                                             \
+        while (n_ > 1) {                                              \
+            uint32_t half_ = n_ / 2;                                  \
+            at_ = (t)[at_ + half_ - 1] < (x) ? at_ + half_ : at_;     \
+            n_ -= half_;                                              \
+        }                                                             \
+        (out) = at_ + (n_ && (t)[at_] < (x));                         \
+    } while (0)
+
+/* The row (cell) of g's table for value v of its field (raw_type: the
+ * field's rj_value type, to tell a missing field from other errors), or
+ * -1 when the table does not cover the value's type (then each atom is
+ * evaluated on its own). Rows: the number cells, the string cells, then
+ * "missing". */
+static inline int64_t rj_cells_row(const rj_slot_cells *g, const rj_cel *v, uint8_t raw_type)
+{
+    uint32_t lo;
+    if (v->type == RJ_C_INT || v->type == RJ_C_DOUBLE) {
+        double x = v->n.d;
+        if (v->type == RJ_C_INT)
+            x = (double)v->n.i;
+        else if (isnan(x))
+            return -1;
+        if (g->num_d && (v->type == RJ_C_DOUBLE || (v->n.i >= -(1LL << 53) && v->n.i <= (1LL << 53)))) {
+            RJ_LOWER_BOUND(g->num_d, g->n_num, x, lo);
+            return 2 * (int64_t)lo + (lo < g->n_num && g->num_d[lo] == x);
+        }
+        uint32_t hi = g->n_num; /* exactly, int against double */
+        for (lo = 0; lo < hi;) {
+            uint32_t mid = (lo + hi) / 2;
+            if (num_cmp(&g->num[mid], v) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        return 2 * (int64_t)lo + (lo < g->n_num && num_cmp(&g->num[lo], v) == 0);
+    }
+    int64_t str0 = 2 * (int64_t)g->n_num + 1;
+    if (v->type == RJ_C_STR) {
+        uint64_t key = rj_str_key(v->n.ptr, v->len);
+        RJ_LOWER_BOUND(g->str_key, g->n_str, key, lo);
+        /* Thresholds with the same key: order them by the full bytes. */
+        while (lo < g->n_str && g->str_key[lo] == key && bytes_cmp(&g->str[lo], v) < 0)
+            lo++;
+        return str0 + 2 * (int64_t)lo +
+               (lo < g->n_str && g->str_key[lo] == key && bytes_cmp(&g->str[lo], v) == 0);
+    }
+    return raw_type == RJ_V_MISSING ? str0 + 2 * (int64_t)g->n_str + 1 : -1;
+}
+
+#endif
