@@ -391,8 +391,8 @@ def _atoms_of(
     conjunction (or disjunction) of at most MAX_ATOMS fusable tests, the
     atoms are all of them and decide the rule outright when they are all
     true or false (SHAPE_AND / SHAPE_OR). Otherwise they are necessary
-    conjuncts, likeliest-false first (the guard's conjunct skipped: the
-    guard tested it), and a false one rules the rule out (SHAPE_GENERAL)."""
+    conjuncts, the guard's first, then likeliest-false first, and a false
+    one rules the rule out (SHAPE_GENERAL)."""
     names = {v: k for k, v in OP.items()}
 
     def index(keys: list[tuple[int, int, int, int]]) -> tuple[int, ...]:
@@ -405,11 +405,14 @@ def _atoms_of(
                 return index([k for k in keys if k is not None]), shape
     found: list[tuple[int, tuple[int, int, int, int]]] = []
     for c in conjuncts(cond):
-        if guard is not None and guard_of(c) == guard:
-            continue
         key = _atom_key(em, c)
-        if key is not None:
-            found.append((_ATOM_RANK.get(names[key[0]], 3) + 2 * key[3], key))
+        if key is None:
+            continue
+        # The guard's conjunct goes first: where its field has a table of
+        # cells, the VM drops the hash guard once every guarded rule carries
+        # the conjunct among its atoms (the cells' rule bits do its job).
+        is_guard = guard is not None and guard_of(c) == guard
+        found.append((-1 if is_guard else _ATOM_RANK.get(names[key[0]], 3) + 2 * key[3], key))
     found.sort(key=lambda rk: rk[0])
     return index([k for _, k in found[:MAX_ATOMS]]), SHAPE_GENERAL
 

@@ -261,6 +261,58 @@ static int build_group(const rj_program *p, rj_slot_cells *g)
     return 0;
 }
 
+/* Does rule r carry its guard's test (field == the one constant, or field
+ * in exactly the guard's list) as a conjunct atom in group gi? */
+static int guard_in_cells(const rj_program *p, const rj_rule_code *rc, uint32_t gi)
+{
+    if (rc->shape != RJ_SHAPE_AND && rc->shape != RJ_SHAPE_GENERAL)
+        return 0;
+    for (int k = 0; k < RJ_MAX_ATOMS && rc->pre[k] >= 0; k++) {
+        const rj_atom *a = &p->atoms[rc->pre[k]];
+        if (a->cells != (int32_t)gi || a->negate)
+            continue;
+        const rj_cel *want = &p->consts[rc->guard_off], *have = &p->consts[a->arg];
+        uint32_t n = rc->guard_len;
+        if (a->op == RJ_OP_F_IN && have->type == RJ_C_CLIST && have->len == n) {
+            have = &p->consts[have->n.i];
+        } else if (!(a->op == RJ_OP_F_EQ && n == 1)) {
+            continue;
+        }
+        uint32_t i = 0;
+        while (i < n && have[i].type == want[i].type &&
+               (is_num_const(&have[i]) || have[i].type == RJ_C_STR) &&
+               cmp_dom(&have[i], &want[i], have[i].type == RJ_C_STR ? DOM_STR : DOM_NUM) == 0)
+            i++;
+        if (i == n)
+            return 1;
+    }
+    return 0;
+}
+
+/* A guard whose every rule carries its test as an atom in its field's
+ * table is redundant: a rule whose guard fails has a false conjunct, so
+ * the possible bits rule it out. Such guards are skipped, their rules
+ * counted unguarded, which saves a hash lookup per field and event. */
+static void drop_covered_guards(rj_program *p)
+{
+    for (uint32_t gg = 0; gg < p->n_groups; gg++) {
+        rj_guard_group *G = &p->groups[gg];
+        uint32_t gi = 0;
+        while (gi < p->n_cells && !(p->cells[gi].slot == G->slot && p->cells[gi].rows))
+            gi++;
+        if (gi == p->n_cells)
+            continue;
+        uint32_t i = 0;
+        while (i < G->n_rules && guard_in_cells(p, &p->rules[G->rules[i]], gi))
+            i++;
+        if (i < G->n_rules)
+            continue;
+        G->in_cells = 1;
+        for (i = 0; i < G->n_rules; i++)
+            p->unguarded[G->rules[i] / 64] |= 1ULL << (G->rules[i] % 64);
+    }
+}
+
 /* The rules with a conjunct atom (an atom of an AND or GENERAL rule: one
  * false atom makes the rule false, whatever else it holds) in group gi. */
 static uint32_t rules_involved(const rj_program *p, uint32_t gi)
@@ -339,6 +391,7 @@ int rj_cells_rule_bits(rj_program *p)
         if (all_in_cells)
             p->table_and[r / 64] |= bit;
     }
+    drop_covered_guards(p);
     return 0;
 }
 

@@ -60,6 +60,39 @@ static inline uint64_t rj_str_key(const uint8_t *p, uint32_t len)
         (out) = at_ + (n_ && (t)[at_] < (x));                         \
     } while (0)
 
+/* The row of g's table for a number (an int, or a double that is not NaN). */
+static inline int64_t rj_cells_num_row(const rj_slot_cells *g, const rj_cel *v)
+{
+    uint32_t lo;
+    double x = v->type == RJ_C_INT ? (double)v->n.i : v->n.d;
+    if (g->num_d && (v->type == RJ_C_DOUBLE || (v->n.i >= -(1LL << 53) && v->n.i <= (1LL << 53)))) {
+        RJ_LOWER_BOUND(g->num_d, g->n_num, x, lo);
+        return 2 * (int64_t)lo + (lo < g->n_num && g->num_d[lo] == x);
+    }
+    uint32_t hi = g->n_num; /* exactly, int against double */
+    for (lo = 0; lo < hi;) {
+        uint32_t mid = (lo + hi) / 2;
+        if (num_cmp(&g->num[mid], v) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 2 * (int64_t)lo + (lo < g->n_num && num_cmp(&g->num[lo], v) == 0);
+}
+
+/* The row of g's table for a string. */
+static inline int64_t rj_cells_str_row(const rj_slot_cells *g, const rj_cel *v)
+{
+    uint32_t lo;
+    uint64_t key = rj_str_key(v->n.ptr, v->len);
+    RJ_LOWER_BOUND(g->str_key, g->n_str, key, lo);
+    /* Thresholds with the same key: order them by the full bytes. */
+    while (lo < g->n_str && g->str_key[lo] == key && bytes_cmp(&g->str[lo], v) < 0)
+        lo++;
+    return 2 * (int64_t)g->n_num + 1 + 2 * (int64_t)lo +
+           (lo < g->n_str && g->str_key[lo] == key && bytes_cmp(&g->str[lo], v) == 0);
+}
+
 /* The row (cell) of g's table for value v of its field (raw_type: the
  * field's rj_value type, to tell a missing field from other errors), or
  * -1 when the table does not cover the value's type (then each atom is
@@ -67,38 +100,11 @@ static inline uint64_t rj_str_key(const uint8_t *p, uint32_t len)
  * "missing". */
 static inline int64_t rj_cells_row(const rj_slot_cells *g, const rj_cel *v, uint8_t raw_type)
 {
-    uint32_t lo;
-    if (v->type == RJ_C_INT || v->type == RJ_C_DOUBLE) {
-        double x = v->n.d;
-        if (v->type == RJ_C_INT)
-            x = (double)v->n.i;
-        else if (isnan(x))
-            return -1;
-        if (g->num_d && (v->type == RJ_C_DOUBLE || (v->n.i >= -(1LL << 53) && v->n.i <= (1LL << 53)))) {
-            RJ_LOWER_BOUND(g->num_d, g->n_num, x, lo);
-            return 2 * (int64_t)lo + (lo < g->n_num && g->num_d[lo] == x);
-        }
-        uint32_t hi = g->n_num; /* exactly, int against double */
-        for (lo = 0; lo < hi;) {
-            uint32_t mid = (lo + hi) / 2;
-            if (num_cmp(&g->num[mid], v) < 0)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        return 2 * (int64_t)lo + (lo < g->n_num && num_cmp(&g->num[lo], v) == 0);
-    }
-    int64_t str0 = 2 * (int64_t)g->n_num + 1;
-    if (v->type == RJ_C_STR) {
-        uint64_t key = rj_str_key(v->n.ptr, v->len);
-        RJ_LOWER_BOUND(g->str_key, g->n_str, key, lo);
-        /* Thresholds with the same key: order them by the full bytes. */
-        while (lo < g->n_str && g->str_key[lo] == key && bytes_cmp(&g->str[lo], v) < 0)
-            lo++;
-        return str0 + 2 * (int64_t)lo +
-               (lo < g->n_str && g->str_key[lo] == key && bytes_cmp(&g->str[lo], v) == 0);
-    }
-    return raw_type == RJ_V_MISSING ? str0 + 2 * (int64_t)g->n_str + 1 : -1;
+    if (v->type == RJ_C_INT || (v->type == RJ_C_DOUBLE && !isnan(v->n.d)))
+        return rj_cells_num_row(g, v);
+    if (v->type == RJ_C_STR)
+        return rj_cells_str_row(g, v);
+    return raw_type == RJ_V_MISSING ? 2 * (int64_t)g->n_num + 2 * (int64_t)g->n_str + 2 : -1;
 }
 
 #endif

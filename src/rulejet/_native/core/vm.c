@@ -1186,6 +1186,8 @@ static void select_rules(rj_vm *vm)
     memcpy(vm->active, p->unguarded, p->n_words * sizeof(uint64_t));
     for (uint32_t g = 0; g < p->n_groups; g++) {
         const rj_guard_group *G = &p->groups[g];
+        if (G->in_cells)
+            continue;
         const rj_cel *vp = slot_ref(vm, G->slot);
         if (vp->type == RJ_C_ERR) {
             for (uint32_t i = 0; i < G->n_rules; i++)
@@ -1226,7 +1228,20 @@ static void fill_cells(rj_vm *vm)
         const rj_slot_cells *g = &p->cells[gi];
         if (!g->rows)
             continue;
-        int64_t row = rj_cells_row(g, slot_ref(vm, g->slot), vm->row[g->slot].type);
+        /* The common kinds straight from the extracted value: no slot load. */
+        const rj_value *rv = &vm->row[g->slot];
+        rj_cel v;
+        int64_t row;
+        if (rv->type == RJ_V_INT || (rv->type == RJ_V_DOUBLE && !isnan(rv->num.d))) {
+            v.type = rv->type == RJ_V_INT ? RJ_C_INT : RJ_C_DOUBLE;
+            v.n.i = rv->num.i; /* the union's bits, int or double */
+            row = rj_cells_num_row(g, &v);
+        } else if (rv->type == RJ_V_STRING && !(rv->flags & RJ_VF_ESCAPED)) {
+            v = str(vm->base + rv->off, rv->len);
+            row = rj_cells_str_row(g, &v);
+        } else {
+            row = rj_cells_row(g, slot_ref(vm, g->slot), rv->type);
+        }
         if (row >= 0) {
             memcpy(vm->atom_val + g->first_atom, g->rows + (size_t)row * g->n_atoms, g->n_atoms);
             const uint64_t *b = g->bits + (size_t)row * 2 * W;

@@ -157,6 +157,7 @@ typedef struct rj_guard_group {
     uint32_t table_bits;  /* open addressing: 2^bits entries */
     uint32_t *table_const; /* const index, or UINT32_MAX for empty */
     uint32_t *table_rule;  /* the rule that constant belongs to */
+    uint32_t in_cells;     /* 1: the cells' rule bits do this guard's job; skip it */
 } rj_guard_group;
 
 /* An atom: one fused instruction (op, a, arg), possibly negated, or a
