@@ -1084,16 +1084,24 @@ static uint64_t guard_hash(const rj_cel *v)
         uint64_t h = 0xcbf29ce484222325ULL ^ v->len, w;
         const uint8_t *q = v->n.ptr;
         uint32_t n = v->len;
-        for (; n >= 8; q += 8, n -= 8) {
+        for (; n > 8; q += 8, n -= 8) {
             memcpy(&w, q, 8);
             h = (h ^ w) * 0x100000001b3ULL;
             h ^= h >> 29;
         }
-        if (n) {
-            w = 0;
-            memcpy(&w, q, n);
-            h = (h ^ w) * 0x100000001b3ULL;
+        /* The last 1-8 bytes by loads inside the string (overlapping ones
+         * for 4-7), never a short copy through memory (its reload stalls). */
+        if (v->len >= 8) {
+            memcpy(&w, v->n.ptr + v->len - 8, 8);
+        } else if (n >= 4) {
+            uint32_t lo, hi;
+            memcpy(&lo, q, 4);
+            memcpy(&hi, q + n - 4, 4);
+            w = lo | (uint64_t)hi << 32;
+        } else {
+            w = n ? q[0] | (uint64_t)q[n / 2] << 8 | (uint64_t)q[n - 1] << 16 : 0;
         }
+        h = (h ^ w) * 0x100000001b3ULL;
         return mix(h ^ 0x3);
     }
     case RJ_C_BOOL: return mix(0x10 + (uint64_t)v->n.i);
