@@ -87,7 +87,7 @@ def _fill_and_check(
 ) -> None:
     bufs = []
     for size in (16, 64, 200, 1000, 5000):
-        bufs += arena.alloc_many(2_000, size)
+        bufs += arena.alloc_many(2_000, size, separate=True)  # GIL released, one CAS each
     pattern = bytes([tag]) * 5000
     for b in bufs:
         memoryview(b)[:] = pattern[: len(b)]
@@ -131,7 +131,7 @@ def test_freed_buffers_are_reused_by_size_class() -> None:
 def _churn(arena: Arena, tag: int, errors: list[str]) -> None:
     pattern = bytes([tag]) * 4096
     for _ in range(50):
-        bufs = arena.alloc_many(500, 16 << (tag % 5))
+        bufs = arena.alloc_many(500, 16 << (tag % 5), separate=True)
         for b in bufs:
             memoryview(b)[:] = pattern[: len(b)]
         for b in bufs:
@@ -150,3 +150,32 @@ def test_threads_reuse_without_sharing() -> None:
         t.join()
     assert errors == []
     assert arena.stats()["reused"] > 0
+
+
+def test_alloc_many_carves_one_block() -> None:
+    """A batch is one block: buffers side by side at the aligned stride,
+    each its own writable view; the block returns to its free list only
+    when the last buffer of the batch is dropped."""
+    arena = Arena()
+    bufs = arena.alloc_many(10, 60, align=32)
+    addrs = [b.address for b in bufs]
+    assert all(a % 32 == 0 for a in addrs)
+    assert [b - a for a, b in itertools.pairwise(addrs)] == [64] * 9
+    for i, b in enumerate(bufs):
+        memoryview(b)[:] = bytes([i]) * 60
+    assert [bytes(memoryview(b)) for b in bufs] == [bytes([i]) * 60 for i in range(10)]
+    del b
+    assert arena.alloc_many(0, 64) == []
+    assert [len(b) for b in arena.alloc_many(3, 0)] == [0, 0, 0]
+
+    small = arena.alloc_many(10, 64)
+    first = small[0].address
+    last = small.pop()
+    del small
+    assert arena.alloc_many(10, 64)[0].address != first  # one buffer still holds the block
+    with pytest.raises(BusyError, match="11 buffer"):  # bufs and last: the block is not one
+        arena.reset()
+    del last
+    assert arena.alloc_many(10, 64)[0].address == first  # now reused whole
+    del bufs
+    arena.reset()

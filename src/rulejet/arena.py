@@ -2,9 +2,12 @@
 
 ``Arena(chunk_size=1 MiB)`` hands out writable buffers carved from large
 mmap'd chunks: ``alloc(n, align=16)`` (an ``ArenaBuffer``: buffer protocol,
-``len()``, ``.address``) and ``alloc_many(count, n)`` (the allocation loop
-runs with the GIL released, so threads allocate in parallel; reserving
-memory is one CAS on the chunk cursor, with pause/backoff on contention).
+``len()``, ``.address``) and ``alloc_many(count, n)`` (one block carved
+into ``count`` buffers, returned to its free list when the last of them is
+dropped; with ``separate=True`` each buffer is its own block and the
+allocation loop runs with the GIL released, so threads allocate in
+parallel). Reserving memory is one CAS on the chunk cursor, with
+pause/backoff on contention.
 Requests round up to size classes in three tiers: small (16..256 B),
 medium (512 B..64 KiB) and large (their own page-aligned mappings).
 

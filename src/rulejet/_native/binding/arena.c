@@ -28,6 +28,7 @@ typedef struct {
     Py_ssize_t len;
     Py_ssize_t exports; /* live Py_buffer exports (GIL held when changed) */
     int reusable;       /* returns to its size class's free list when freed */
+    int hidden;         /* a batch's block: alive only through its buffers, not counted */
 } ArenaBuffer;
 
 static int arena_init(Arena *self, PyObject *args, PyObject *kw)
@@ -84,6 +85,7 @@ static PyObject *new_buffer(rj_state *st, Arena *owner, void *p, Py_ssize_t len)
     b->len = len;
     b->exports = 0;
     b->reusable = 0;
+    b->hidden = 0;
     owner->live++;
     return (PyObject *)b;
 }
@@ -114,26 +116,19 @@ static PyObject *arena_alloc(Arena *self, PyObject *args, PyObject *kw)
     return (PyObject *)b;
 }
 
-static PyObject *arena_alloc_many(Arena *self, PyObject *args, PyObject *kw)
+/* alloc_many(separate=True): each buffer its own block, so each goes back
+ * to its size class's free list when dropped. The loop runs without the
+ * GIL: other threads allocate from the same arena at the same time (that
+ * is what the CAS is for). */
+static PyObject *alloc_separate(Arena *self, Py_ssize_t count, Py_ssize_t n, Py_ssize_t align)
 {
-    static char *names[] = {"count", "size", "align", NULL};
-    Py_ssize_t count, n, align = 16;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "nn|$n:alloc_many", names, &count, &n, &align) ||
-        parse_size(n, align) < 0 || check_usable(self) < 0)
-        return NULL;
-    if (count < 0 || count > PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(void *)) {
-        PyErr_SetString(PyExc_ValueError, "count out of range");
-        return NULL;
-    }
     rj_state *st = rj_state_from_type(Py_TYPE(self));
     void **ptrs = malloc((size_t)(count ? count : 1) * sizeof(void *));
     if (!ptrs)
         return PyErr_NoMemory();
     Py_ssize_t got = 0;
     int err = 0;
-    /* The allocation loop runs without the GIL: other threads allocate
-     * from the same arena at the same time (that is what the CAS is for).
-     * live is raised before and settled after, so a concurrent reset()
+    /* live is raised before and settled after, so a concurrent reset()
      * (which needs the GIL) refuses while this batch is in flight. */
     self->live++;
     Py_BEGIN_ALLOW_THREADS
@@ -163,6 +158,60 @@ static PyObject *arena_alloc_many(Arena *self, PyObject *args, PyObject *kw)
     }
 out:
     free(ptrs);
+    return list;
+}
+
+static PyObject *arena_alloc_many(Arena *self, PyObject *args, PyObject *kw)
+{
+    static char *names[] = {"count", "size", "align", "separate", NULL};
+    Py_ssize_t count, n, align = 16;
+    int separate = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "nn|$np:alloc_many", names, &count, &n, &align,
+                                     &separate) ||
+        parse_size(n, align) < 0 || check_usable(self) < 0)
+        return NULL;
+    if (count < 0 || count > PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(void *)) {
+        PyErr_SetString(PyExc_ValueError, "count out of range");
+        return NULL;
+    }
+    if (separate)
+        return alloc_separate(self, count, n, align);
+    rj_state *st = rj_state_from_type(Py_TYPE(self));
+    if (!count)
+        return PyList_New(0);
+    /* One block for the whole batch (one bump or free-list pop instead of
+     * one per buffer), held by a hidden parent buffer: each buffer of the
+     * batch keeps it alive, and the block goes back to its free list when
+     * the last of them is dropped. */
+    Py_ssize_t stride = (n + align - 1) / align * align;
+    if (!stride)
+        stride = align;
+    if (stride > PY_SSIZE_T_MAX / count) {
+        PyErr_SetString(PyExc_ValueError, "count * size out of range");
+        return NULL;
+    }
+    void *block = rj_arena_alloc(&self->arena, (size_t)(stride * count), (size_t)align, NULL);
+    if (!block)
+        return rj_raise_errno(st, -errno, NULL);
+    ArenaBuffer *batch = (ArenaBuffer *)new_buffer(st, self, block, stride * count);
+    if (!batch) {
+        rj_arena_free(&self->arena, block, (size_t)(stride * count));
+        return NULL;
+    }
+    batch->reusable = align <= 16;
+    batch->hidden = 1; /* the user holds its buffers; "alive" counts those */
+    self->live--;
+    PyObject *list = PyList_New(count);
+    for (Py_ssize_t i = 0; list && i < count; i++) {
+        ArenaBuffer *b = (ArenaBuffer *)new_buffer(st, self, (char *)block + i * stride, n);
+        if (!b) {
+            Py_CLEAR(list);
+            break;
+        }
+        b->parent = Py_NewRef(batch);
+        PyList_SET_ITEM(list, i, (PyObject *)b);
+    }
+    Py_DECREF(batch); /* now held by its buffers only */
     return list;
 }
 
@@ -216,7 +265,8 @@ static PyMethodDef arena_methods[] = {
     {"alloc", (PyCFunction)(void (*)(void))arena_alloc, METH_VARARGS | METH_KEYWORDS,
      "alloc(size, *, align=16) -> ArenaBuffer"},
     {"alloc_many", (PyCFunction)(void (*)(void))arena_alloc_many, METH_VARARGS | METH_KEYWORDS,
-     "alloc_many(count, size, *, align=16) -> list of ArenaBuffer (GIL released while allocating)"},
+     "alloc_many(count, size, *, align=16, separate=False) -> list of ArenaBuffer: carved from "
+     "one block, or (separate) each its own, allocated with the GIL released"},
     {"reset", (PyCFunction)arena_reset, METH_NOARGS, "Free everything; BusyError while buffers live."},
     {"close", (PyCFunction)arena_close, METH_NOARGS, "Unmap everything; BusyError while buffers live."},
     {"stats", (PyCFunction)arena_stats, METH_NOARGS, "Counters: chunks, bytes in use, per tier."},
@@ -246,7 +296,8 @@ static void buffer_dealloc(ArenaBuffer *self)
      * the block back for reuse unless the arena is already closed. */
     if (self->reusable && !self->parent && !self->owner->closed)
         rj_arena_free(&self->owner->arena, self->ptr, (size_t)self->len);
-    self->owner->live--;
+    if (!self->hidden)
+        self->owner->live--;
     Py_XDECREF(self->parent);
     Py_DECREF(self->owner);
     PyObject_Free(self);
