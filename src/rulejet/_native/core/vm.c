@@ -1059,6 +1059,10 @@ static void begin_event(rj_vm *vm, const rj_value *row, const uint8_t *base)
 
 /* ---- guard index ---- */
 
+/* Guards on a field with at most this many constants compare the value
+ * with each in turn: cheaper than hashing it. */
+#define RJ_GUARD_LINEAR 6
+
 static uint64_t mix(uint64_t h)
 {
     h ^= h >> 33;
@@ -1116,6 +1120,7 @@ void rj_program_free_index(rj_program *p)
         free(p->groups[g].rules);
         free(p->groups[g].table_const);
         free(p->groups[g].table_rule);
+        free(p->groups[g].pair_const);
     }
     free(p->groups);
     free(p->unguarded);
@@ -1158,8 +1163,10 @@ int rj_program_index(rj_program *p)
         G->rules = malloc(G->n_rules * sizeof(uint32_t));
         G->table_const = malloc(sizeof(uint32_t) << bits);
         G->table_rule = malloc(sizeof(uint32_t) << bits);
-        if (!G->rules || !G->table_const || !G->table_rule)
+        G->pair_const = malloc(2 * (size_t)(pairs ? pairs : 1) * sizeof(uint32_t));
+        if (!G->rules || !G->table_const || !G->table_rule || !G->pair_const)
             goto nomem;
+        G->pair_rule = G->pair_const + pairs;
         memset(G->table_const, 0xff, sizeof(uint32_t) << bits);
         G->n_rules = 0;
         for (uint32_t r = 0; r < p->n_rules; r++) {
@@ -1174,6 +1181,8 @@ int rj_program_index(rj_program *p)
                     h = (h + 1) & mask;
                 G->table_const[h] = k;
                 G->table_rule[h] = r;
+                G->pair_const[G->n_pairs] = k;
+                G->pair_rule[G->n_pairs++] = r;
             }
         }
     }
@@ -1200,6 +1209,12 @@ static void select_rules(rj_vm *vm)
         if (vp->type == RJ_C_ERR) {
             for (uint32_t i = 0; i < G->n_rules; i++)
                 vm->active[G->rules[i] / 64] |= 1ULL << (G->rules[i] % 64);
+            continue;
+        }
+        if (G->n_pairs <= RJ_GUARD_LINEAR) { /* a few: compare in turn, no hash */
+            for (uint32_t i = 0; i < G->n_pairs; i++)
+                if (eq3(vp, &p->consts[G->pair_const[i]]) == 1)
+                    vm->active[G->pair_rule[i] / 64] |= 1ULL << (G->pair_rule[i] % 64);
             continue;
         }
         uint64_t mask = (1ULL << G->table_bits) - 1, h = guard_hash(vp) & mask;

@@ -158,6 +158,8 @@ typedef struct rj_guard_group {
     uint32_t *table_const; /* const index, or UINT32_MAX for empty */
     uint32_t *table_rule;  /* the rule that constant belongs to */
     uint32_t in_cells;     /* 1: the cells' rule bits do this guard's job; skip it */
+    uint32_t n_pairs;      /* (constant, rule) pairs, also listed side by side: */
+    uint32_t *pair_const, *pair_rule; /* a few are compared in turn, not hashed */
 } rj_guard_group;
 
 /* An atom: one fused instruction (op, a, arg), possibly negated, or a
