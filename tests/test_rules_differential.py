@@ -496,15 +496,17 @@ def table_atom(draw: st.DrawFn) -> str:
 
 @given(data=st.data())
 def test_rules_settled_by_cells(kernel: str, data: Any) -> None:
-    """Many conjunctions over the same few fields: each field gets a table
+    """Many conjunctions and disjunctions over the same few fields: each
+    field gets a table
     (sorted thresholds, a row of atom results and rule bits per cell) that
     decides them without running code. Every cell kind (below, equal,
     between, above thresholds; numbers across int and double; strings by
     bytes and by prefix; missing; values the table does not cover) must
     agree with the reference."""
+    joined = st.tuples(st.lists(table_atom(), min_size=1, max_size=3), st.booleans())
     texts = data.draw(
         st.lists(
-            st.lists(table_atom(), min_size=1, max_size=3).map(" && ".join),
+            joined.map(lambda aj: (" && " if aj[1] else " || ").join(aj[0])),
             min_size=8,
             max_size=24,
         ),

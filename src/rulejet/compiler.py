@@ -490,7 +490,9 @@ def compile_rules(
         pre, shape = _atoms_of(em, cond, atoms, guard) if use_guards else ((), SHAPE_GENERAL)
         if shape == SHAPE_GENERAL and use_guards:  # instead of running its code
             as_tree = _tree_of(em, cond, atoms)
-            if as_tree is not None:
+            if as_tree is not None and len(as_tree) == 1:
+                pre, shape = as_tree, SHAPE_AND  # one atom: a conjunction of one
+            elif as_tree is not None:
                 pre, shape, tree = (), SHAPE_TREE, as_tree
         if guard is not None:
             g_field, values = guard

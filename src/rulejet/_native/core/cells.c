@@ -313,14 +313,14 @@ static void drop_covered_guards(rj_program *p)
     }
 }
 
-/* The rules with a conjunct atom (an atom of an AND or GENERAL rule: one
- * false atom makes the rule false, whatever else it holds) in group gi. */
+/* The rules with an atom in group gi (a conjunct of an AND or GENERAL
+ * rule, a disjunct of an OR rule). */
 static uint32_t rules_involved(const rj_program *p, uint32_t gi)
 {
     uint32_t n = 0;
     for (uint32_t r = 0; r < p->n_rules; r++) {
         const rj_rule_code *rc = &p->rules[r];
-        if (rc->shape != RJ_SHAPE_AND && rc->shape != RJ_SHAPE_GENERAL)
+        if (rc->shape == RJ_SHAPE_TREE)
             continue;
         for (int k = 0; k < RJ_MAX_ATOMS && rc->pre[k] >= 0; k++) {
             if (p->atoms[rc->pre[k]].cells == (int32_t)gi) {
@@ -335,9 +335,10 @@ static uint32_t rules_involved(const rj_program *p, uint32_t gi)
 int rj_cells_rule_bits(rj_program *p)
 {
     uint32_t W = p->n_words;
-    p->table_and = calloc(W ? W : 1, sizeof(uint64_t));
+    p->table_and = calloc(2 * (size_t)(W ? W : 1), sizeof(uint64_t));
     if (!p->table_and)
         return -ENOMEM;
+    p->table_or = p->table_and + (W ? W : 1);
     /* Every table is searched for every event; one that settles only a
      * few rules costs more than evaluating their atoms when (and if) the
      * rules get that far. Those atoms go back to being evaluated alone. */
@@ -355,19 +356,26 @@ int rj_cells_rule_bits(rj_program *p)
         if (!g->rows)
             continue;
         size_t n_rows = 2 * (size_t)g->n_num + 1 + 2 * (size_t)g->n_str + 1 + 1;
-        g->bits = malloc(n_rows * 2 * W * sizeof(uint64_t));
+        g->bits = malloc(n_rows * RJ_CELL_SETS * W * sizeof(uint64_t));
         g->involved = calloc(W ? W : 1, sizeof(uint64_t));
         if (!g->bits || !g->involved)
             return -ENOMEM;
-        memset(g->bits, 0xff, n_rows * 2 * W * sizeof(uint64_t));
+        for (size_t row = 0; row < n_rows; row++) {
+            uint64_t *b = g->bits + row * RJ_CELL_SETS * W;
+            memset(b, 0xff, 2 * W * sizeof(uint64_t));          /* possible, satisfied */
+            memset(b + 2 * W, 0, W * sizeof(uint64_t));         /* any_true */
+            memset(b + 3 * W, 0xff, W * sizeof(uint64_t));      /* all_false */
+        }
     }
-    /* A rule's atoms are necessary conjuncts for AND and GENERAL shapes:
-     * one false atom makes the rule false, whatever else it holds. */
+    /* A rule's atoms are necessary conjuncts for AND and GENERAL shapes
+     * (one false atom makes the rule false, whatever else it holds), and
+     * its disjuncts for the OR shape (one true atom makes it true). */
     for (uint32_t r = 0; r < p->n_rules; r++) {
         const rj_rule_code *rc = &p->rules[r];
-        if (rc->shape != RJ_SHAPE_AND && rc->shape != RJ_SHAPE_GENERAL)
+        int is_or = rc->shape == RJ_SHAPE_OR;
+        if (rc->shape != RJ_SHAPE_AND && rc->shape != RJ_SHAPE_GENERAL && !is_or)
             continue;
-        int all_in_cells = rc->shape == RJ_SHAPE_AND;
+        int all_in_cells = rc->shape != RJ_SHAPE_GENERAL;
         uint64_t bit = 1ULL << (r % 64);
         for (int k = 0; k < RJ_MAX_ATOMS && rc->pre[k] >= 0; k++) {
             const rj_atom *a = &p->atoms[rc->pre[k]];
@@ -381,15 +389,22 @@ int rj_cells_rule_bits(rj_program *p)
             g->involved[r / 64] |= bit;
             for (size_t row = 0; row < n_rows; row++) {
                 uint8_t v = g->rows[row * g->n_atoms + i];
-                uint64_t *b = g->bits + row * 2 * W;
-                if (v == 0)
-                    b[r / 64] &= ~bit; /* not possible */
-                if (v != 1)
-                    b[W + r / 64] &= ~bit; /* not satisfied */
+                uint64_t *b = g->bits + row * RJ_CELL_SETS * W;
+                if (is_or) {
+                    if (v == 1)
+                        b[2 * W + r / 64] |= bit; /* some atom true */
+                    if (v != 0)
+                        b[3 * W + r / 64] &= ~bit; /* not all false */
+                } else {
+                    if (v == 0)
+                        b[r / 64] &= ~bit; /* not possible */
+                    if (v != 1)
+                        b[W + r / 64] &= ~bit; /* not satisfied */
+                }
             }
         }
         if (all_in_cells)
-            p->table_and[r / 64] |= bit;
+            (is_or ? p->table_or : p->table_and)[r / 64] |= bit;
     }
     drop_covered_guards(p);
     return 0;
@@ -400,9 +415,9 @@ void rj_cells_free(rj_program *p)
     for (uint32_t g = 0; p->cells && g < p->n_cells; g++)
         free_group(&p->cells[g]);
     free(p->cells);
-    free(p->table_and);
+    free(p->table_and); /* table_or shares it */
     p->cells = NULL;
-    p->table_and = NULL;
+    p->table_and = p->table_or = NULL;
     p->n_cells = 0;
 }
 

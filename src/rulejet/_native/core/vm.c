@@ -81,9 +81,13 @@ int rj_vm_init(rj_vm *vm, const rj_program *prog)
     vm->atom_val = malloc(prog->n_atoms ? prog->n_atoms : 1);
     vm->atom_gen = calloc(prog->n_atoms ? prog->n_atoms : 1, sizeof(uint32_t));
     size_t words = prog->n_words ? prog->n_words : 1;
-    vm->possible = malloc(3 * words * sizeof(uint64_t));
-    vm->satisfied = vm->possible ? vm->possible + words : NULL;
-    vm->undecided = vm->possible ? vm->possible + 2 * words : NULL;
+    vm->possible = malloc((RJ_CELL_SETS + 1) * words * sizeof(uint64_t));
+    if (vm->possible) {
+        vm->satisfied = vm->possible + words;
+        vm->any_true = vm->possible + 2 * words;
+        vm->all_false = vm->possible + 3 * words;
+        vm->undecided = vm->possible + 4 * words;
+    }
     int arena_rc = rj_arena_init(&vm->scratch, 65536);
     if (arena_rc == 0)
         vm->scratch_ready = 1;
@@ -1245,7 +1249,9 @@ static void fill_cells(rj_vm *vm)
 {
     const rj_program *p = vm->prog;
     uint32_t W = p->n_words;
-    memset(vm->possible, 0xff, 2 * W * sizeof(uint64_t));
+    memset(vm->possible, 0xff, 2 * W * sizeof(uint64_t)); /* and satisfied */
+    memset(vm->any_true, 0, W * sizeof(uint64_t));
+    memset(vm->all_false, 0xff, W * sizeof(uint64_t));
     memset(vm->undecided, 0, W * sizeof(uint64_t));
     for (uint32_t gi = 0; gi < p->n_cells; gi++) {
         const rj_slot_cells *g = &p->cells[gi];
@@ -1267,10 +1273,12 @@ static void fill_cells(rj_vm *vm)
         }
         if (row >= 0) {
             memcpy(vm->atom_val + g->first_atom, g->rows + (size_t)row * g->n_atoms, g->n_atoms);
-            const uint64_t *b = g->bits + (size_t)row * 2 * W;
+            const uint64_t *b = g->bits + (size_t)row * RJ_CELL_SETS * W;
             for (uint32_t w = 0; w < W; w++) {
                 vm->possible[w] &= b[w];
                 vm->satisfied[w] &= b[W + w];
+                vm->any_true[w] |= b[2 * W + w];
+                vm->all_false[w] &= b[3 * W + w];
             }
         } else {
             for (uint32_t i = 0; i < g->n_atoms; i++)
@@ -1278,6 +1286,7 @@ static void fill_cells(rj_vm *vm)
             for (uint32_t w = 0; w < W; w++) {
                 vm->undecided[w] |= g->involved[w];
                 vm->satisfied[w] &= ~g->involved[w];
+                vm->all_false[w] &= ~g->involved[w];
             }
         }
     }
@@ -1343,18 +1352,24 @@ uint32_t rj_vm_eval_event(rj_vm *vm, const rj_value *row, const uint8_t *base,
         fill_cells(vm);
     for (uint32_t w = 0; w < p->n_words; w++) {
         uint64_t active = vm->active[w];
-        /* Rules the cells decide outright: all their atoms in tables. */
-        uint64_t decided_by_bits = 0;
+        /* Rules the cells decide outright (all their atoms in tables):
+         * true, false (dropped from active here), or, with an atom neither
+         * and none deciding, the interpreter's error. */
+        uint64_t by_bits = 0, true_bits = 0;
         if (p->n_cells) {
-            active &= vm->possible[w];
-            decided_by_bits = active & p->table_and[w] & ~vm->undecided[w];
+            uint64_t ors = active & p->table_or[w] & ~vm->undecided[w];
+            active &= vm->possible[w] & ~(ors & ~vm->any_true[w] & vm->all_false[w]);
+            by_bits = active & (p->table_and[w] | p->table_or[w]) & ~vm->undecided[w];
+            true_bits = by_bits & ((p->table_and[w] & vm->satisfied[w]) |
+                                   (p->table_or[w] & vm->any_true[w]));
         }
         for (uint64_t bits = active; bits; bits &= bits - 1) {
             uint32_t r = w * 64 + (uint32_t)__builtin_ctzll(bits);
             const rj_rule_code *rc = &p->rules[r];
-            if (decided_by_bits & bits & (0 - bits)) {
-                if (!(vm->satisfied[w] & bits & (0 - bits))) {
-                    err_counts[r]++; /* no atom false, one neither: an error */
+            uint64_t bit = bits & (0 - bits);
+            if (by_bits & bit) {
+                if (!(true_bits & bit)) {
+                    err_counts[r]++;
                     continue;
                 }
                 matched[n++] = r;

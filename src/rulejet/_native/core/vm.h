@@ -180,9 +180,12 @@ typedef struct rj_atom {
  * domain into 2n+1 cells (cell 2j: between t[j-1] and t[j]; cell 2j+1:
  * equal to t[j]); one more cell is "missing". One binary search per event
  * finds the value's cell, whose row holds every one of these atoms'
- * results (0, 1, or 2: neither) and two rule bitsets: the rules none of
- * whose conjunct atoms on this field is false ("possible"), and those all
- * of whose are true ("satisfied"); rules without atoms here are in both. */
+ * results (0, 1, or 2: neither) and four rule bitsets: for conjunctions,
+ * the rules none of whose atoms on this field is false ("possible") and
+ * those all of whose are true ("satisfied"); for disjunctions, the rules
+ * with an atom here true ("any true") and those with all false ("all
+ * false"). A rule without atoms here is in each set but "any true". */
+#define RJ_CELL_SETS 4
 typedef struct rj_slot_cells {
     uint32_t slot;
     uint32_t first_atom, n_atoms; /* atoms[first_atom .. + n_atoms) */
@@ -191,7 +194,7 @@ typedef struct rj_slot_cells {
     double *num_d;         /* num as doubles, if every one is exactly a double */
     uint64_t *str_key;     /* str's first 8 bytes, big-endian, zero-padded */
     uint8_t *rows;         /* atom results: (2 n_num + 1 + 2 n_str + 1 + 1) x n_atoms */
-    uint64_t *bits;        /* per row: possible[n_words], satisfied[n_words] */
+    uint64_t *bits;        /* per row: RJ_CELL_SETS bitsets of n_words */
     uint64_t *involved;    /* rules with a conjunct atom here */
     uint8_t *succ_bytes;   /* storage for the startsWith upper bounds */
 } rj_slot_cells;
@@ -217,6 +220,7 @@ typedef struct rj_program {
     rj_slot_cells *cells;
     uint32_t n_cells;
     uint64_t *table_and; /* AND rules whose atoms are all in cells: the bits decide them */
+    uint64_t *table_or;  /* the same for OR rules */
     uint64_t *unguarded; /* bitset of rules without a guard */
     uint32_t n_words;    /* 64-bit words per rule bitset */
 } rj_program;
@@ -231,7 +235,8 @@ typedef struct rj_vm {
     uint64_t *active; /* rules to evaluate for the current event */
     uint8_t *atom_val; /* per atom: 0 false, 1 true, 2 neither */
     uint32_t *atom_gen;
-    uint64_t *possible, *satisfied, *undecided; /* this event's rule bitsets from cells */
+    /* This event's rule bitsets from the cells (as in rj_slot_cells). */
+    uint64_t *possible, *satisfied, *any_true, *all_false, *undecided;
     rj_cel *stack;
     rj_cel *slot_cache;   /* loaded slot values for the current event */
     uint32_t *slot_gen;   /* slot_cache[i] is valid when == gen */
