@@ -236,8 +236,17 @@ static int build_group(const rj_program *p, rj_slot_cells *g)
         }
         g->num_d[i] = t->type == RJ_C_INT ? (double)t->n.i : t->n.d;
     }
+    /* Keys from the bytes after the thresholds' common prefix: timestamps
+     * or paths that all begin alike would otherwise share one key. */
+    g->str_skip = g->n_str ? g->str[0].len : 0;
+    for (uint32_t i = 1; i < g->n_str; i++) {
+        uint32_t k = 0;
+        while (k < g->str_skip && k < g->str[i].len && g->str[i].n.ptr[k] == g->str[0].n.ptr[k])
+            k++;
+        g->str_skip = k;
+    }
     for (uint32_t i = 0; i < g->n_str; i++)
-        g->str_key[i] = rj_str_key(g->str[i].n.ptr, g->str[i].len);
+        g->str_key[i] = rj_str_key(g->str[i].n.ptr + g->str_skip, g->str[i].len - g->str_skip);
     size_t num_cells = 2 * (size_t)g->n_num + 1, str_cells = 2 * (size_t)g->n_str + 1;
     size_t n_rows = num_cells + str_cells + 1;
     if (n_rows * (g->n_atoms + 16 * (size_t)p->n_words) > MAX_TABLE_BYTES)

@@ -61,7 +61,7 @@ static inline uint64_t rj_str_key(const uint8_t *p, uint32_t len)
     } while (0)
 
 /* The row of g's table for a number (an int, or a double that is not NaN). */
-static inline int64_t rj_cells_num_row(const rj_slot_cells *g, const rj_cel *v)
+static inline __attribute__((always_inline)) int64_t rj_cells_num_row(const rj_slot_cells *g, const rj_cel *v)
 {
     uint32_t lo;
     double x = v->type == RJ_C_INT ? (double)v->n.i : v->n.d;
@@ -81,15 +81,24 @@ static inline int64_t rj_cells_num_row(const rj_slot_cells *g, const rj_cel *v)
 }
 
 /* The row of g's table for a string. */
-static inline int64_t rj_cells_str_row(const rj_slot_cells *g, const rj_cel *v)
+static inline __attribute__((always_inline)) int64_t rj_cells_str_row(const rj_slot_cells *g, const rj_cel *v)
 {
-    uint32_t lo;
-    uint64_t key = rj_str_key(v->n.ptr, v->len);
+    uint32_t lo, skip = g->str_skip;
+    int64_t str0 = 2 * (int64_t)g->n_num + 1;
+    if (skip) { /* against the common prefix first: below, above, or within */
+        uint32_t m = v->len < skip ? v->len : skip;
+        int c = m ? memcmp(v->n.ptr, g->str[0].n.ptr, m) : 0;
+        if (c < 0 || (c == 0 && v->len < skip))
+            return str0;                          /* below every threshold */
+        if (c > 0)
+            return str0 + 2 * (int64_t)g->n_str; /* above every threshold */
+    }
+    uint64_t key = rj_str_key(v->n.ptr + skip, v->len - skip);
     RJ_LOWER_BOUND(g->str_key, g->n_str, key, lo);
     /* Thresholds with the same key: order them by the full bytes. */
     while (lo < g->n_str && g->str_key[lo] == key && bytes_cmp(&g->str[lo], v) < 0)
         lo++;
-    return 2 * (int64_t)g->n_num + 1 + 2 * (int64_t)lo +
+    return str0 + 2 * (int64_t)lo +
            (lo < g->n_str && g->str_key[lo] == key && bytes_cmp(&g->str[lo], v) == 0);
 }
 

@@ -192,7 +192,8 @@ typedef struct rj_slot_cells {
     uint32_t n_num, n_str;
     rj_cel *num, *str;     /* thresholds (strings point into consts or succ_bytes) */
     double *num_d;         /* num as doubles, if every one is exactly a double */
-    uint64_t *str_key;     /* str's first 8 bytes, big-endian, zero-padded */
+    uint32_t str_skip;     /* the bytes every string threshold begins with ... */
+    uint64_t *str_key;     /* ... and the 8 after them, big-endian, zero-padded */
     uint8_t *rows;         /* atom results: (2 n_num + 1 + 2 n_str + 1 + 1) x n_atoms */
     uint64_t *bits;        /* per row: RJ_CELL_SETS bitsets of n_words */
     uint64_t *involved;    /* rules with a conjunct atom here */
