@@ -10,6 +10,7 @@ _ref/cel.py states, and the native bugs found so far (xfail, strict).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -530,6 +531,25 @@ def test_rules_settled_by_cells(kernel: str, data: Any) -> None:
         doc["user"] = user
         evs.append(dump(doc, data.draw(st.booleans()), SPACING[0]))
     check(rules, evs)
+
+
+def test_cells_on_strings_with_a_common_prefix(kernel: str) -> None:
+    """Timestamp-like thresholds that share a long prefix: values below,
+    inside and above the prefix, shorter than it, equal to a threshold,
+    between two, and prefixes with their upper bounds."""
+    stamps = ["2026-11-02T06:00:00", "2026-11-02T18:00:00", "2026-11-14T06:00:00"]
+    texts = [f'a >= "{x}" && a < "{y}"' for x, y in itertools.pairwise(stamps)]
+    texts += [f'a.startsWith("{p}")' for p in ("2026-11-02", "2026-11-1", "2026-11-14T0")]
+    texts += ['a == "2026-11-02T18:00:00"', 'a in ["2026-11-", "2026-11-14"]', "has(a)"]
+    values = [
+        "", "2", "2026", "2026-11-", "2026-10-31T23:59:59", "2026-11-01", "2026-11-02",
+        "2026-11-02T06:00:00", "2026-11-02T06:00:00.5Z", "2026-11-02T17:59:59",
+        "2026-11-02T18:00:00", "2026-11-09", "2026-11-1", "2026-11-14", "2026-11-14T06",
+        "2026-11-14T07", "2026-11-15", "2026-12-01", "3", 7, None,
+    ]  # fmt: skip
+    evs = [json.dumps({"a": v}).encode() for v in values] + [b"{}"]
+    evs.append(rb'{"a": "2026-11-02\u0054\u0031\u0038:00:00"}')  # escaped: equal to a threshold
+    check([Spec(f"r{i}", t, 0, False) for i, t in enumerate(texts)], evs)
 
 
 NESTED = [
