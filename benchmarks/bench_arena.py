@@ -49,6 +49,12 @@ def main() -> None:
         del keep
         arena.reset()
 
+    def arena_batch_cold() -> None:
+        fresh = Arena()  # nothing to reuse: every page is touched for the first time
+        keep = fresh.alloc_many(n, 64)
+        del keep
+        fresh.close()
+
     def py_bytearray() -> None:
         keep = [bytearray(64) for _ in range(n)]
         del keep
@@ -64,6 +70,7 @@ def main() -> None:
         ("memoryview slice of a preallocated buffer", py_slice),
         ("Arena.alloc(64), one call each", arena_single),
         ("Arena.alloc_many(n, 64), one batch", arena_batch),
+        ("Arena.alloc_many(n, 64), a fresh arena's first batch", arena_batch_cold),
     ]:
         secs = timed(fn, args.runs)
         base = base or secs

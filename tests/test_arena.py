@@ -179,3 +179,28 @@ def test_alloc_many_carves_one_block() -> None:
     assert arena.alloc_many(10, 64)[0].address == first  # now reused whole
     del bufs
     arena.reset()
+
+
+def test_alloc_many_object_array_is_reused_and_outlives_the_arena_name() -> None:
+    """A batch's buffer objects live in one array that the arena keeps
+    for its next batch (no fresh pages to fault in), and buffers keep
+    their arena alive even when nothing else refers to it."""
+    arena = Arena()
+    first = arena.alloc_many(1000, 32)
+    where = id(first[0])
+    del first
+    arena.reset()
+    again = arena.alloc_many(500, 32)  # fits in the kept array
+    assert id(again[0]) == where
+    # Drop the buffers in any order; the last one frees the batch.
+    middle = again[250]
+    del again[:250]
+    del again
+    memoryview(middle)[:] = b"m" * 32
+    del middle
+    bigger = arena.alloc_many(5000, 16)  # larger than the kept array: a new one
+    assert len({b.address for b in bigger}) == 5000
+    del arena
+    memoryview(bigger[-1])[:] = b"x" * 16  # the buffers hold the arena
+    assert bytes(memoryview(bigger[-1])) == b"x" * 16
+    del bigger

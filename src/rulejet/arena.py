@@ -4,7 +4,8 @@
 mmap'd chunks: ``alloc(n, align=16)`` (an ``ArenaBuffer``: buffer protocol,
 ``len()``, ``.address``) and ``alloc_many(count, n)`` (one block carved
 into ``count`` buffers, returned to its free list when the last of them is
-dropped; with ``separate=True`` each buffer is its own block and the
+dropped; their objects are one array, which the arena keeps for its next
+batch; with ``separate=True`` each buffer is its own block and the
 allocation loop runs with the GIL released, so threads allocate in
 parallel). Reserving memory is one CAS on the chunk cursor, with
 pause/backoff on contention.

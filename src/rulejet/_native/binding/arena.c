@@ -18,6 +18,8 @@ typedef struct {
     rj_arena arena;
     Py_ssize_t live; /* ArenaBuffers alive (GIL held when changed) */
     int ready, closed;
+    void *spare_objs; /* the last batch's object array, kept for the next */
+    Py_ssize_t spare_count;
 } Arena;
 
 typedef struct {
@@ -27,9 +29,21 @@ typedef struct {
     char *ptr;
     Py_ssize_t len;
     Py_ssize_t exports; /* live Py_buffer exports (GIL held when changed) */
-    int reusable;       /* returns to its size class's free list when freed */
-    int hidden;         /* a batch's block: alive only through its buffers, not counted */
+    uint8_t reusable;   /* returns to its size class's free list when freed */
+    uint8_t in_batch;   /* parent is its ArenaBatch, whose objs array holds self */
 } ArenaBuffer;
+
+/* The block and the object array behind one alloc_many: not visible to
+ * Python, held by the batch's buffers, gone with the last of them. */
+typedef struct {
+    PyObject_HEAD
+    Arena *owner;
+    void *block;
+    Py_ssize_t size;
+    int reusable;
+    ArenaBuffer *objs;
+    Py_ssize_t n_objs;
+} ArenaBatch;
 
 static int arena_init(Arena *self, PyObject *args, PyObject *kw)
 {
@@ -60,6 +74,7 @@ static void arena_dealloc(Arena *self)
     /* No buffer can be alive: each holds a reference to self. */
     if (self->ready && !self->closed)
         rj_arena_destroy(&self->arena);
+    PyMem_Free(self->spare_objs);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
 }
@@ -85,7 +100,7 @@ static PyObject *new_buffer(rj_state *st, Arena *owner, void *p, Py_ssize_t len)
     b->len = len;
     b->exports = 0;
     b->reusable = 0;
-    b->hidden = 0;
+    b->in_batch = 0;
     owner->live++;
     return (PyObject *)b;
 }
@@ -180,9 +195,9 @@ static PyObject *arena_alloc_many(Arena *self, PyObject *args, PyObject *kw)
     if (!count)
         return PyList_New(0);
     /* One block for the whole batch (one bump or free-list pop instead of
-     * one per buffer), held by a hidden parent buffer: each buffer of the
-     * batch keeps it alive, and the block goes back to its free list when
-     * the last of them is dropped. */
+     * one per buffer), held by an ArenaBatch that each buffer of the batch
+     * keeps alive: the block goes back to its free list when the last of
+     * them is dropped. */
     Py_ssize_t stride = (n + align - 1) / align * align;
     if (!stride)
         stride = align;
@@ -193,27 +208,80 @@ static PyObject *arena_alloc_many(Arena *self, PyObject *args, PyObject *kw)
     void *block = rj_arena_alloc(&self->arena, (size_t)(stride * count), (size_t)align, NULL);
     if (!block)
         return rj_raise_errno(st, -errno, NULL);
-    ArenaBuffer *batch = (ArenaBuffer *)new_buffer(st, self, block, stride * count);
+    ArenaBatch *batch = PyObject_New(ArenaBatch, st->ArenaBatchType);
     if (!batch) {
         rj_arena_free(&self->arena, block, (size_t)(stride * count));
         return NULL;
     }
+    batch->owner = (Arena *)Py_NewRef(self);
+    batch->block = block;
+    batch->size = stride * count;
     batch->reusable = align <= 16;
-    batch->hidden = 1; /* the user holds its buffers; "alive" counts those */
-    self->live--;
-    PyObject *list = PyList_New(count);
-    for (Py_ssize_t i = 0; list && i < count; i++) {
-        ArenaBuffer *b = (ArenaBuffer *)new_buffer(st, self, (char *)block + i * stride, n);
-        if (!b) {
-            Py_CLEAR(list);
-            break;
-        }
+    /* The buffers' objects are one array too, kept by the arena for the
+     * next batch when this one goes: a batch after reset() reuses memory
+     * already touched instead of faulting fresh pages in. */
+    if (self->spare_objs && self->spare_count >= count) {
+        batch->objs = self->spare_objs;
+        batch->n_objs = self->spare_count;
+        self->spare_objs = NULL;
+    } else {
+        batch->objs = PyMem_Malloc((size_t)count * sizeof(ArenaBuffer));
+        batch->n_objs = count;
+    }
+    PyObject *list = batch->objs ? PyList_New(count) : PyErr_NoMemory();
+    if (!list) {
+        Py_DECREF(batch);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        ArenaBuffer *b =
+            (ArenaBuffer *)PyObject_Init((PyObject *)&batch->objs[i], st->ArenaBufferType);
+        b->owner = (Arena *)Py_NewRef(self);
         b->parent = Py_NewRef(batch);
+        b->ptr = (char *)block + i * stride;
+        b->len = n;
+        b->exports = 0;
+        b->reusable = 0;
+        b->in_batch = 1;
         PyList_SET_ITEM(list, i, (PyObject *)b);
     }
+    self->live += count;
     Py_DECREF(batch); /* now held by its buffers only */
     return list;
 }
+
+static void batch_dealloc(ArenaBatch *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    Arena *owner = self->owner;
+    if (self->reusable && !owner->closed)
+        rj_arena_free(&owner->arena, self->block, (size_t)self->size);
+    /* The arena keeps the larger object array for the next batch. */
+    if (self->objs && !owner->closed &&
+        (!owner->spare_objs || owner->spare_count < self->n_objs)) {
+        PyMem_Free(owner->spare_objs);
+        owner->spare_objs = self->objs;
+        owner->spare_count = self->n_objs;
+    } else {
+        PyMem_Free(self->objs);
+    }
+    Py_DECREF(owner);
+    PyObject_Free(self);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot batch_slots[] = {
+    {Py_tp_dealloc, batch_dealloc},
+    {Py_tp_doc, "The memory behind one Arena.alloc_many (internal)."},
+    {0, NULL},
+};
+
+static PyType_Spec batch_spec = {
+    .name = "rulejet._native.ArenaBatch",
+    .basicsize = sizeof(ArenaBatch),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = batch_slots,
+};
 
 static PyObject *busy(Arena *self, const char *what)
 {
@@ -240,6 +308,8 @@ static PyObject *arena_close(Arena *self, PyObject *Py_UNUSED(a))
         return busy(self, "close");
     rj_arena_destroy(&self->arena);
     self->closed = 1;
+    PyMem_Free(self->spare_objs);
+    self->spare_objs = NULL;
     Py_RETURN_NONE;
 }
 
@@ -292,16 +362,24 @@ static PyType_Spec arena_spec = {
 static void buffer_dealloc(ArenaBuffer *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
+    Arena *owner = self->owner;
     /* The last reference to this memory (proxies hold their parent): give
      * the block back for reuse unless the arena is already closed. */
-    if (self->reusable && !self->parent && !self->owner->closed)
-        rj_arena_free(&self->owner->arena, self->ptr, (size_t)self->len);
-    if (!self->hidden)
-        self->owner->live--;
-    Py_XDECREF(self->parent);
-    Py_DECREF(self->owner);
+    if (self->reusable && !self->parent && !owner->closed)
+        rj_arena_free(&owner->arena, self->ptr, (size_t)self->len);
+    owner->live--;
+    PyObject *parent = self->parent;
+    Py_DECREF(owner); /* the parent, if any, holds the arena too */
+    if (self->in_batch) {
+        /* self lives in its batch's object array, which may go with this
+         * last reference: nothing touches self after it. */
+        Py_DECREF(tp);
+        Py_DECREF(parent);
+        return;
+    }
     PyObject_Free(self);
     Py_DECREF(tp);
+    Py_XDECREF(parent);
 }
 
 static int buffer_getbuffer(ArenaBuffer *self, Py_buffer *view, int flags)
@@ -375,7 +453,8 @@ int rj_arena_init_types(PyObject *module, rj_state *st)
 {
     st->ArenaType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &arena_spec, NULL);
     st->ArenaBufferType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &buffer_spec, NULL);
-    if (!st->ArenaType || !st->ArenaBufferType)
+    st->ArenaBatchType = (PyTypeObject *)PyType_FromModuleAndSpec(module, &batch_spec, NULL);
+    if (!st->ArenaType || !st->ArenaBufferType || !st->ArenaBatchType)
         return -1;
     if (PyModule_AddType(module, st->ArenaType) < 0)
         return -1;

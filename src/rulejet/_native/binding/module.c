@@ -251,6 +251,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->ProgramType);
     Py_VISIT(st->ArenaType);
     Py_VISIT(st->ArenaBufferType);
+    Py_VISIT(st->ArenaBatchType);
     Py_VISIT(st->LenderType);
     Py_VISIT(st->LeaseType);
     Py_VISIT(st->RingType);
@@ -279,6 +280,7 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->ProgramType);
     Py_CLEAR(st->ArenaType);
     Py_CLEAR(st->ArenaBufferType);
+    Py_CLEAR(st->ArenaBatchType);
     Py_CLEAR(st->LenderType);
     Py_CLEAR(st->LeaseType);
     Py_CLEAR(st->RingType);

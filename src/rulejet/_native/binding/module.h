@@ -29,6 +29,7 @@ typedef struct rj_state {
     PyTypeObject *ProgramType;
     PyTypeObject *ArenaType;
     PyTypeObject *ArenaBufferType;
+    PyTypeObject *ArenaBatchType;
     PyTypeObject *LenderType;
     PyTypeObject *LeaseType;
     PyTypeObject *RingType;
