@@ -135,6 +135,10 @@ static uint8_t cell_result(const rj_program *p, const rj_atom *a, const rj_cel *
     if (a->op == RJ_OP_HAS)
         return 1;
     const rj_cel *k = &p->consts[a->arg];
+    /* A value between two thresholds equals no constant (every constant
+     * of its domain is a threshold). */
+    if (!(cell & 1) && (a->op == RJ_OP_F_EQ || a->op == RJ_OP_F_NE || a->op == RJ_OP_F_IN))
+        return a->op == RJ_OP_F_NE;
     switch (a->op) {
     case RJ_OP_F_EQ:
         return in_domain(k, dom) && cell_sign(t, n, cell, k, dom) == 0;
@@ -249,7 +253,8 @@ static int build_group(const rj_program *p, rj_slot_cells *g)
         g->str_key[i] = rj_str_key(g->str[i].n.ptr + g->str_skip, g->str[i].len - g->str_skip);
     size_t num_cells = 2 * (size_t)g->n_num + 1, str_cells = 2 * (size_t)g->n_str + 1;
     size_t n_rows = num_cells + str_cells + 1;
-    if (n_rows * (g->n_atoms + 16 * (size_t)p->n_words) > MAX_TABLE_BYTES)
+    if (n_rows * (g->n_atoms + RJ_CELL_SETS * sizeof(uint64_t) * (size_t)p->n_words) >
+        MAX_TABLE_BYTES)
         return 1;
     g->rows = malloc(n_rows * g->n_atoms);
     if (!g->rows)
