@@ -419,12 +419,16 @@ static int errors_to_py(const rj_batch *b, PyObject *errors)
 }
 
 /* The rows a buffer likely holds, judged from the first chunk's line
- * lengths (with room to spare): columns sized once grow without copies. */
+ * lengths (with room to spare): columns sized once grow without copies.
+ * Capped, so that short first lines in a huge buffer cannot ask for an
+ * array far beyond what the rest needs; past the cap, columns double. */
+#define EXPECTED_ROWS_CAP ((size_t)1 << 23)
 static size_t expected_rows(const rj_batch *b, size_t pos, size_t buf_len)
 {
     if (!pos || !b->rows)
         return 0;
-    return (size_t)((double)b->rows * ((double)buf_len / (double)pos) * 1.05) + 16;
+    double rows = (double)b->rows * ((double)buf_len / (double)pos) * 1.05 + 16;
+    return rows < (double)EXPECTED_ROWS_CAP ? (size_t)rows : EXPECTED_ROWS_CAP;
 }
 
 /* Shared loop of extract_lines and scan_lines: scan chunk after chunk
