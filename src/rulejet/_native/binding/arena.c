@@ -33,6 +33,8 @@ typedef struct {
     uint8_t in_batch;   /* parent is its ArenaBatch, whose objs array holds self */
 } ArenaBuffer;
 
+#define SPARE_OBJS_MAX ((Py_ssize_t)1 << 20)
+
 /* The block and the object array behind one alloc_many: not visible to
  * Python, held by the batch's buffers, gone with the last of them. */
 typedef struct {
@@ -256,8 +258,9 @@ static void batch_dealloc(ArenaBatch *self)
     Arena *owner = self->owner;
     if (self->reusable && !owner->closed)
         rj_arena_free(&owner->arena, self->block, (size_t)self->size);
-    /* The arena keeps the larger object array for the next batch. */
-    if (self->objs && !owner->closed &&
+    /* The arena keeps the larger object array for the next batch, up to
+     * SPARE_OBJS_MAX objects (64 MB): beyond, memory goes back at once. */
+    if (self->objs && !owner->closed && self->n_objs <= SPARE_OBJS_MAX &&
         (!owner->spare_objs || owner->spare_count < self->n_objs)) {
         PyMem_Free(owner->spare_objs);
         owner->spare_objs = self->objs;
