@@ -91,19 +91,25 @@ static int check_usable(Arena *self)
     return 0;
 }
 
-static PyObject *new_buffer(rj_state *st, Arena *owner, void *p, Py_ssize_t len)
+/* Fill a new buffer object over [p, p + len) of owner's memory; parent
+ * (a new reference is taken) keeps that memory alive if it is not b's. */
+static void init_buffer(ArenaBuffer *b, Arena *owner, PyObject *parent, void *p, Py_ssize_t len)
 {
-    ArenaBuffer *b = PyObject_New(ArenaBuffer, st->ArenaBufferType);
-    if (!b)
-        return NULL;
     b->owner = (Arena *)Py_NewRef(owner);
-    b->parent = NULL;
+    b->parent = Py_XNewRef(parent);
     b->ptr = p;
     b->len = len;
     b->exports = 0;
     b->reusable = 0;
     b->in_batch = 0;
     owner->live++;
+}
+
+static PyObject *new_buffer(rj_state *st, Arena *owner, void *p, Py_ssize_t len)
+{
+    ArenaBuffer *b = PyObject_New(ArenaBuffer, st->ArenaBufferType);
+    if (b)
+        init_buffer(b, owner, NULL, p, len);
     return (PyObject *)b;
 }
 
@@ -238,16 +244,10 @@ static PyObject *arena_alloc_many(Arena *self, PyObject *args, PyObject *kw)
     for (Py_ssize_t i = 0; i < count; i++) {
         ArenaBuffer *b =
             (ArenaBuffer *)PyObject_Init((PyObject *)&batch->objs[i], st->ArenaBufferType);
-        b->owner = (Arena *)Py_NewRef(self);
-        b->parent = Py_NewRef(batch);
-        b->ptr = (char *)block + i * stride;
-        b->len = n;
-        b->exports = 0;
-        b->reusable = 0;
+        init_buffer(b, self, (PyObject *)batch, (char *)block + i * stride, n);
         b->in_batch = 1;
         PyList_SET_ITEM(list, i, (PyObject *)b);
     }
-    self->live += count;
     Py_DECREF(batch); /* now held by its buffers only */
     return list;
 }
