@@ -29,10 +29,15 @@ if [ "$mode" = python ]; then
   trap 'rm -rf "$build"' EXIT
   cp -r src/rulejet "$build/rulejet"
   rm -f "$build"/rulejet/*.so
-  RULEJET_SANITIZE=1 python3 setup.py -q build_ext --build-lib "$build" \
-    --build-temp "$build/tmp" >/dev/null 2>&1
+  if ! RULEJET_SANITIZE=1 python3 setup.py -q build_ext --build-lib "$build" \
+    --build-temp "$build/tmp" >"$build/build.log" 2>&1; then
+    tail -n 40 "$build/build.log" >&2; echo "sanitized build failed" >&2; exit 1
+  fi
   so=("$build"/rulejet/_native*.so)
-  ldd "${so[0]}" | grep -q libasan || { echo "sanitized build missing" >&2; exit 1; }
+  # Capture first: with pipefail, `ldd | grep -q` fails at random when grep
+  # exits early and ldd dies of SIGPIPE.
+  deps=$(ldd "${so[0]}")
+  [[ "$deps" == *libasan* ]] || { echo "sanitized build missing" >&2; exit 1; }
   preload="$("$CC" -print-file-name=libasan.so):$("$CC" -print-file-name=libubsan.so)"
   LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 PYTHONPATH="$build" \
