@@ -140,6 +140,26 @@ static inline RJ_HOT rj_cel str(const uint8_t *p, size_t n)
     return v;
 }
 
+/* A value written as two 8-byte words. Built field by field (or through a
+ * returned struct, which GCC assembles on the stack) and then read back
+ * whole, a fresh value stalls store-to-load forwarding: a wide load that
+ * spans several narrow stores must wait for them to retire. */
+static inline RJ_HOT void cel_set(rj_cel *c, uint8_t type, uint32_t len, uint64_t bits)
+{
+    uint64_t w0 = type | (uint64_t)len << 32;
+    memcpy(c, &w0, 8);
+    memcpy((uint8_t *)c + 8, &bits, 8);
+}
+
+static inline RJ_HOT void cel_copy(rj_cel *d, const rj_cel *s)
+{
+    uint64_t w0, w1;
+    memcpy(&w0, s, 8);
+    memcpy(&w1, (const uint8_t *)s + 8, 8);
+    memcpy(d, &w0, 8);
+    memcpy((uint8_t *)d + 8, &w1, 8);
+}
+
 static inline RJ_HOT int is_num(const rj_cel *v) { return v->type == RJ_C_INT || v->type == RJ_C_DOUBLE; }
 static inline RJ_HOT int is_listish(const rj_cel *v) { return v->type == RJ_C_LIST || v->type == RJ_C_CLIST; }
 
@@ -405,9 +425,9 @@ static inline RJ_HOT void put(rj_cel *out, int r, const rj_cel *a, const rj_cel 
         out->n.i = r;
     } else if (r == RJ_R_ERR_A) {
         if (out != a)
-            *out = *a;
+            cel_copy(out, a);
     } else if (r == RJ_R_ERR_B) {
-        *out = *b;
+        cel_copy(out, b);
     } else {
         out->type = RJ_C_ERR;
         out->len = r == RJ_R_UNSUP ? RJ_CE_UNSUPPORTED
@@ -862,11 +882,39 @@ static inline RJ_HOT int str3(uint32_t op, const rj_cel *t, const rj_cel *a)
     return rj_bytes_equal(t->n.ptr + t->len - a->len, a->n.ptr, a->len);
 }
 
+/* from_value, written into c with cel_set. */
+static inline RJ_HOT void cel_from_value(rj_vm *vm, rj_cel *c, const rj_value *v)
+{
+    uint64_t bits;
+    switch (v->type) {
+    case RJ_V_MISSING: cel_set(c, RJ_C_ERR, RJ_CE_NO_FIELD, 0); return;
+    case RJ_V_NULL: cel_set(c, RJ_C_NULL, 0, 0); return;
+    case RJ_V_FALSE: cel_set(c, RJ_C_BOOL, 0, 0); return;
+    case RJ_V_TRUE: cel_set(c, RJ_C_BOOL, 0, 1); return;
+    case RJ_V_INT: case RJ_V_DOUBLE: /* the union's bits, int or double */
+        memcpy(&bits, &v->num, 8);
+        cel_set(c, v->type == RJ_V_INT ? RJ_C_INT : RJ_C_DOUBLE, 0, bits);
+        return;
+    case RJ_V_STRING:
+        if (!(v->flags & RJ_VF_ESCAPED)) {
+            cel_set(c, RJ_C_STR, v->len, (uint64_t)(uintptr_t)(vm->base + v->off));
+            return;
+        }
+        break;
+    case RJ_V_OBJECT: case RJ_V_ARRAY:
+        cel_set(c, v->type == RJ_V_OBJECT ? RJ_C_MAP : RJ_C_LIST, v->len,
+                (uint64_t)(uintptr_t)(vm->base + v->off));
+        return;
+    }
+    rj_cel t = from_value(vm, v); /* the rare kinds: escaped strings, big ints */
+    cel_copy(c, &t);
+}
+
 /* The cached value of a slot for this event (loaded on first use). */
 static inline RJ_HOT const rj_cel *slot_ref(rj_vm *vm, uint32_t slot)
 {
     if (vm->slot_gen[slot] != vm->gen) {
-        vm->slot_cache[slot] = from_value(vm, &vm->row[slot]);
+        cel_from_value(vm, &vm->slot_cache[slot], &vm->row[slot]);
         vm->slot_gen[slot] = vm->gen;
     }
     return &vm->slot_cache[slot];
@@ -906,7 +954,7 @@ static rj_cel run(rj_vm *vm, uint32_t pc)
     for (;;) {
         const rj_insn in_ = code[pc++];
         switch (in_.op) {
-        case RJ_OP_LOAD: *sp++ = *slot_ref(vm, (uint32_t)in_.arg); break;
+        case RJ_OP_LOAD: cel_copy(sp++, slot_ref(vm, (uint32_t)in_.arg)); break;
         case RJ_OP_HAS: *sp++ = boolean(vm->row[in_.arg].type != RJ_V_MISSING); break;
         case RJ_OP_CONST: *sp++ = vm->prog->consts[in_.arg]; break;
         case RJ_OP_NOT:
@@ -1234,11 +1282,12 @@ static void select_rules(rj_vm *vm)
 static inline uint8_t atom_eval(rj_vm *vm, const rj_atom *a)
 {
     rj_cel v;
+    const rj_cel *r = &v;
     if (a->op == RJ_OP_LOAD) /* a bare field: only a bool is true or false */
-        v = *slot_ref(vm, a->a);
+        r = slot_ref(vm, a->a);
     else
         fused_into(vm, &v, a->op, a->a, a->arg);
-    return v.type == RJ_C_BOOL ? (uint8_t)((v.n.i != 0) ^ (a->negate != 0)) : 2;
+    return r->type == RJ_C_BOOL ? (uint8_t)((r->n.i != 0) ^ (a->negate != 0)) : 2;
 }
 
 /* Every field with cells, for this event: one search finds the row that
