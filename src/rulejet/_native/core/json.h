@@ -78,14 +78,17 @@ typedef struct rj_edge {
     uint64_t index;
     uint32_t child;            /* node index */
     uint32_t next;             /* next sibling edge, or UINT32_MAX */
-    uint32_t next_in_bucket;   /* next key edge of the node's same key bucket */
+    uint64_t key_head;         /* the key's first 8 bytes, zero-padded */
 } rj_edge;
 
-/* Key edges of a node are also chained by bucket (first byte and length
- * of the unescaped key), so an object member's key is compared with the
- * one or two wanted keys that could match instead of all of them. */
-#define RJ_KEY_BUCKETS 8
-#define RJ_KEY_BUCKET(first, len) ((((uint32_t)(first) * 31u) ^ (uint32_t)(len)) & (RJ_KEY_BUCKETS - 1))
+/* Key edges of a node are also in an open-addressing table hashed on an
+ * unescaped key's length and first 8 bytes (one load from the document):
+ * an object member's key usually costs one multiply, one probe and one
+ * 8-byte compare, wanted or not. */
+static inline uint32_t rj_key_hash(uint64_t head, size_t len, uint32_t bits)
+{
+    return (uint32_t)(((head ^ (uint64_t)len) * 0x9E3779B97F4A7C15ULL) >> (64 - bits));
+}
 
 typedef struct rj_node {
     uint32_t first_edge;       /* UINT32_MAX if none */
@@ -94,7 +97,8 @@ typedef struct rj_node {
     uint8_t has_key_edges, has_index_edges;
     uint32_t n_key_edges;      /* distinct keys this node's objects are searched for */
     uint64_t max_index;        /* largest index edge (arrays skip past it) */
-    uint32_t key_bucket[RJ_KEY_BUCKETS]; /* first key edge per bucket, or UINT32_MAX */
+    uint32_t key_tab_off;      /* key edges: ps->key_tab[off .. off + 2^bits) */
+    uint32_t key_tab_bits;     /* 0 when the node has no key edges */
 } rj_node;
 
 typedef struct rj_pathset {
@@ -105,6 +109,7 @@ typedef struct rj_pathset {
     uint32_t n_edges, cap_edges;
     uint32_t *slot_lists;
     uint32_t n_slot_lists;
+    uint32_t *key_tab;   /* edge index per entry, or UINT32_MAX */
     /* The trie as built by rj_pathset_add. */
     rj_node *tnodes;
     uint32_t n_tnodes, cap_tnodes;

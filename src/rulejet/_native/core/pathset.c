@@ -320,6 +320,51 @@ static int collect_reset(rj_pathset *ps, uint32_t g, uint32_t *cap, uint8_t *mar
     return 0;
 }
 
+/* Each node's key edges into its slice of ps->key_tab (at most half
+ * full, so probes stay short and always meet an empty entry). */
+static int build_key_tables(rj_pathset *ps)
+{
+    size_t total = 0;
+    for (uint32_t g = 0; g < ps->n_nodes; g++) {
+        rj_node *n = &ps->nodes[g];
+        uint32_t keys = 0;
+        for (uint32_t e = n->first_edge; e != UINT32_MAX; e = ps->edges[e].next)
+            keys += ps->edges[e].kind != RJ_STEP_INDEX;
+        n->key_tab_bits = 0;
+        n->key_tab_off = (uint32_t)total;
+        if (!keys)
+            continue;
+        uint32_t bits = 2;
+        while ((1u << bits) < 2 * keys)
+            bits++;
+        n->key_tab_bits = bits;
+        total += (size_t)1 << bits;
+        if (total > UINT32_MAX)
+            return -ENOMEM;
+    }
+    free(ps->key_tab);
+    ps->key_tab = malloc((total ? total : 1) * sizeof(uint32_t));
+    if (!ps->key_tab)
+        return -ENOMEM;
+    memset(ps->key_tab, 0xff, (total ? total : 1) * sizeof(uint32_t));
+    for (uint32_t g = 0; g < ps->n_nodes; g++) {
+        const rj_node *n = &ps->nodes[g];
+        for (uint32_t e = n->first_edge; e != UINT32_MAX; e = ps->edges[e].next) {
+            rj_edge *ed = &ps->edges[e];
+            if (ed->kind == RJ_STEP_INDEX)
+                continue;
+            ed->key_head = 0;
+            memcpy(&ed->key_head, ps->keys + ed->key_off, ed->key_len < 8 ? ed->key_len : 8);
+            uint32_t mask = (1u << n->key_tab_bits) - 1;
+            uint32_t h = rj_key_hash(ed->key_head, ed->key_len, n->key_tab_bits);
+            while (ps->key_tab[n->key_tab_off + h] != UINT32_MAX)
+                h = (h + 1) & mask;
+            ps->key_tab[n->key_tab_off + h] = e;
+        }
+    }
+    return 0;
+}
+
 int rj_pathset_finish(rj_pathset *ps)
 {
     sets_t S = {0};
@@ -352,21 +397,8 @@ int rj_pathset_finish(rj_pathset *ps)
     }
     for (uint32_t g = 0; rc == 0 && g < S.n_sets; g++)
         rc = collect_reset(ps, g, &slot_cap, mark, visited, stack);
-    for (uint32_t g = 0; rc == 0 && g < ps->n_nodes; g++) {
-        rj_node *n = &ps->nodes[g];
-        for (uint32_t b = 0; b < RJ_KEY_BUCKETS; b++)
-            n->key_bucket[b] = UINT32_MAX;
-        for (uint32_t e = n->first_edge; e != UINT32_MAX; e = ps->edges[e].next) {
-            rj_edge *ed = &ps->edges[e];
-            ed->next_in_bucket = UINT32_MAX;
-            if (ed->kind == RJ_STEP_INDEX)
-                continue;
-            uint32_t b = RJ_KEY_BUCKET(ed->key_len ? (uint8_t)ps->keys[ed->key_off] : 0,
-                                       ed->key_len);
-            ed->next_in_bucket = n->key_bucket[b];
-            n->key_bucket[b] = e;
-        }
-    }
+    if (rc == 0)
+        rc = build_key_tables(ps);
     free(stack);
     free(visited);
     free(mark);
@@ -384,6 +416,7 @@ void rj_pathset_free(rj_pathset *ps)
     free(ps->nodes);
     free(ps->edges);
     free(ps->slot_lists);
+    free(ps->key_tab);
     free(ps->tnodes);
     free(ps->tedges);
     free(ps->tslot);

@@ -280,14 +280,30 @@ static inline uint32_t rj_lookup_key(const rj_ctx_t *c, const rj_node *n, const 
         }
         return RJ_NONE;
     }
-    uint32_t b = RJ_KEY_BUCKET(len ? k[0] : 0, len);
-    for (uint32_t e = n->key_bucket[b]; e != RJ_NONE; e = ps->edges[e].next_in_bucket) {
+    if (!n->key_tab_bits)
+        return RJ_NONE;
+    /* The key's first 8 bytes; a shorter key's load runs on into the
+     * closing quote and beyond (masked off), within the load limit. */
+    uint64_t head = 0;
+    if (len >= 8 || (size_t)(c->limit - k) >= 8) {
+        memcpy(&head, k, 8);
+        if (len < 8)
+            head &= (1ULL << (8 * len)) - 1; /* len 0: nothing kept */
+    } else {
+        memcpy(&head, k, len);
+    }
+    uint32_t mask = (1u << n->key_tab_bits) - 1;
+    const uint32_t *tab = ps->key_tab + n->key_tab_off;
+    for (uint32_t h = rj_key_hash(head, len, n->key_tab_bits);; h = (h + 1) & mask) {
+        uint32_t e = tab[h];
+        if (e == RJ_NONE)
+            return RJ_NONE;
         const rj_edge *ed = &ps->edges[e];
-        if (ed->key_len == len &&
-            rj_bytes_equal(k, (const uint8_t *)(ps->keys + ed->key_off), len))
+        if (ed->key_head == head && ed->key_len == len &&
+            (len <= 8 || rj_bytes_equal(k + 8, (const uint8_t *)(ps->keys + ed->key_off) + 8,
+                                        len - 8)))
             return ed->child;
     }
-    return RJ_NONE;
 }
 
 static inline uint32_t rj_lookup_index(const rj_ctx_t *c, const rj_node *n, uint64_t idx)
