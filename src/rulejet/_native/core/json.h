@@ -93,6 +93,7 @@ static inline uint32_t rj_key_hash(uint64_t head, size_t len, uint32_t bits)
 typedef struct rj_node {
     uint32_t first_edge;       /* UINT32_MAX if none */
     uint32_t term_off, n_term; /* slots this node's value fills: ps->slot_lists */
+    int32_t first_slot;        /* slot_lists[term_off], or -1 when n_term is 0 */
     uint32_t reset_off, n_reset; /* slots at or under this node (duplicate keys) */
     uint8_t has_key_edges, has_index_edges;
     uint32_t n_key_edges;      /* distinct keys this node's objects are searched for */

@@ -384,6 +384,7 @@ int rj_pathset_finish(rj_pathset *ps)
                 rc = push_slot(ps, &slot_cap, (uint32_t)slot);
         }
         n->n_term = ps->n_slot_lists - n->term_off;
+        n->first_slot = n->n_term ? (int32_t)ps->slot_lists[n->term_off] : -1;
     }
     /* Each node is pushed at most once per walk: n_nodes bounds the stack. */
     uint32_t *stack = NULL;

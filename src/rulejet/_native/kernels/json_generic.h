@@ -318,6 +318,81 @@ static inline uint32_t rj_lookup_index(const rj_ctx_t *c, const rj_node *n, uint
 }
 
 RJ_KFN const uint8_t *RJ_F(rj_value_at)(rj_ctx_t *c, uint32_t node, const uint8_t *p);
+RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t *p);
+RJ_KFN const uint8_t *RJ_F(rj_array)(rj_ctx_t *c, uint32_t node, const uint8_t *p);
+
+/* Parse or skip the value at p for graph node `node` (RJ_NONE: unwanted).
+ * The value is written straight into the node's first slot (building it
+ * in a local and copying it whole stalls store forwarding), then copied to
+ * any other slot the node fills (when different spellings meet). */
+RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_value_body)(rj_ctx_t *c, uint32_t node,
+                                                                        const uint8_t *p)
+{
+    if (p >= c->end)
+        return rj_fail(c, p, "expected a value");
+    const rj_node *n = node == RJ_NONE ? NULL : &c->ps->nodes[node];
+    rj_value *v = NULL;
+    if (n && n->first_slot >= 0) {
+        v = &c->out[n->first_slot];
+        v->flags = 0;
+    }
+    const uint8_t *e;
+    switch (*p) {
+    case '"': {
+        uint8_t flags = 0;
+        const uint8_t *q = RJ_F(rj_scan_string)(c, p + 1, &flags);
+        if (!q)
+            return NULL;
+        if (v) {
+            v->type = RJ_V_STRING;
+            v->flags = flags;
+            v->off = (uint64_t)(p + 1 - c->base);
+            v->len = (uint32_t)(q - p - 1);
+        }
+        e = q + 1;
+        break;
+    }
+    case '{':
+        e = n && n->has_key_edges ? RJ_F(rj_object)(c, node, p)
+                                  : RJ_F(rj_skip_container)(c, p, 0);
+        if (e && v) {
+            v->type = RJ_V_OBJECT;
+            v->off = (uint64_t)(p - c->base);
+            v->len = (uint32_t)(e - p);
+        }
+        break;
+    case '[':
+        e = n && n->has_index_edges ? RJ_F(rj_array)(c, node, p)
+                                    : RJ_F(rj_skip_container)(c, p, 0);
+        if (e && v) {
+            v->type = RJ_V_ARRAY;
+            v->off = (uint64_t)(p - c->base);
+            v->len = (uint32_t)(e - p);
+        }
+        break;
+    case 't': case 'f': case 'n':
+        e = RJ_F(rj_literal)(c, p, v);
+        break;
+    default:
+        if (*p != '-' && (*p < '0' || *p > '9'))
+            return rj_fail(c, p, "expected a value");
+        e = RJ_F(rj_number)(c, p, v);
+    }
+    if (e && v) {
+        const uint32_t *slots = c->ps->slot_lists + n->term_off;
+        for (uint32_t i = 1; i < n->n_term; i++)
+            c->out[slots[i]] = *v;
+    }
+    return e;
+}
+
+/* The value body as a function: for arrays, the root and containers' own
+ * recursion. Object members inline the body (most are scalars: no call). */
+RJ_KFN const uint8_t *RJ_F(rj_value_at)(rj_ctx_t *c, uint32_t node, const uint8_t *p)
+{
+    return RJ_F(rj_value_body)(c, node, p);
+}
+
 
 /* Every wanted key of this object has been seen and more members follow
  * (p is just after a comma). If no wanted key can occur in the rest (its
@@ -383,7 +458,7 @@ RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t 
             c->scratch->seen[child] = c->scratch->gen;
             found++;
         }
-        p = RJ_F(rj_value_at)(c, child, p);
+        p = RJ_F(rj_value_body)(c, child, p);
         if (!p)
             return NULL;
         if (p < end && *p == ',') { /* compact: no whitespace before it */
@@ -427,70 +502,6 @@ RJ_KFN const uint8_t *RJ_F(rj_array)(rj_ctx_t *c, uint32_t node, const uint8_t *
             return p + 1;
         return rj_fail(c, p, "expected ',' or ']' in array");
     }
-}
-
-/* Parse or skip the value at p for graph node `node` (RJ_NONE: unwanted).
- * The value is written straight into the node's first slot (building it
- * in a local and copying it whole stalls store forwarding), then copied to
- * any other slot the node fills (when different spellings meet). */
-RJ_KFN const uint8_t *RJ_F(rj_value_at)(rj_ctx_t *c, uint32_t node, const uint8_t *p)
-{
-    if (p >= c->end)
-        return rj_fail(c, p, "expected a value");
-    const rj_node *n = node == RJ_NONE ? NULL : &c->ps->nodes[node];
-    rj_value *v = NULL;
-    if (n && n->n_term) {
-        v = &c->out[c->ps->slot_lists[n->term_off]];
-        v->flags = 0;
-    }
-    const uint8_t *e;
-    switch (*p) {
-    case '"': {
-        uint8_t flags = 0;
-        const uint8_t *q = RJ_F(rj_scan_string)(c, p + 1, &flags);
-        if (!q)
-            return NULL;
-        if (v) {
-            v->type = RJ_V_STRING;
-            v->flags = flags;
-            v->off = (uint64_t)(p + 1 - c->base);
-            v->len = (uint32_t)(q - p - 1);
-        }
-        e = q + 1;
-        break;
-    }
-    case '{':
-        e = n && n->has_key_edges ? RJ_F(rj_object)(c, node, p)
-                                  : RJ_F(rj_skip_container)(c, p, 0);
-        if (e && v) {
-            v->type = RJ_V_OBJECT;
-            v->off = (uint64_t)(p - c->base);
-            v->len = (uint32_t)(e - p);
-        }
-        break;
-    case '[':
-        e = n && n->has_index_edges ? RJ_F(rj_array)(c, node, p)
-                                    : RJ_F(rj_skip_container)(c, p, 0);
-        if (e && v) {
-            v->type = RJ_V_ARRAY;
-            v->off = (uint64_t)(p - c->base);
-            v->len = (uint32_t)(e - p);
-        }
-        break;
-    case 't': case 'f': case 'n':
-        e = RJ_F(rj_literal)(c, p, v);
-        break;
-    default:
-        if (*p != '-' && (*p < '0' || *p > '9'))
-            return rj_fail(c, p, "expected a value");
-        e = RJ_F(rj_number)(c, p, v);
-    }
-    if (e && v) {
-        const uint32_t *slots = c->ps->slot_lists + n->term_off;
-        for (uint32_t i = 1; i < n->n_term; i++)
-            c->out[slots[i]] = *v;
-    }
-    return e;
 }
 
 RJ_KFN int RJ_F(rj_json_extract)(const rj_pathset *ps, rj_scan_scratch *scratch,
