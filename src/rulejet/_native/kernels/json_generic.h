@@ -353,23 +353,19 @@ RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_value_body)(rj_ctx_
         break;
     }
     case '{':
-        e = n && n->has_key_edges ? RJ_F(rj_object)(c, node, p)
-                                  : RJ_F(rj_skip_container)(c, p, 0);
+    case '[': {
+        int obj = *p == '{';
+        if (n && (obj ? n->has_key_edges : n->has_index_edges))
+            e = obj ? RJ_F(rj_object)(c, node, p) : RJ_F(rj_array)(c, node, p);
+        else
+            e = RJ_F(rj_skip_container)(c, p, 0);
         if (e && v) {
-            v->type = RJ_V_OBJECT;
+            v->type = obj ? RJ_V_OBJECT : RJ_V_ARRAY;
             v->off = (uint64_t)(p - c->base);
             v->len = (uint32_t)(e - p);
         }
         break;
-    case '[':
-        e = n && n->has_index_edges ? RJ_F(rj_array)(c, node, p)
-                                    : RJ_F(rj_skip_container)(c, p, 0);
-        if (e && v) {
-            v->type = RJ_V_ARRAY;
-            v->off = (uint64_t)(p - c->base);
-            v->len = (uint32_t)(e - p);
-        }
-        break;
+    }
     case 't': case 'f': case 'n':
         e = RJ_F(rj_literal)(c, p, v);
         break;
