@@ -132,6 +132,21 @@ RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_scan_string)(rj_ctx
     }
 }
 
+/* The usual string: plain ASCII that closes within one rj_string_bits
+ * step. Its closing quote, or NULL for anything else (rj_scan_string
+ * then scans, checks and reports). p is just after the opening quote. */
+RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_short_string)(const rj_ctx_t *c,
+                                                                          const uint8_t *p)
+{
+    uint64_t high, bits;
+    if ((size_t)(c->limit - p) < RJ_SB_WIDTH || !(bits = rj_string_bits(p, &high)))
+        return NULL;
+    unsigned at = (unsigned)__builtin_ctzll(bits);
+    if (p[at] != '"' || (high & ((1ULL << at) - 1)) || p + at >= c->end)
+        return NULL;
+    return p + at;
+}
+
 /* Backslashes that escape the next byte: the odd-length runs' last ones.
  * From simdjson (find_escaped_branchless): runs starting on even and odd
  * bits are separated by adding the run starts to the backslash mask, and
@@ -266,6 +281,24 @@ RJ_KFN const uint8_t *RJ_F(rj_literal)(rj_ctx_t *c, const uint8_t *p, rj_value *
     return p + n;
 }
 
+/* The key table probe: head is the key's first 8 bytes, zero-padded. */
+static inline __attribute__((always_inline)) uint32_t
+rj_probe_key(const rj_pathset *ps, const rj_node *n, const uint8_t *k, size_t len, uint64_t head)
+{
+    uint32_t mask = (1u << n->key_tab_bits) - 1;
+    const uint32_t *tab = ps->key_tab + n->key_tab_off;
+    for (uint32_t h = rj_key_hash(head, len, n->key_tab_bits);; h = (h + 1) & mask) {
+        uint32_t e = tab[h];
+        if (e == RJ_NONE)
+            return RJ_NONE;
+        const rj_edge *ed = &ps->edges[e];
+        if (ed->key_head == head && ed->key_len == len &&
+            (len <= 8 || rj_bytes_equal(k + 8, (const uint8_t *)(ps->keys + ed->key_off) + 8,
+                                        len - 8)))
+            return ed->child;
+    }
+}
+
 static inline uint32_t rj_lookup_key(const rj_ctx_t *c, const rj_node *n, const uint8_t *k,
                                      size_t len, uint8_t flags)
 {
@@ -292,18 +325,20 @@ static inline uint32_t rj_lookup_key(const rj_ctx_t *c, const rj_node *n, const 
     } else {
         memcpy(&head, k, len);
     }
-    uint32_t mask = (1u << n->key_tab_bits) - 1;
-    const uint32_t *tab = ps->key_tab + n->key_tab_off;
-    for (uint32_t h = rj_key_hash(head, len, n->key_tab_bits);; h = (h + 1) & mask) {
-        uint32_t e = tab[h];
-        if (e == RJ_NONE)
-            return RJ_NONE;
-        const rj_edge *ed = &ps->edges[e];
-        if (ed->key_head == head && ed->key_len == len &&
-            (len <= 8 || rj_bytes_equal(k + 8, (const uint8_t *)(ps->keys + ed->key_off) + 8,
-                                        len - 8)))
-            return ed->child;
-    }
+    return rj_probe_key(ps, n, k, len, head);
+}
+
+/* An unescaped key with 8 bytes loadable at k. */
+static inline uint32_t rj_lookup_plain(const rj_pathset *ps, const rj_node *n, const uint8_t *k,
+                                       size_t len)
+{
+    if (!n->key_tab_bits)
+        return RJ_NONE;
+    uint64_t head;
+    memcpy(&head, k, 8);
+    if (len < 8)
+        head &= (1ULL << (8 * len)) - 1;
+    return rj_probe_key(ps, n, k, len, head);
 }
 
 static inline uint32_t rj_lookup_index(const rj_ctx_t *c, const rj_node *n, uint64_t idx)
@@ -340,8 +375,8 @@ RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_value_body)(rj_ctx_
     switch (*p) {
     case '"': {
         uint8_t flags = 0;
-        const uint8_t *q = RJ_F(rj_scan_string)(c, p + 1, &flags);
-        if (!q)
+        const uint8_t *q = RJ_F(rj_short_string)(c, p + 1);
+        if (!q && !(q = RJ_F(rj_scan_string)(c, p + 1, &flags)))
             return NULL;
         if (v) {
             v->type = RJ_V_STRING;
@@ -429,11 +464,17 @@ RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t 
     for (;;) {
         if (p >= end || *p != '"')
             return rj_fail(c, p, "expected a string key");
-        uint8_t flags = 0;
-        const uint8_t *q = RJ_F(rj_scan_string)(c, p + 1, &flags);
-        if (!q)
-            return NULL;
-        uint32_t child = rj_lookup_key(c, n, p + 1, (size_t)(q - p - 1), flags);
+        const uint8_t *k = p + 1, *q = RJ_F(rj_short_string)(c, k);
+        uint32_t child;
+        if (q) {
+            child = rj_lookup_plain(c->ps, n, k, (size_t)(q - k));
+        } else {
+            uint8_t flags = 0;
+            q = RJ_F(rj_scan_string)(c, k, &flags);
+            if (!q)
+                return NULL;
+            child = rj_lookup_key(c, n, k, (size_t)(q - k), flags);
+        }
         if (q + 2 < end && q[1] == ':' && q[2] > ' ') { /* compact "key":value */
             p = q + 2;
         } else {
