@@ -77,7 +77,7 @@ class Program:
         consts: list[object],
         # (entry, stop, guard slot, guard first const, guard count, atoms, shape, tree)
         rules: list[tuple[int, int, int, int, int, tuple[int, ...], int, tuple[int, ...]]],
-        regexes: list[str],
+        regexes: list[tuple[str, int]],  # (POSIX pattern, lone-surrogate stand-in)
         max_stack: int,
         atoms: list[tuple[int, int, int, int]] = ...,
     ) -> None: ...

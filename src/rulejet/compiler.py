@@ -134,13 +134,31 @@ def translate_regex(pattern: str, text: str = "", pos: int = 0) -> str:
     return "".join(out)
 
 
+def surrogate_standin(pattern: str, text: str = "", pos: int = 0) -> int:
+    """The code point the VM matches a lone surrogate as, for this pattern.
+
+    glibc's matcher cannot see a lone surrogate (invalid UTF-8 to it). A
+    code point right next to the surrogate block that the pattern never
+    names is in exactly the pattern's classes and ranges that hold the
+    surrogate in Python: patterns cannot name surrogates, so a range either
+    spans the whole block (and reaches past it on both sides) or misses it,
+    and only a range starting or ending exactly at the stand-in could tell
+    them apart. Neither is a letter, digit or space."""
+    for standin in ("\ue000", "\ud7ff"):
+        if standin not in pattern:
+            return ord(standin)
+    raise ExprError(
+        "unsupported in matches(): a pattern naming both U+E000 and U+D7FF", text or pattern, pos
+    )
+
+
 @dataclass
 class _Emitter:
     text: str
     slot_of: dict[tuple[str | int, ...], int]
     consts: list[object] = field(default_factory=list)
     const_index: dict[tuple[str, object], int] = field(default_factory=dict)
-    regexes: list[str] = field(default_factory=list)
+    regexes: list[tuple[str, int]] = field(default_factory=list)  # (POSIX, stand-in)
     regex_at: list[tuple[str, int]] = field(default_factory=list)  # (condition, offset)
     code: list[tuple[int, int, int]] = field(default_factory=list)  # (op, slot, arg)
     depth: int = 0
@@ -267,7 +285,9 @@ class _Emitter:
         if n.name == "matches":
             pattern = n.args[0]
             assert isinstance(pattern, Literal) and isinstance(pattern.value, str)
-            self.regexes.append(translate_regex(pattern.value, self.text, pattern.pos))
+            posix = translate_regex(pattern.value, self.text, pattern.pos)
+            standin = surrogate_standin(pattern.value, self.text, pattern.pos)
+            self.regexes.append((posix, standin))
             self.regex_at.append((self.text, pattern.pos))
             self.emit("MATCHES", len(self.regexes) - 1)
             return
@@ -508,7 +528,7 @@ def compile_rules(
             pathset._native, code, em.consts, rules, em.regexes, em.max_depth + 1, list(atoms)
         )
     except ValueError as e:  # regcomp() refused a translated pattern: say where
-        for regex, (text, pos) in zip(em.regexes, em.regex_at, strict=True):
+        for (regex, _), (text, pos) in zip(em.regexes, em.regex_at, strict=True):
             if str(e).startswith(f"regex {regex}: "):
                 raise ExprError(f"unsupported in matches(): {e}", text, pos) from None
         raise

@@ -231,7 +231,8 @@ static int program_init(Program *self, PyObject *args, PyObject *kw)
     p->rules = calloc(p->n_rules ? p->n_rules : 1, sizeof(rj_rule_code));
     p->n_regex = (uint32_t)PyList_GET_SIZE(regexes);
     p->regex = calloc(p->n_regex ? p->n_regex : 1, sizeof(regex_t));
-    if (!p->code || !p->rules || !p->regex) {
+    p->regex_standin = calloc(p->n_regex ? p->n_regex : 1, sizeof(uint32_t));
+    if (!p->code || !p->rules || !p->regex || !p->regex_standin) {
         PyErr_NoMemory();
         goto out;
     }
@@ -293,9 +294,16 @@ static int program_init(Program *self, PyObject *args, PyObject *kw)
             goto out;
     }
     for (uint32_t i = 0; i < p->n_regex; i++) {
-        const char *re = PyUnicode_AsUTF8(PyList_GET_ITEM(regexes, i));
-        if (!re)
+        /* (POSIX pattern, stand-in code point: U+E000 or U+D7FF) */
+        const char *re;
+        unsigned int standin;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(regexes, i), "sI", &re, &standin))
             goto out;
+        if (standin != 0xE000 && standin != 0xD7FF) {
+            bad("regex stand-in must be U+E000 or U+D7FF");
+            goto out;
+        }
+        p->regex_standin[i] = standin;
         /* Compiled in the same UTF-8 locale the VM matches in. */
         locale_t u = rj_utf8_locale(), old = u ? uselocale(u) : (locale_t)0;
         int e = regcomp(&p->regex[i], re, REG_EXTENDED);
@@ -329,6 +337,7 @@ static void program_dealloc(Program *self)
     for (uint32_t i = 0; p->regex && i < p->n_regex; i++)
         regfree(&p->regex[i]);
     free(p->regex);
+    free(p->regex_standin);
     free(p->code);
     free(p->consts);
     free(p->bytes);

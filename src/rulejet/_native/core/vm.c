@@ -843,15 +843,19 @@ static rj_cel matches(rj_vm *vm, const rj_cel *s, uint32_t re)
         memcpy(z, s->n.ptr, s->len);
     z[s->len] = 0;
     /* A lone surrogate (from a "\ud800" escape) is 3 WTF-8 bytes that
-     * glibc's UTF-8 matcher sees as invalid and matches with nothing; as
-     * U+FFFD (also 3 bytes, also no letter, digit or space) it matches
-     * what the character would in Python. Patterns cannot name surrogates
-     * (the compiler refuses them), so nothing else can tell. */
+     * glibc's UTF-8 matcher sees as invalid and matches with nothing. It
+     * is matched as the regex's stand-in instead, a code point next to the
+     * surrogate block (also 3 bytes, also no letter, digit or space) that
+     * the compiler chose because the pattern never names it: then every
+     * class and range holds the stand-in exactly when Python's would hold
+     * the surrogate (patterns cannot name surrogates, so a range either
+     * spans the whole block, and the stand-in, or neither). */
+    uint32_t cp = vm->prog->regex_standin[re];
+    const uint8_t standin[3] = {(uint8_t)(0xE0 | cp >> 12), (uint8_t)(0x80 | ((cp >> 6) & 0x3F)),
+                                (uint8_t)(0x80 | (cp & 0x3F))};
     for (uint8_t *q = z; (q = memchr(q, 0xED, (size_t)(z + s->len - q))) && z + s->len - q >= 3; q++)
         if (q[1] >= 0xA0 && q[1] <= 0xBF) {
-            q[0] = 0xEF;
-            q[1] = 0xBF;
-            q[2] = 0xBD;
+            memcpy(q, standin, 3);
             q += 2;
         }
     regmatch_t m = {.rm_so = 0, .rm_eo = (regoff_t)s->len};

@@ -211,6 +211,7 @@ typedef struct rj_program {
     uint32_t n_rules;
     regex_t *regex;
     uint32_t n_regex;
+    uint32_t *regex_standin; /* per regex: the code point a lone surrogate is matched as */
     uint32_t max_stack;
     rj_guard_group *groups;
     uint32_t n_groups;
