@@ -64,6 +64,28 @@ def test_duplicate_keys_last_wins() -> None:
     assert PathSet(["a.b"]).extract(b'{"a": {"b": 1, "b": 2}}') == [2]
 
 
+@pytest.mark.parametrize(
+    "doc",
+    [
+        b'{"a":123,"a":"x"}',
+        b'{"a":"x","a":-1.5e3}',
+        b'{"a":"\\u0041","a":"plain"}',
+        b'{"a":"plain","a":"\\u0041"}',
+        b'{"a":[1,2],"a":true}',
+        b'{"a":{"k":1},"a":null}',
+        b'{"a":null,"a":{"k":1},"b":0}',
+        b'{"a":1,"b":2,"a":3,"b":{"c":4}}',
+    ],
+)
+def test_duplicate_leaf_keys_are_overwritten_whole(doc: bytes) -> None:
+    # A leaf's slot is written anew by the last duplicate: no field of the
+    # first value (flags, number, span) may survive into the result.
+    ps = PathSet(["a", "b", "$.zz"])
+    want = json.loads(doc)
+    got = [g.decode() if isinstance(g, RawJSON) else g for g in ps.extract(doc)]
+    assert got == [want.get("a", MISSING), want.get("b", MISSING), MISSING]
+
+
 def test_escaped_keys_match_unescaped_paths() -> None:
     ps = PathSet(["a", "é", """$['q"']""", "$['\\u0000']"])
     doc = b'{"\\u0061": 1, "\\u00e9": 2, "q\\"": 3, "\\u0000": 4}'

@@ -85,6 +85,13 @@ typedef struct rj_edge {
  * unescaped key's length and first 8 bytes (one load from the document):
  * an object member's key usually costs one multiply, one probe and one
  * 8-byte compare, wanted or not. */
+typedef struct rj_key_entry {
+    uint64_t head;    /* the key's first 8 bytes, zero-padded */
+    uint32_t len;     /* UINT32_MAX: an empty entry */
+    uint32_t child;   /* the node the key leads to */
+    uint32_t key_off; /* the whole key: ps->keys + key_off (for keys over 8 bytes) */
+} rj_key_entry;
+
 static inline uint32_t rj_key_hash(uint64_t head, size_t len, uint32_t bits)
 {
     return (uint32_t)(((head ^ (uint64_t)len) * 0x9E3779B97F4A7C15ULL) >> (64 - bits));
@@ -110,7 +117,7 @@ typedef struct rj_pathset {
     uint32_t n_edges, cap_edges;
     uint32_t *slot_lists;
     uint32_t n_slot_lists;
-    uint32_t *key_tab;   /* edge index per entry, or UINT32_MAX */
+    struct rj_key_entry *key_tab;
     /* The trie as built by rj_pathset_add. */
     rj_node *tnodes;
     uint32_t n_tnodes, cap_tnodes;

@@ -343,10 +343,11 @@ static int build_key_tables(rj_pathset *ps)
             return -ENOMEM;
     }
     free(ps->key_tab);
-    ps->key_tab = malloc((total ? total : 1) * sizeof(uint32_t));
+    ps->key_tab = malloc((total ? total : 1) * sizeof(rj_key_entry));
     if (!ps->key_tab)
         return -ENOMEM;
-    memset(ps->key_tab, 0xff, (total ? total : 1) * sizeof(uint32_t));
+    for (size_t i = 0; i < (total ? total : 1); i++)
+        ps->key_tab[i] = (rj_key_entry){0, UINT32_MAX, 0, 0};
     for (uint32_t g = 0; g < ps->n_nodes; g++) {
         const rj_node *n = &ps->nodes[g];
         for (uint32_t e = n->first_edge; e != UINT32_MAX; e = ps->edges[e].next) {
@@ -357,9 +358,10 @@ static int build_key_tables(rj_pathset *ps)
             memcpy(&ed->key_head, ps->keys + ed->key_off, ed->key_len < 8 ? ed->key_len : 8);
             uint32_t mask = (1u << n->key_tab_bits) - 1;
             uint32_t h = rj_key_hash(ed->key_head, ed->key_len, n->key_tab_bits);
-            while (ps->key_tab[n->key_tab_off + h] != UINT32_MAX)
+            while (ps->key_tab[n->key_tab_off + h].len != UINT32_MAX)
                 h = (h + 1) & mask;
-            ps->key_tab[n->key_tab_off + h] = e;
+            ps->key_tab[n->key_tab_off + h] =
+                (rj_key_entry){ed->key_head, ed->key_len, ed->child, ed->key_off};
         }
     }
     return 0;

@@ -46,6 +46,20 @@ RJ_KFN uint64_t rj_string_bits(const uint8_t *p, uint64_t *high)
     return (uint32_t)_mm256_movemask_epi8(special) & ~sign;
 }
 
+/* For the RJ_SB_WIDTH bytes at p: bits of '"', and in *other the bits of
+ * everything that ends a plain ASCII string otherwise ('\\', < 0x20,
+ * >= 0x80). */
+RJ_KFN uint64_t rj_string_split(const uint8_t *p, uint64_t *other)
+{
+    const __m256i q = _mm256_set1_epi8('"'), b = _mm256_set1_epi8('\\');
+    const __m256i sp = _mm256_set1_epi8(0x20);
+    __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)p);
+    /* Signed 0x20 > v holds for bytes < 0x20 and >= 0x80: both count. */
+    *other = (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(_mm256_cmpeq_epi8(v, b),
+                                                            _mm256_cmpgt_epi8(sp, v)));
+    return (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, q));
+}
+
 /* '{'/'[' and '}'/']' differ only in bit 0x20 (see scalar.c). */
 RJ_KFN void rj_classify(const uint8_t *p, rj_blockmasks *m)
 {

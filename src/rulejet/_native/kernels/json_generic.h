@@ -8,6 +8,9 @@
  *       *high gets the bits of bytes >= 0x80.
  *   RJ_KFN void rj_classify(const uint8_t *p, rj_blockmasks *m)
  *       quote, backslash, open ('{' '['), close ('}' ']') bits.
+ *   RJ_KFN uint64_t rj_string_split(const uint8_t *p, uint64_t *other)
+ *       for the same bytes: bits of '"'; *other gets the bits of '\\',
+ *       bytes < 0x20 and bytes >= 0x80.
  *   RJ_KFN uint64_t rj_prefix_xor(uint64_t x)
  *       bit i = xor of bits 0..i (carry-less multiply by all-ones).
  *
@@ -132,19 +135,22 @@ RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_scan_string)(rj_ctx
     }
 }
 
-/* The usual string: plain ASCII that closes within one rj_string_bits
+/* The usual string: plain ASCII that closes within one rj_string_split
  * step. Its closing quote, or NULL for anything else (rj_scan_string
  * then scans, checks and reports). p is just after the opening quote. */
 RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_short_string)(const rj_ctx_t *c,
                                                                           const uint8_t *p)
 {
-    uint64_t high, bits;
-    if ((size_t)(c->limit - p) < RJ_SB_WIDTH || !(bits = rj_string_bits(p, &high)))
+    uint64_t other, quote;
+    /* Inside the document: the closing quote found is in it, and so are
+     * the loads (end <= limit). */
+    if ((size_t)(c->end - p) < RJ_SB_WIDTH || !(quote = rj_string_split(p, &other)))
         return NULL;
-    unsigned at = (unsigned)__builtin_ctzll(bits);
-    if (p[at] != '"' || (high & ((1ULL << at) - 1)) || p + at >= c->end)
+    /* Nothing but plain bytes up to the first quote: other has no bit at
+     * or below it (quote ^ (quote - 1) keeps bits up to the lowest). */
+    if (other & (quote ^ (quote - 1)))
         return NULL;
-    return p + at;
+    return p + __builtin_ctzll(quote);
 }
 
 /* Backslashes that escape the next byte: the odd-length runs' last ones.
@@ -286,16 +292,15 @@ static inline __attribute__((always_inline)) uint32_t
 rj_probe_key(const rj_pathset *ps, const rj_node *n, const uint8_t *k, size_t len, uint64_t head)
 {
     uint32_t mask = (1u << n->key_tab_bits) - 1;
-    const uint32_t *tab = ps->key_tab + n->key_tab_off;
+    const rj_key_entry *tab = ps->key_tab + n->key_tab_off;
     for (uint32_t h = rj_key_hash(head, len, n->key_tab_bits);; h = (h + 1) & mask) {
-        uint32_t e = tab[h];
-        if (e == RJ_NONE)
-            return RJ_NONE;
-        const rj_edge *ed = &ps->edges[e];
-        if (ed->key_head == head && ed->key_len == len &&
-            (len <= 8 || rj_bytes_equal(k + 8, (const uint8_t *)(ps->keys + ed->key_off) + 8,
+        const rj_key_entry *en = &tab[h];
+        if (en->head == head && en->len == len &&
+            (len <= 8 || rj_bytes_equal(k + 8, (const uint8_t *)(ps->keys + en->key_off) + 8,
                                         len - 8)))
-            return ed->child;
+            return en->child;
+        if (en->len == UINT32_MAX)
+            return RJ_NONE;
     }
 }
 
@@ -372,8 +377,10 @@ RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_value_body)(rj_ctx_
         v->flags = 0;
     }
     const uint8_t *e;
-    switch (*p) {
-    case '"': {
+    uint8_t ch = *p;
+    /* Tests in order of frequency (a jump table's indirect branch
+     * mispredicts more on mixed members). */
+    if (ch == '"') {
         uint8_t flags = 0;
         const uint8_t *q = RJ_F(rj_short_string)(c, p + 1);
         if (!q && !(q = RJ_F(rj_scan_string)(c, p + 1, &flags)))
@@ -385,11 +392,10 @@ RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_value_body)(rj_ctx_
             v->len = (uint32_t)(q - p - 1);
         }
         e = q + 1;
-        break;
-    }
-    case '{':
-    case '[': {
-        int obj = *p == '{';
+    } else if ((ch >= '0' && ch <= '9') || ch == '-') {
+        e = RJ_F(rj_number)(c, p, v);
+    } else if ((ch | 0x20) == '{') { /* '{' or '[' */
+        int obj = ch == '{';
         if (n && (obj ? n->has_key_edges : n->has_index_edges))
             e = obj ? RJ_F(rj_object)(c, node, p) : RJ_F(rj_array)(c, node, p);
         else
@@ -399,17 +405,12 @@ RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_value_body)(rj_ctx_
             v->off = (uint64_t)(p - c->base);
             v->len = (uint32_t)(e - p);
         }
-        break;
-    }
-    case 't': case 'f': case 'n':
+    } else if (ch == 't' || ch == 'f' || ch == 'n') {
         e = RJ_F(rj_literal)(c, p, v);
-        break;
-    default:
-        if (*p != '-' && (*p < '0' || *p > '9'))
-            return rj_fail(c, p, "expected a value");
-        e = RJ_F(rj_number)(c, p, v);
+    } else {
+        return rj_fail(c, p, "expected a value");
     }
-    if (e && v) {
+    if (v && n->n_term > 1 && e) {
         const uint32_t *slots = c->ps->slot_lists + n->term_off;
         for (uint32_t i = 1; i < n->n_term; i++)
             c->out[slots[i]] = *v;
@@ -485,14 +486,17 @@ RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t 
         }
         if (child != RJ_NONE) {
             /* A duplicate key: the last one wins, so forget what the
-             * earlier one set under this child. */
-            if (c->scratch->seen[child] == c->scratch->gen) {
-                const rj_node *ch = &c->ps->nodes[child];
-                const uint32_t *slots = c->ps->slot_lists + ch->reset_off;
-                for (uint32_t i = 0; i < ch->n_reset; i++)
-                    memset(&c->out[slots[i]], 0, sizeof(rj_value));
+             * earlier one set under this child. (A leaf's own slots are
+             * simply overwritten: only slots below need the marks.) */
+            const rj_node *ch = &c->ps->nodes[child];
+            if (ch->n_reset > ch->n_term) {
+                if (c->scratch->seen[child] == c->scratch->gen) {
+                    const uint32_t *slots = c->ps->slot_lists + ch->reset_off;
+                    for (uint32_t i = 0; i < ch->n_reset; i++)
+                        memset(&c->out[slots[i]], 0, sizeof(rj_value));
+                }
+                c->scratch->seen[child] = c->scratch->gen;
             }
-            c->scratch->seen[child] = c->scratch->gen;
             found++;
         }
         p = RJ_F(rj_value_body)(c, child, p);
