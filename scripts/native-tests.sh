@@ -15,8 +15,8 @@ srcs=(src/rulejet/_native/core/*.c src/rulejet/_native/kernels/*.c tests/native/
 flags=(-std=c11 -D_GNU_SOURCE -pthread -Wall -Wextra -Werror -Wno-missing-field-initializers -g)
 san=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
 case "$mode" in
-  plain) "$CC" "${flags[@]}" -O2 "${srcs[@]}" -o "$out/test_core" ;;
-  sanitize|python) "$CC" "${flags[@]}" -O1 "${san[@]}" "${srcs[@]}" -o "$out/test_core" ;;
+  plain) "$CC" "${flags[@]}" -O2 "${srcs[@]}" -o "$out/test_core" -lm ;;
+  sanitize|python) "$CC" "${flags[@]}" -O1 "${san[@]}" "${srcs[@]}" -o "$out/test_core" -lm ;;
   *) echo "usage: $0 [sanitize|plain|python]" >&2; exit 2 ;;
 esac
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 "$out/test_core"

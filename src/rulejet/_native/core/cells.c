@@ -227,7 +227,8 @@ static int build_group(const rj_program *p, rj_slot_cells *g)
     }
     g->n_num = sort_unique(g->num, nn, DOM_NUM);
     g->n_str = sort_unique(g->str, ns, DOM_STR);
-    g->num_d = malloc((g->n_num ? g->n_num : 1) * sizeof(double));
+    /* Padded to whole steps of rj_count_below with +inf (below nothing). */
+    g->num_d = malloc(((g->n_num + 3) / 4 * 4 + 4) * sizeof(double));
     g->str_key = malloc((g->n_str ? g->n_str : 1) * sizeof(uint64_t));
     if (!g->num_d || !g->str_key)
         return -ENOMEM;
@@ -240,6 +241,8 @@ static int build_group(const rj_program *p, rj_slot_cells *g)
         }
         g->num_d[i] = t->type == RJ_C_INT ? (double)t->n.i : t->n.d;
     }
+    for (uint32_t i = g->n_num; g->num_d && i < (g->n_num + 3) / 4 * 4 + 4; i++)
+        g->num_d[i] = INFINITY;
     /* Keys from the bytes after the thresholds' common prefix: timestamps
      * or paths that all begin alike would otherwise share one key. */
     g->str_skip = g->n_str ? g->str[0].len : 0;
@@ -365,10 +368,12 @@ int rj_cells_rule_bits(rj_program *p)
             g->rows = NULL;
         }
     }
+    p->n_live_cells = 0;
     for (uint32_t gi = 0; gi < p->n_cells; gi++) {
         rj_slot_cells *g = &p->cells[gi];
         if (!g->rows)
             continue;
+        p->n_live_cells++;
         size_t n_rows = 2 * (size_t)g->n_num + 1 + 2 * (size_t)g->n_str + 1 + 1;
         g->bits = malloc(n_rows * RJ_CELL_SETS * W * sizeof(uint64_t));
         g->involved = calloc(W ? W : 1, sizeof(uint64_t));
@@ -433,6 +438,7 @@ void rj_cells_free(rj_program *p)
     p->cells = NULL;
     p->table_and = p->table_or = NULL;
     p->n_cells = 0;
+    p->n_live_cells = 0;
 }
 
 int rj_cells_build(rj_program *p)

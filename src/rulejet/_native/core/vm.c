@@ -80,6 +80,7 @@ int rj_vm_init(rj_vm *vm, const rj_program *prog)
     vm->active = calloc(prog->n_words ? prog->n_words : 1, sizeof(uint64_t));
     vm->atom_val = malloc(prog->n_atoms ? prog->n_atoms : 1);
     vm->atom_gen = calloc(prog->n_atoms ? prog->n_atoms : 1, sizeof(uint32_t));
+    vm->cell_row = calloc(prog->n_cells ? prog->n_cells : 1, sizeof(int32_t));
     size_t words = prog->n_words ? prog->n_words : 1;
     vm->possible = malloc((RJ_CELL_SETS + 1) * words * sizeof(uint64_t));
     if (vm->possible) {
@@ -92,7 +93,7 @@ int rj_vm_init(rj_vm *vm, const rj_program *prog)
     if (arena_rc == 0)
         vm->scratch_ready = 1;
     if (!vm->stack || !vm->slot_cache || !vm->slot_gen || !vm->active || !vm->atom_val ||
-        !vm->atom_gen || !vm->possible || arena_rc < 0) {
+        !vm->atom_gen || !vm->cell_row || !vm->possible || arena_rc < 0) {
         rj_vm_free(vm);
         return -ENOMEM;
     }
@@ -107,6 +108,7 @@ void rj_vm_free(rj_vm *vm)
     free(vm->active);
     free(vm->atom_val);
     free(vm->atom_gen);
+    free(vm->cell_row);
     free(vm->possible);
     if (vm->scratch_ready)
         rj_arena_destroy(&vm->scratch);
@@ -924,28 +926,31 @@ static inline RJ_HOT const rj_cel *slot_ref(rj_vm *vm, uint32_t slot)
     return &vm->slot_cache[slot];
 }
 
+/* The outcome code of "v op k" for a fused op other than HAS (as eq3:
+ * RJ_R_ERR_A is v's error, RJ_R_ERR_B k's, whatever the op's order). */
+static inline RJ_HOT int fused3(rj_vm *vm, uint32_t op, const rj_cel *v, const rj_cel *k)
+{
+    int r;
+    switch (op) {
+    case RJ_OP_F_EQ: return eq3(v, k);
+    case RJ_OP_F_NE:
+        r = eq3(v, k);
+        return r >= 0 ? !r : r;
+    case RJ_OP_F_LT: case RJ_OP_F_LE: case RJ_OP_F_GT: case RJ_OP_F_GE:
+        return order3(op - RJ_OP_F_LT + RJ_OP_LT, v, k);
+    case RJ_OP_F_IN: return in3(vm, v, k);
+    case RJ_OP_F_CONST_IN: /* operands the other way round */
+        r = in3(vm, k, v);
+        return r == RJ_R_ERR_A ? RJ_R_ERR_B : r == RJ_R_ERR_B ? RJ_R_ERR_A : r;
+    default: return str3(op, v, k);
+    }
+}
+
 /* A fused "field op constant" instruction, stored into out. */
 static inline RJ_HOT void fused_into(rj_vm *vm, rj_cel *out, uint32_t op, uint32_t slot, int32_t arg)
 {
     const rj_cel *v = slot_ref(vm, slot), *k = &vm->prog->consts[arg];
-    int r;
-    switch (op) {
-    case RJ_OP_F_EQ: r = eq3(v, k); break;
-    case RJ_OP_F_NE:
-        r = eq3(v, k);
-        if (r >= 0)
-            r = !r;
-        break;
-    case RJ_OP_F_LT: case RJ_OP_F_LE: case RJ_OP_F_GT: case RJ_OP_F_GE:
-        r = order3(op - RJ_OP_F_LT + RJ_OP_LT, v, k);
-        break;
-    case RJ_OP_F_IN: r = in3(vm, v, k); break;
-    case RJ_OP_F_CONST_IN: /* operands the other way round */
-        put(out, in3(vm, k, v), k, v);
-        return;
-    case RJ_OP_HAS: r = vm->row[slot].type != RJ_V_MISSING; break;
-    default: r = str3(op, v, k);
-    }
+    int r = op == RJ_OP_HAS ? vm->row[slot].type != RJ_V_MISSING : fused3(vm, op, v, k);
     put(out, r, v, k);
 }
 
@@ -1244,6 +1249,22 @@ int rj_program_index(rj_program *p)
     }
     if (rj_cells_build(p) < 0 || rj_cells_rule_bits(p) < 0)
         goto nomem;
+    /* Atoms read once per event need no memo (cells renumbered them). */
+    for (uint32_t i = 0; i < p->n_atoms; i++)
+        p->atoms[i].shared = 0;
+    for (uint32_t r = 0; r < p->n_rules; r++) {
+        const rj_rule_code *rc = &p->rules[r];
+        if (rc->shape == RJ_SHAPE_TREE) {
+            for (uint32_t t = 0; t < rc->tree_len; t++)
+                if (p->tree[rc->tree_off + t] >= 0)
+                    p->atoms[p->tree[rc->tree_off + t]].shared++;
+        } else {
+            for (int a = 0; a < RJ_MAX_ATOMS && rc->pre[a] >= 0; a++)
+                p->atoms[rc->pre[a]].shared++;
+        }
+    }
+    for (uint32_t i = 0; i < p->n_atoms; i++)
+        p->atoms[i].shared = p->atoms[i].shared > 1;
     return 0;
 nomem:
     rj_program_free_index(p);
@@ -1285,72 +1306,134 @@ static void select_rules(rj_vm *vm)
  * or a non-bool, which only the full code can judge). */
 static inline uint8_t atom_eval(rj_vm *vm, const rj_atom *a)
 {
-    rj_cel v;
-    const rj_cel *r = &v;
+    const rj_value *rv = &vm->row[a->a];
+    uint8_t neg = a->negate != 0;
+    if (a->op == RJ_OP_HAS)
+        return (uint8_t)((rv->type != RJ_V_MISSING) ^ neg);
     if (a->op == RJ_OP_LOAD) /* a bare field: only a bool is true or false */
-        r = slot_ref(vm, a->a);
-    else
+        return rv->type == RJ_V_TRUE || rv->type == RJ_V_FALSE
+                   ? (uint8_t)((rv->type == RJ_V_TRUE) ^ neg) : 2;
+    if (rv->type == RJ_V_MISSING || rv->type == RJ_V_BIGINT)
+        return 2; /* an error value (no field; out of range): every operation keeps it */
+    if (rv->type == RJ_V_STRING && (rv->flags & RJ_VF_ESCAPED)) {
+        rj_cel v; /* unescaped once into the slot cache */
         fused_into(vm, &v, a->op, a->a, a->arg);
-    return r->type == RJ_C_BOOL ? (uint8_t)((r->n.i != 0) ^ (a->negate != 0)) : 2;
+        return v.type == RJ_C_BOOL ? (uint8_t)((v.n.i != 0) ^ neg) : 2;
+    }
+    /* The value as a CEL value in a local the compiler keeps in registers
+     * (no slot cache: most atoms are a field's only reader this event). */
+    rj_cel x;
+    x.len = rv->len;
+    x.n.i = rv->num.i;
+    switch (rv->type) {
+    case RJ_V_NULL: x.type = RJ_C_NULL; break;
+    case RJ_V_FALSE: x.type = RJ_C_BOOL; x.n.i = 0; break;
+    case RJ_V_TRUE: x.type = RJ_C_BOOL; x.n.i = 1; break;
+    case RJ_V_INT: x.type = RJ_C_INT; break;
+    case RJ_V_DOUBLE: x.type = RJ_C_DOUBLE; break;
+    case RJ_V_STRING: x.type = RJ_C_STR; x.n.ptr = vm->base + rv->off; break;
+    case RJ_V_OBJECT: x.type = RJ_C_MAP; x.n.ptr = vm->base + rv->off; break;
+    default: x.type = RJ_C_LIST; x.n.ptr = vm->base + rv->off; break;
+    }
+    int r = fused3(vm, a->op, &x, &vm->prog->consts[a->arg]);
+    return r >= 0 ? (uint8_t)((r != 0) ^ neg) : 2;
 }
 
-/* Every field with cells, for this event: one search finds the row that
- * sets all of the field's table atoms and narrows the rule bitsets. A
- * value of a type the table does not cover sets its atoms one by one and
- * leaves the rules with conjuncts there undecided. */
-static void fill_cells(rj_vm *vm)
+/* The row of cell group g for this event's value (-1: a type it does not
+ * cover). The common kinds straight from the extracted value. */
+static inline int64_t cells_row_of(rj_vm *vm, const rj_slot_cells *g)
+{
+    const rj_value *rv = &vm->row[g->slot];
+    rj_cel v;
+    if (rv->type == RJ_V_INT || (rv->type == RJ_V_DOUBLE && !isnan(rv->num.d))) {
+        v.type = rv->type == RJ_V_INT ? RJ_C_INT : RJ_C_DOUBLE;
+        v.n.i = rv->num.i; /* the union's bits, int or double */
+        return rj_cells_num_row(g, &v);
+    }
+    if (rv->type == RJ_V_STRING && !(rv->flags & RJ_VF_ESCAPED)) {
+        v.type = RJ_C_STR;
+        v.len = rv->len;
+        v.n.ptr = vm->base + rv->off;
+        return rj_cells_str_row(g, &v);
+    }
+    return rj_cells_row(g, slot_ref(vm, g->slot), rv->type);
+}
+
+/* The groups' rows narrow the rule bitsets: possible, satisfied, any
+ * true, all false, undecided (W words each, initialized by the caller). */
+static inline RJ_HOT void cells_narrow(rj_vm *vm, const uint32_t W, uint64_t *pos, uint64_t *sat,
+                                       uint64_t *any, uint64_t *allf, uint64_t *und)
 {
     const rj_program *p = vm->prog;
-    uint32_t W = p->n_words;
-    memset(vm->possible, 0xff, 2 * W * sizeof(uint64_t)); /* and satisfied */
-    memset(vm->any_true, 0, W * sizeof(uint64_t));
-    memset(vm->all_false, 0xff, W * sizeof(uint64_t));
-    memset(vm->undecided, 0, W * sizeof(uint64_t));
     for (uint32_t gi = 0; gi < p->n_cells; gi++) {
         const rj_slot_cells *g = &p->cells[gi];
         if (!g->rows)
             continue;
-        /* The common kinds straight from the extracted value: no slot load. */
-        const rj_value *rv = &vm->row[g->slot];
-        rj_cel v;
-        int64_t row;
-        if (rv->type == RJ_V_INT || (rv->type == RJ_V_DOUBLE && !isnan(rv->num.d))) {
-            v.type = rv->type == RJ_V_INT ? RJ_C_INT : RJ_C_DOUBLE;
-            v.n.i = rv->num.i; /* the union's bits, int or double */
-            row = rj_cells_num_row(g, &v);
-        } else if (rv->type == RJ_V_STRING && !(rv->flags & RJ_VF_ESCAPED)) {
-            v = str(vm->base + rv->off, rv->len);
-            row = rj_cells_str_row(g, &v);
-        } else {
-            row = rj_cells_row(g, slot_ref(vm, g->slot), rv->type);
-        }
+        int64_t row = cells_row_of(vm, g);
+        vm->cell_row[gi] = row >= 0 ? (int32_t)row : -1;
         if (row >= 0) {
-            memcpy(vm->atom_val + g->first_atom, g->rows + (size_t)row * g->n_atoms, g->n_atoms);
             const uint64_t *b = g->bits + (size_t)row * RJ_CELL_SETS * W;
             for (uint32_t w = 0; w < W; w++) {
-                vm->possible[w] &= b[w];
-                vm->satisfied[w] &= b[W + w];
-                vm->any_true[w] |= b[2 * W + w];
-                vm->all_false[w] &= b[3 * W + w];
+                pos[w] &= b[w];
+                sat[w] &= b[W + w];
+                any[w] |= b[2 * W + w];
+                allf[w] &= b[3 * W + w];
             }
         } else {
-            for (uint32_t i = 0; i < g->n_atoms; i++)
-                vm->atom_val[g->first_atom + i] = atom_eval(vm, &p->atoms[g->first_atom + i]);
             for (uint32_t w = 0; w < W; w++) {
-                vm->undecided[w] |= g->involved[w];
-                vm->satisfied[w] &= ~g->involved[w];
-                vm->all_false[w] &= ~g->involved[w];
+                und[w] |= g->involved[w];
+                sat[w] &= ~g->involved[w];
+                allf[w] &= ~g->involved[w];
             }
         }
     }
 }
 
-/* An atom's value for this event: set by fill_cells if it is a table
- * atom, else evaluated on first use and memoized. */
+/* Every field with cells, for this event: one search finds the row that
+ * decides all of the field's table atoms and narrows the rule bitsets. A
+ * value of a type the table does not cover leaves its atoms to be
+ * evaluated one by one and the rules with conjuncts there undecided. */
+static void fill_cells(rj_vm *vm)
+{
+    uint32_t W = vm->prog->n_words;
+    if (W <= 2) { /* up to 128 rules: W a constant, the bitsets in registers */
+        uint64_t pos[2] = {~0ULL, ~0ULL}, sat[2] = {~0ULL, ~0ULL}, any[2] = {0, 0};
+        uint64_t allf[2] = {~0ULL, ~0ULL}, und[2] = {0, 0};
+        if (W == 1)
+            cells_narrow(vm, 1, pos, sat, any, allf, und);
+        else
+            cells_narrow(vm, 2, pos, sat, any, allf, und);
+        for (uint32_t w = 0; w < W; w++) {
+            vm->possible[w] = pos[w];
+            vm->satisfied[w] = sat[w];
+            vm->any_true[w] = any[w];
+            vm->all_false[w] = allf[w];
+            vm->undecided[w] = und[w];
+        }
+        return;
+    }
+    memset(vm->possible, 0xff, 2 * W * sizeof(uint64_t)); /* and satisfied */
+    memset(vm->any_true, 0, W * sizeof(uint64_t));
+    memset(vm->all_false, 0xff, W * sizeof(uint64_t));
+    memset(vm->undecided, 0, W * sizeof(uint64_t));
+    cells_narrow(vm, W, vm->possible, vm->satisfied, vm->any_true, vm->all_false, vm->undecided);
+}
+
+/* An atom's value for this event: a table atom's from the row its field's
+ * search found (evaluated alone if the value's type has no row), any other
+ * evaluated on use (and memoized if more than one rule, or one tree
+ * twice, reads it). */
 static inline uint8_t atom_value(rj_vm *vm, uint32_t i)
 {
     const rj_atom *a = &vm->prog->atoms[i];
-    if (a->cells < 0 && vm->atom_gen[i] != vm->gen) {
+    if (a->cells >= 0) {
+        const rj_slot_cells *g = &vm->prog->cells[a->cells];
+        int32_t row = vm->cell_row[a->cells];
+        return row >= 0 ? g->rows[(size_t)row * g->n_atoms + (i - g->first_atom)] : atom_eval(vm, a);
+    }
+    if (!a->shared)
+        return atom_eval(vm, a);
+    if (vm->atom_gen[i] != vm->gen) {
         vm->atom_val[i] = atom_eval(vm, a);
         vm->atom_gen[i] = vm->gen;
     }
@@ -1401,7 +1484,7 @@ uint32_t rj_vm_eval_event(rj_vm *vm, const rj_value *row, const uint8_t *base,
     uint32_t n = 0;
     begin_event(vm, row, base);
     select_rules(vm);
-    if (p->n_cells)
+    if (p->n_live_cells)
         fill_cells(vm);
     for (uint32_t w = 0; w < p->n_words; w++) {
         uint64_t active = vm->active[w];
@@ -1409,7 +1492,7 @@ uint32_t rj_vm_eval_event(rj_vm *vm, const rj_value *row, const uint8_t *base,
          * true, false (dropped from active here), or, with an atom neither
          * and none deciding, the interpreter's error. */
         uint64_t by_bits = 0, true_bits = 0;
-        if (p->n_cells) {
+        if (p->n_live_cells) {
             uint64_t ors = active & p->table_or[w] & ~vm->undecided[w];
             active &= vm->possible[w] & ~(ors & ~vm->any_true[w] & vm->all_false[w]);
             by_bits = active & (p->table_and[w] | p->table_or[w]) & ~vm->undecided[w];

@@ -171,6 +171,7 @@ typedef struct rj_atom {
     int32_t arg;
     uint32_t negate;
     int32_t cells; /* its field's rj_slot_cells, or -1 (set by rj_program_index) */
+    uint32_t shared; /* used by more than one rule (or twice in one): memoized per event */
 } rj_atom;
 
 /* The atoms on one field whose results depend only on where the field's
@@ -221,6 +222,7 @@ typedef struct rj_program {
     uint32_t n_tree;
     rj_slot_cells *cells;
     uint32_t n_cells;
+    uint32_t n_live_cells; /* cells with tables (rows): none, and events skip them */
     uint64_t *table_and; /* AND rules whose atoms are all in cells: the bits decide them */
     uint64_t *table_or;  /* the same for OR rules */
     uint64_t *unguarded; /* bitset of rules without a guard */
@@ -236,6 +238,7 @@ typedef struct rj_vm {
     const rj_program *prog;
     uint64_t *active; /* rules to evaluate for the current event */
     uint8_t *atom_val; /* per atom: 0 false, 1 true, 2 neither */
+    int32_t *cell_row; /* per cell group: this event's row, or -1 (a type it does not cover) */
     uint32_t *atom_gen;
     /* This event's rule bitsets from the cells (as in rj_slot_cells). */
     uint64_t *possible, *satisfied, *any_true, *all_false, *undecided;
