@@ -333,12 +333,11 @@ static inline uint32_t rj_lookup_key(const rj_ctx_t *c, const rj_node *n, const 
     return rj_probe_key(ps, n, k, len, head);
 }
 
-/* An unescaped key with 8 bytes loadable at k. */
+/* An unescaped key with 8 bytes loadable at k, in an object of node n
+ * (which has key edges: rj_object is entered only then). */
 static inline uint32_t rj_lookup_plain(const rj_pathset *ps, const rj_node *n, const uint8_t *k,
                                        size_t len)
 {
-    if (!n->key_tab_bits)
-        return RJ_NONE;
     uint64_t head;
     memcpy(&head, k, 8);
     if (len < 8)
@@ -368,8 +367,7 @@ RJ_KFN const uint8_t *RJ_F(rj_array)(rj_ctx_t *c, uint32_t node, const uint8_t *
 RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_value_body)(rj_ctx_t *c, uint32_t node,
                                                                         const uint8_t *p)
 {
-    if (p >= c->end)
-        return rj_fail(c, p, "expected a value");
+    /* p < c->end: the callers check (the compact member path knows). */
     const rj_node *n = node == RJ_NONE ? NULL : &c->ps->nodes[node];
     rj_value *v = NULL;
     if (n && n->first_slot >= 0) {
@@ -422,6 +420,8 @@ RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_value_body)(rj_ctx_
  * recursion. Object members inline the body (most are scalars: no call). */
 RJ_KFN const uint8_t *RJ_F(rj_value_at)(rj_ctx_t *c, uint32_t node, const uint8_t *p)
 {
+    if (p >= c->end)
+        return rj_fail(c, p, "expected a value");
     return RJ_F(rj_value_body)(c, node, p);
 }
 
@@ -483,8 +483,13 @@ RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t 
             if (p >= end || *p != ':')
                 return rj_fail(c, p, "expected ':' after key");
             p = rj_ws(p + 1, end);
+            if (p >= end)
+                return rj_fail(c, p, "expected a value");
         }
-        if (child != RJ_NONE) {
+        if (child == RJ_NONE) {
+            /* A constant node: the skip-only body, no slot tests. */
+            p = RJ_F(rj_value_body)(c, RJ_NONE, p);
+        } else {
             /* A duplicate key: the last one wins, so forget what the
              * earlier one set under this child. (A leaf's own slots are
              * simply overwritten: only slots below need the marks.) */
@@ -498,8 +503,8 @@ RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t 
                 c->scratch->seen[child] = c->scratch->gen;
             }
             found++;
+            p = RJ_F(rj_value_body)(c, child, p);
         }
-        p = RJ_F(rj_value_body)(c, child, p);
         if (!p)
             return NULL;
         if (p < end && *p == ',') { /* compact: no whitespace before it */
