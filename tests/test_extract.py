@@ -65,6 +65,46 @@ def test_duplicate_keys_last_wins() -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "0",
+        "-0",
+        "7",
+        "-7",
+        "123456789012345678",
+        "-123456789012345678",
+        "1234567890123456789",
+        "99999999999999999999",
+        "0.1",
+        "-0.0",
+        "0.000001",
+        "123.456",
+        "9007199254740992.0",
+        "9007199254740993.5",
+        "900719925474099.3",
+        "1.7976931348623157",
+        "0.1234567890123456789012",
+        "1.00000000000000000000001",
+        "38.9",
+        "-23.491",
+        "148.293",
+        "1e5",
+        "1.5E-3",
+        "1.0",
+        "10.10",
+    ],
+)
+def test_numbers_as_float_gives_them(text: str) -> None:
+    # Integers up to 18 digits and short decimals take a one-pass path;
+    # the rest the general one: every value is what json.loads gives.
+    want = json.loads(text)
+    got = PathSet(["a", "b"]).extract('{"a":' + text + ',"b":[' + text + "]}")
+    assert got[0] == want and type(got[0]) is type(want)
+    assert math.copysign(1, got[0]) == math.copysign(1, want)
+    assert json.loads(bytes(got[1])) == [want]
+
+
+@pytest.mark.parametrize(
     "doc",
     [
         b'{"a":123,"a":"x"}',

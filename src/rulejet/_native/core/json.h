@@ -152,6 +152,9 @@ void rj_scratch_free(rj_scan_scratch *s);
 
 /* ---- Values (json_values.c) ---- */
 
+/* 1e0 .. 1e22: the powers of ten that are exact doubles. */
+extern const double rj_pow10_exact[23];
+
 /* Parse validated JSON number text as a correctly rounded double (the same
  * result as Python's float(text)). */
 double rj_number_to_double(const uint8_t *p, size_t n);

@@ -16,7 +16,7 @@ static locale_t c_locale;
 static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
 static void make_c_locale(void) { c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0); }
 
-static const double pow10_exact[] = {
+const double rj_pow10_exact[23] = {
     1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 };
@@ -71,7 +71,7 @@ double rj_number_to_double(const uint8_t *p, size_t n)
         goto slow;
     {
         double d = (double)mant;
-        d = exp10 < 0 ? d / pow10_exact[-exp10] : d * pow10_exact[exp10];
+        d = exp10 < 0 ? d / rj_pow10_exact[-exp10] : d * rj_pow10_exact[exp10];
         return neg ? -d : d;
     }
 slow:;
