@@ -78,7 +78,6 @@ typedef struct rj_edge {
     uint64_t index;
     uint32_t child;            /* node index */
     uint32_t next;             /* next sibling edge, or UINT32_MAX */
-    uint64_t key_head;         /* the key's first 8 bytes, zero-padded */
 } rj_edge;
 
 /* Key edges of a node are also in an open-addressing table hashed on an

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "json.h"
+
 /* Short byte strings compared 8 bytes at a time, without a libc call
  * (most keys and values are a few bytes; memcmp's dispatch costs more). */
 /* Short strings are the usual case: their tail is compared with loads
@@ -99,6 +101,51 @@ static inline int rj_number_int64(const uint8_t *s, const uint8_t *e, int64_t *o
     }
     *out = neg ? (int64_t)(0 - mag) : (int64_t)mag;
     return 1;
+}
+
+/* A wanted number in one pass, when it is the usual kind: an integer of
+ * at most 18 digits, or a decimal without exponent whose digits make a
+ * mantissa below 2^53 and whose fraction has at most 22 digits (then
+ * mantissa / 10^fraction is one correctly rounded division of exact
+ * doubles, as in Clinger's fast path: the same double float() gives).
+ * Returns the end, or NULL for everything else (the two-pass path then
+ * validates, converts and reports). */
+static inline const uint8_t *rj_number_fused(const uint8_t *p, const uint8_t *end, rj_value *v)
+{
+    const uint8_t *q = p + (*p == '-');
+    uint64_t mant = 0;
+    unsigned nd = 0, frac = 0;
+    if (q >= end)
+        return NULL;
+    if (*q == '0') {
+        q++;
+    } else if (*q >= '1' && *q <= '9') {
+        for (; q < end && (unsigned)(*q - '0') < 10; q++, nd++)
+            mant = mant * 10 + (unsigned)(*q - '0');
+    } else {
+        return NULL;
+    }
+    if (q < end && *q == '.') {
+        const uint8_t *f = ++q;
+        for (; q < end && (unsigned)(*q - '0') < 10; q++, nd++)
+            mant = mant * 10 + (unsigned)(*q - '0');
+        frac = (unsigned)(q - f);
+        if (!frac)
+            return NULL;
+    }
+    if (nd > 18 || (q < end && (*q | 0x20) == 'e'))
+        return NULL; /* the mantissa may have wrapped; or an exponent */
+    if (!frac) {
+        v->type = RJ_V_INT;
+        v->num.i = *p == '-' ? -(int64_t)mant : (int64_t)mant;
+    } else {
+        if (mant > (1ULL << 53) || frac > 22)
+            return NULL;
+        double d = (double)mant / rj_pow10_exact[frac];
+        v->type = RJ_V_DOUBLE;
+        v->num.d = *p == '-' ? -d : d;
+    }
+    return q;
 }
 
 #endif

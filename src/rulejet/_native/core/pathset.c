@@ -354,14 +354,14 @@ static int build_key_tables(rj_pathset *ps)
             rj_edge *ed = &ps->edges[e];
             if (ed->kind == RJ_STEP_INDEX)
                 continue;
-            ed->key_head = 0;
-            memcpy(&ed->key_head, ps->keys + ed->key_off, ed->key_len < 8 ? ed->key_len : 8);
+            uint64_t head = 0;
+            memcpy(&head, ps->keys + ed->key_off, ed->key_len < 8 ? ed->key_len : 8);
             uint32_t mask = (1u << n->key_tab_bits) - 1;
-            uint32_t h = rj_key_hash(ed->key_head, ed->key_len, n->key_tab_bits);
+            uint32_t h = rj_key_hash(head, ed->key_len, n->key_tab_bits);
             while (ps->key_tab[n->key_tab_off + h].len != UINT32_MAX)
                 h = (h + 1) & mask;
             ps->key_tab[n->key_tab_off + h] =
-                (rj_key_entry){ed->key_head, ed->key_len, ed->child, ed->key_off};
+                (rj_key_entry){head, ed->key_len, ed->child, ed->key_off};
         }
     }
     return 0;

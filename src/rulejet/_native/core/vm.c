@@ -177,25 +177,6 @@ static rj_cel event_string(rj_vm *vm, const uint8_t *p, size_t n, int escaped)
     return str(out, rj_unescape(p, n, out));
 }
 
-static inline RJ_HOT rj_cel from_value(rj_vm *vm, const rj_value *v)
-{
-    rj_cel c = {0};
-    const uint8_t *p = vm->base + v->off;
-    switch (v->type) {
-    case RJ_V_MISSING: return err(RJ_CE_NO_FIELD);
-    case RJ_V_NULL: c.type = RJ_C_NULL; return c;
-    case RJ_V_FALSE: return boolean(0);
-    case RJ_V_TRUE: return boolean(1);
-    case RJ_V_INT: c.type = RJ_C_INT; c.n.i = v->num.i; return c;
-    case RJ_V_BIGINT: return err(RJ_CE_RANGE);
-    case RJ_V_DOUBLE: c.type = RJ_C_DOUBLE; c.n.d = v->num.d; return c;
-    case RJ_V_STRING: /* the usual unescaped string: no call */
-        return (v->flags & RJ_VF_ESCAPED) ? event_string(vm, p, v->len, 1) : str(p, v->len);
-    case RJ_V_OBJECT: c.type = RJ_C_MAP; c.n.ptr = p; c.len = v->len; return c;
-    default: c.type = RJ_C_LIST; c.n.ptr = p; c.len = v->len; return c;
-    }
-}
-
 /* ---- raw JSON reader (for lists and objects read from events) ---- */
 
 static const uint8_t *raw_ws(const uint8_t *p, const uint8_t *e)
@@ -888,10 +869,13 @@ static inline RJ_HOT int str3(uint32_t op, const rj_cel *t, const rj_cel *a)
     return rj_bytes_equal(t->n.ptr + t->len - a->len, a->n.ptr, a->len);
 }
 
-/* from_value, written into c with cel_set. */
+/* An extracted value as a CEL value, written into c with cel_set (a
+ * missing field is an error value; an escaped string is unescaped into
+ * the event's scratch). */
 static inline RJ_HOT void cel_from_value(rj_vm *vm, rj_cel *c, const rj_value *v)
 {
     uint64_t bits;
+    rj_cel t;
     switch (v->type) {
     case RJ_V_MISSING: cel_set(c, RJ_C_ERR, RJ_CE_NO_FIELD, 0); return;
     case RJ_V_NULL: cel_set(c, RJ_C_NULL, 0, 0); return;
@@ -901,19 +885,19 @@ static inline RJ_HOT void cel_from_value(rj_vm *vm, rj_cel *c, const rj_value *v
         memcpy(&bits, &v->num, 8);
         cel_set(c, v->type == RJ_V_INT ? RJ_C_INT : RJ_C_DOUBLE, 0, bits);
         return;
+    case RJ_V_BIGINT: cel_set(c, RJ_C_ERR, RJ_CE_RANGE, 0); return;
     case RJ_V_STRING:
         if (!(v->flags & RJ_VF_ESCAPED)) {
             cel_set(c, RJ_C_STR, v->len, (uint64_t)(uintptr_t)(vm->base + v->off));
             return;
         }
-        break;
-    case RJ_V_OBJECT: case RJ_V_ARRAY:
+        t = event_string(vm, vm->base + v->off, v->len, 1);
+        cel_copy(c, &t);
+        return;
+    default: /* RJ_V_OBJECT, RJ_V_ARRAY */
         cel_set(c, v->type == RJ_V_OBJECT ? RJ_C_MAP : RJ_C_LIST, v->len,
                 (uint64_t)(uintptr_t)(vm->base + v->off));
-        return;
     }
-    rj_cel t = from_value(vm, v); /* the rare kinds: escaped strings, big ints */
-    cel_copy(c, &t);
 }
 
 /* The cached value of a slot for this event (loaded on first use). */
@@ -1315,27 +1299,16 @@ static inline uint8_t atom_eval(rj_vm *vm, const rj_atom *a)
                    ? (uint8_t)((rv->type == RJ_V_TRUE) ^ neg) : 2;
     if (rv->type == RJ_V_MISSING || rv->type == RJ_V_BIGINT)
         return 2; /* an error value (no field; out of range): every operation keeps it */
-    if (rv->type == RJ_V_STRING && (rv->flags & RJ_VF_ESCAPED)) {
-        rj_cel v; /* unescaped once into the slot cache */
-        fused_into(vm, &v, a->op, a->a, a->arg);
-        return v.type == RJ_C_BOOL ? (uint8_t)((v.n.i != 0) ^ neg) : 2;
-    }
-    /* The value as a CEL value in a local the compiler keeps in registers
-     * (no slot cache: most atoms are a field's only reader this event). */
+    /* An escaped string through the slot cache (unescaped once per event);
+     * anything else as a local (no cache: most atoms are a field's only
+     * reader this event). */
     rj_cel x;
-    x.len = rv->len;
-    x.n.i = rv->num.i;
-    switch (rv->type) {
-    case RJ_V_NULL: x.type = RJ_C_NULL; break;
-    case RJ_V_FALSE: x.type = RJ_C_BOOL; x.n.i = 0; break;
-    case RJ_V_TRUE: x.type = RJ_C_BOOL; x.n.i = 1; break;
-    case RJ_V_INT: x.type = RJ_C_INT; break;
-    case RJ_V_DOUBLE: x.type = RJ_C_DOUBLE; break;
-    case RJ_V_STRING: x.type = RJ_C_STR; x.n.ptr = vm->base + rv->off; break;
-    case RJ_V_OBJECT: x.type = RJ_C_MAP; x.n.ptr = vm->base + rv->off; break;
-    default: x.type = RJ_C_LIST; x.n.ptr = vm->base + rv->off; break;
-    }
-    int r = fused3(vm, a->op, &x, &vm->prog->consts[a->arg]);
+    const rj_cel *xp = &x;
+    if (rv->type == RJ_V_STRING && (rv->flags & RJ_VF_ESCAPED))
+        xp = slot_ref(vm, a->a);
+    else
+        cel_from_value(vm, &x, rv);
+    int r = fused3(vm, a->op, xp, &vm->prog->consts[a->arg]);
     return r >= 0 ? (uint8_t)((r != 0) ^ neg) : 2;
 }
 

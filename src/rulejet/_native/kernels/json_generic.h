@@ -250,51 +250,6 @@ RJ_KFN const uint8_t *RJ_F(rj_skip_container)(rj_ctx_t *c, const uint8_t *p, int
 }
 
 /* Validate a number at p; if v, store its value. Returns the end. */
-/* A wanted number in one pass, when it is the usual kind: an integer of
- * at most 18 digits, or a decimal without exponent whose digits make a
- * mantissa below 2^53 and whose fraction has at most 22 digits (then
- * mantissa / 10^fraction is one correctly rounded division of exact
- * doubles, as in Clinger's fast path: the same double float() gives).
- * Returns the end, or NULL for everything else (the two-pass path then
- * validates, converts and reports). */
-static inline const uint8_t *rj_number_fused(const uint8_t *p, const uint8_t *end, rj_value *v)
-{
-    const uint8_t *q = p + (*p == '-');
-    uint64_t mant = 0;
-    unsigned nd = 0, frac = 0;
-    if (q >= end)
-        return NULL;
-    if (*q == '0') {
-        q++;
-    } else if (*q >= '1' && *q <= '9') {
-        for (; q < end && (unsigned)(*q - '0') < 10; q++, nd++)
-            mant = mant * 10 + (unsigned)(*q - '0');
-    } else {
-        return NULL;
-    }
-    if (q < end && *q == '.') {
-        const uint8_t *f = ++q;
-        for (; q < end && (unsigned)(*q - '0') < 10; q++, nd++)
-            mant = mant * 10 + (unsigned)(*q - '0');
-        frac = (unsigned)(q - f);
-        if (!frac)
-            return NULL;
-    }
-    if (nd > 18 || (q < end && (*q | 0x20) == 'e'))
-        return NULL; /* the mantissa may have wrapped; or an exponent */
-    if (!frac) {
-        v->type = RJ_V_INT;
-        v->num.i = *p == '-' ? -(int64_t)mant : (int64_t)mant;
-    } else {
-        if (mant > (1ULL << 53) || frac > 22)
-            return NULL;
-        double d = (double)mant / rj_pow10_exact[frac];
-        v->type = RJ_V_DOUBLE;
-        v->num.d = *p == '-' ? -d : d;
-    }
-    return q;
-}
-
 RJ_KFN const uint8_t *RJ_F(rj_number)(rj_ctx_t *c, const uint8_t *p, rj_value *v)
 {
     const uint8_t *f;
@@ -355,6 +310,20 @@ rj_probe_key(const rj_pathset *ps, const rj_node *n, const uint8_t *k, size_t le
     }
 }
 
+/* An unescaped key with 8 bytes loadable at k, in an object of node n
+ * (which has key edges: rj_object is entered only then). The key's first
+ * 8 bytes: a shorter key's load runs on into the closing quote and beyond,
+ * masked off. */
+static inline __attribute__((always_inline)) uint32_t
+rj_lookup_plain(const rj_pathset *ps, const rj_node *n, const uint8_t *k, size_t len)
+{
+    uint64_t head;
+    memcpy(&head, k, 8);
+    if (len < 8)
+        head &= (1ULL << (8 * len)) - 1; /* len 0: nothing kept */
+    return rj_probe_key(ps, n, k, len, head);
+}
+
 static inline uint32_t rj_lookup_key(const rj_ctx_t *c, const rj_node *n, const uint8_t *k,
                                      size_t len, uint8_t flags)
 {
@@ -371,28 +340,10 @@ static inline uint32_t rj_lookup_key(const rj_ctx_t *c, const rj_node *n, const 
     }
     if (!n->key_tab_bits)
         return RJ_NONE;
-    /* The key's first 8 bytes; a shorter key's load runs on into the
-     * closing quote and beyond (masked off), within the load limit. */
-    uint64_t head = 0;
-    if (len >= 8 || (size_t)(c->limit - k) >= 8) {
-        memcpy(&head, k, 8);
-        if (len < 8)
-            head &= (1ULL << (8 * len)) - 1; /* len 0: nothing kept */
-    } else {
-        memcpy(&head, k, len);
-    }
-    return rj_probe_key(ps, n, k, len, head);
-}
-
-/* An unescaped key with 8 bytes loadable at k, in an object of node n
- * (which has key edges: rj_object is entered only then). */
-static inline uint32_t rj_lookup_plain(const rj_pathset *ps, const rj_node *n, const uint8_t *k,
-                                       size_t len)
-{
-    uint64_t head;
-    memcpy(&head, k, 8);
-    if (len < 8)
-        head &= (1ULL << (8 * len)) - 1;
+    if (len >= 8 || (size_t)(c->limit - k) >= 8)
+        return rj_lookup_plain(ps, n, k, len);
+    uint64_t head = 0; /* too near the load limit for a whole word */
+    memcpy(&head, k, len);
     return rj_probe_key(ps, n, k, len, head);
 }
 
