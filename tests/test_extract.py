@@ -176,6 +176,40 @@ def test_rest_of_object_skipped_only_when_no_wanted_key_can_follow() -> None:
     assert ps.extract(rb'{"a": 1, "b": 2, "s": "\"a\"", "t": ["a"]}') == [1, 2]
 
 
+def test_small_containers_skip_to_their_end(kernel: str) -> None:
+    """Skipped containers that close within one kernel window are ended
+    from a single classify: brackets and quotes inside strings, escapes,
+    nesting and the window's edge (every length up to past 32 bytes) must
+    give the same end as the general skip, and the next line's bytes never
+    count."""
+    ps = PathSet(["b", "x.y"])
+    shapes = [
+        '["{s}"]',
+        '["{s}]"]',
+        '{{"k":"{s}}}"}}',
+        '["{s}\\"]"]',
+        '["{s}\\\\"]',
+        '[[1],"{s}"]',
+        '["{s}",{{}}]',
+        '{{"k":["{s}"]}}',
+        "[]",
+        "{{}}",
+        '[ "{s}" ]',
+    ]
+    for n in range(0, 40):
+        for shape in shapes:
+            skipped = shape.format(s="x" * n)
+            for doc in (f'{{"a":{skipped},"b":{n}}}', f'{{"b":{n},"x":{{"z":{skipped}}}}}'):
+                want = json.loads(doc)
+                assert ps.extract(doc.encode()) == [n, MISSING], doc
+                # Captured whole when a path ends on it.
+                got = PathSet(["a"]).extract(doc.encode())[0]
+                assert same(got, want.get("a", MISSING_MARK)), doc
+                packed = (doc + "\n" + '"]]}}"' * 8).encode()
+                lines = ps.extract_lines(packed)
+                assert lines.columns[0][0] == n and lines.errors[0][0] == 2, doc
+
+
 @pytest.mark.parametrize("pad", [0, 1, 30, 55, 56, 57, 62, 63, 64, 65, 120, 127, 128, 200])
 def test_rest_skip_across_blocks(kernel: str, pad: int) -> None:
     """The one-pass skip of an object's rest looks at 64-byte blocks: a

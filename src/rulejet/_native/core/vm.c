@@ -1247,8 +1247,23 @@ int rj_program_index(rj_program *p)
                 p->atoms[rc->pre[a]].shared++;
         }
     }
-    for (uint32_t i = 0; i < p->n_atoms; i++)
-        p->atoms[i].shared = p->atoms[i].shared > 1;
+    for (uint32_t i = 0; i < p->n_atoms; i++) {
+        rj_atom *a = &p->atoms[i];
+        a->shared = a->shared > 1;
+        a->fast = RJ_FAST_NONE;
+        if (a->op < RJ_OP_F_EQ || a->op >= RJ_OP_MAX_)
+            continue;
+        const rj_cel *k = &p->consts[a->arg];
+        int ordering = a->op >= RJ_OP_F_LT && a->op <= RJ_OP_F_GE;
+        if (k->type == RJ_C_STR && (a->op == RJ_OP_F_EQ || a->op == RJ_OP_F_NE ||
+                                    a->op == RJ_OP_F_STARTS || a->op == RJ_OP_F_ENDS ||
+                                    a->op == RJ_OP_F_CONTAINS))
+            a->fast = RJ_FAST_STR;
+        else if (ordering && k->type == RJ_C_INT)
+            a->fast = RJ_FAST_INT;
+        else if (ordering && k->type == RJ_C_DOUBLE && !isnan(k->n.d))
+            a->fast = RJ_FAST_DOUBLE;
+    }
     return 0;
 nomem:
     rj_program_free_index(p);
@@ -1310,6 +1325,54 @@ static inline uint8_t atom_eval(rj_vm *vm, const rj_atom *a)
         cel_from_value(vm, &x, rv);
     int r = fused3(vm, a->op, xp, &vm->prog->consts[a->arg]);
     return r >= 0 ? (uint8_t)((r != 0) ^ neg) : 2;
+}
+
+/* The usual atom without the general machinery (see RJ_FAST_STR): 0 or 1,
+ * or 2 when the value is not the usual kind (atom_eval then decides). */
+static inline RJ_HOT uint8_t atom_fast(rj_vm *vm, const rj_atom *a)
+{
+    const rj_value *rv = &vm->row[a->a];
+    const rj_cel *k = &vm->prog->consts[a->arg];
+    int r;
+    if (a->fast == RJ_FAST_STR) {
+        if (rv->type != RJ_V_STRING || (rv->flags & RJ_VF_ESCAPED))
+            return 2;
+        const uint8_t *s = vm->base + rv->off;
+        size_t n = rv->len;
+        switch (a->op) {
+        case RJ_OP_F_EQ: r = n == k->len && rj_bytes_equal(s, k->n.ptr, n); break;
+        case RJ_OP_F_NE: r = !(n == k->len && rj_bytes_equal(s, k->n.ptr, n)); break;
+        case RJ_OP_F_STARTS: r = k->len <= n && rj_bytes_equal(s, k->n.ptr, k->len); break;
+        case RJ_OP_F_ENDS: r = k->len <= n && rj_bytes_equal(s + n - k->len, k->n.ptr, k->len); break;
+        default: r = find_bytes(s, n, k->n.ptr, k->len) != NULL; /* contains */
+        }
+    } else {
+        int c;
+        if (a->fast == RJ_FAST_INT && rv->type == RJ_V_INT)
+            c = (rv->num.i > k->n.i) - (rv->num.i < k->n.i);
+        else if (a->fast == RJ_FAST_DOUBLE && rv->type == RJ_V_DOUBLE && !isnan(rv->num.d))
+            c = (rv->num.d > k->n.d) - (rv->num.d < k->n.d);
+        else
+            return 2;
+        switch (a->op) {
+        case RJ_OP_F_LT: r = c < 0; break;
+        case RJ_OP_F_LE: r = c <= 0; break;
+        case RJ_OP_F_GT: r = c > 0; break;
+        default: r = c >= 0;
+        }
+    }
+    return (uint8_t)(r ^ (a->negate != 0));
+}
+
+/* An atom on its own: the direct path when it has one and applies. */
+static inline RJ_HOT uint8_t atom_eval_any(rj_vm *vm, const rj_atom *a)
+{
+    if (a->fast) {
+        uint8_t r = atom_fast(vm, a);
+        if (r != 2)
+            return r;
+    }
+    return atom_eval(vm, a);
 }
 
 /* The row of cell group g for this event's value (-1: a type it does not
@@ -1405,9 +1468,9 @@ static inline uint8_t atom_value(rj_vm *vm, uint32_t i)
         return row >= 0 ? g->rows[(size_t)row * g->n_atoms + (i - g->first_atom)] : atom_eval(vm, a);
     }
     if (!a->shared)
-        return atom_eval(vm, a);
+        return atom_eval_any(vm, a);
     if (vm->atom_gen[i] != vm->gen) {
-        vm->atom_val[i] = atom_eval(vm, a);
+        vm->atom_val[i] = atom_eval_any(vm, a);
         vm->atom_gen[i] = vm->gen;
     }
     return vm->atom_val[i];

@@ -171,8 +171,15 @@ typedef struct rj_atom {
     int32_t arg;
     uint32_t negate;
     int32_t cells; /* its field's rj_slot_cells, or -1 (set by rj_program_index) */
-    uint32_t shared; /* used by more than one rule (or twice in one): memoized per event */
+    uint16_t shared; /* used by more than one rule (or twice in one): memoized per event */
+    uint16_t fast;   /* an RJ_FAST_ kind: the usual case has a direct path (rj_program_index) */
 } rj_atom;
+
+/* Atoms whose usual operands need none of the general machinery: an
+ * unescaped string field against a string constant (==, !=, startsWith,
+ * endsWith, contains), or a number field against a number constant of
+ * the same type (ordering). Any other value takes the general path. */
+enum { RJ_FAST_NONE = 0, RJ_FAST_STR, RJ_FAST_INT, RJ_FAST_DOUBLE };
 
 /* The atoms on one field whose results depend only on where the field's
  * value falls among their constants (comparisons, equality, `in` a list

@@ -75,6 +75,19 @@ RJ_KFN void rj_classify(const uint8_t *p, rj_blockmasks *m)
     m->close = rj_mask64(_mm256_cmpeq_epi8(lo20, c), _mm256_cmpeq_epi8(hi20, c));
 }
 
+/* rj_classify for the RJ_SB_WIDTH bytes at p (small containers). */
+RJ_KFN void rj_small_classify(const uint8_t *p, rj_blockmasks *m)
+{
+    const __m256i q = _mm256_set1_epi8('"'), b = _mm256_set1_epi8('\\');
+    const __m256i o = _mm256_set1_epi8('{'), c = _mm256_set1_epi8('}');
+    __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)p);
+    __m256i v20 = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
+    m->quote = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, q));
+    m->bslash = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, b));
+    m->open = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v20, o));
+    m->close = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v20, c));
+}
+
 /* Carry-less multiply by all-ones: bit i of the product's low half is the
  * xor of bits 0..i of x. */
 RJ_KFN uint64_t rj_prefix_xor(uint64_t x)

@@ -249,6 +249,29 @@ RJ_KFN const uint8_t *RJ_F(rj_skip_container)(rj_ctx_t *c, const uint8_t *p, int
     return RJ_F(rj_skip_scan)(c, p, depth, NULL, 0);
 }
 
+/* A container that closes within one RJ_SB_WIDTH window with nothing
+ * nested and no backslash before its end (["web"], {"lat":1,"lon":2}):
+ * its end from one classify, without rj_skip_container's block loop.
+ * NULL for anything else. p is at the opening bracket. Like
+ * rj_skip_container it only finds the end (skipped text is not checked):
+ * both give the same end, so the kernels agree whatever the width. */
+RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_skip_small)(const rj_ctx_t *c,
+                                                                        const uint8_t *p)
+{
+    if ((size_t)(c->limit - p) < RJ_SB_WIDTH)
+        return NULL;
+    rj_blockmasks m;
+    rj_small_classify(p, &m);
+    uint64_t in_str = rj_prefix_xor(m.quote); /* right while no backslash precedes */
+    uint64_t closes = m.close & ~in_str;
+    if ((size_t)(c->end - p) < RJ_SB_WIDTH) /* bytes past the document are not ours */
+        closes &= (1ULL << (c->end - p)) - 1;
+    uint64_t first = closes & (0 - closes), before = first - 1;
+    if (!first || (m.bslash & before) || (m.open & ~in_str & before & ~1ULL))
+        return NULL;
+    return p + __builtin_ctzll(first) + 1;
+}
+
 /* Validate a number at p; if v, store its value. Returns the end. */
 RJ_KFN const uint8_t *RJ_F(rj_number)(rj_ctx_t *c, const uint8_t *p, rj_value *v)
 {
@@ -398,7 +421,7 @@ RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_value_body)(rj_ctx_
         int obj = ch == '{';
         if (n && (obj ? n->has_key_edges : n->has_index_edges))
             e = obj ? RJ_F(rj_object)(c, node, p) : RJ_F(rj_array)(c, node, p);
-        else
+        else if (!(e = RJ_F(rj_skip_small)(c, p)))
             e = RJ_F(rj_skip_container)(c, p, 0);
         if (e && v) {
             v->type = obj ? RJ_V_OBJECT : RJ_V_ARRAY;

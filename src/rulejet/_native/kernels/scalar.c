@@ -96,6 +96,16 @@ static inline void rj_classify(const uint8_t *p, rj_blockmasks *m)
     }
 }
 
+/* rj_classify for the RJ_SB_WIDTH bytes at p (small containers). */
+static inline void rj_small_classify(const uint8_t *p, rj_blockmasks *m)
+{
+    uint64_t x = rj_load_word(p), x20 = x | 0x2020202020202020ULL;
+    m->quote = rj_word_mask(x, 0x2222222222222222ULL);
+    m->bslash = rj_word_mask(x, 0x5c5c5c5c5c5c5c5cULL);
+    m->open = rj_word_mask(x20, 0x7b7b7b7b7b7b7b7bULL);
+    m->close = rj_word_mask(x20, 0x7d7d7d7d7d7d7d7dULL);
+}
+
 #include "prefix_xor_shift.h"
 
 #include "lines_generic.h"

@@ -63,6 +63,19 @@ RJ_KFN void rj_classify(const uint8_t *p, rj_blockmasks *m)
     }
 }
 
+/* rj_classify for the RJ_SB_WIDTH bytes at p (small containers). */
+RJ_KFN void rj_small_classify(const uint8_t *p, rj_blockmasks *m)
+{
+    const __m128i q = _mm_set1_epi8('"'), b = _mm_set1_epi8('\\');
+    const __m128i o = _mm_set1_epi8('{'), c = _mm_set1_epi8('}');
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i v20 = _mm_or_si128(v, _mm_set1_epi8(0x20));
+    m->quote = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, q));
+    m->bslash = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, b));
+    m->open = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v20, o));
+    m->close = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v20, c));
+}
+
 /* SSE2 has no carry-less multiply: the shift ladder instead. */
 #include "prefix_xor_shift.h"
 
