@@ -787,6 +787,44 @@ def test_semantics(kernel: str, text: str, event: Any, want: Any) -> None:
     assert native(text, event) == (want is True, int(want is CelError))
 
 
+@pytest.mark.parametrize(
+    "array",
+    [
+        '["ab"]',
+        '[ "ab" ]',
+        '["x","ab"]',
+        '["x" ,\n\t"ab"]',
+        '["abc"]',
+        '["a"]',
+        "[]",
+        "[ ]",
+        '["\\u0061b"]',
+        '["a\\\\b"]',
+        '["\u00e9","ab"]',
+        '["\\u00e9"]',
+        '[1,"ab"]',
+        '[["ab"]]',
+        '[{"ab":1}]',
+        '["AB"]',
+        '[""]',
+        "[null]",
+        '["ab\\""]',
+        '["x", 2]',
+    ],
+)
+@pytest.mark.parametrize("needle", ["ab", ""])
+def test_string_in_array_text(kernel: str, array: str, needle: str) -> None:
+    """`"s" in field` over arrays as they are spelled in the event text: the
+    direct path (plain ASCII strings) and the general walk agree with the
+    reference on every spelling, whichever one decides."""
+    text = f'"{needle}" in a'
+    raw = ('{"a":' + array + "}").encode()
+    want = ref(text, json.loads(raw))
+    engine = Engine([Rule("r", text)])
+    stats = engine.run_buffer(raw + b"\n")
+    assert (engine.evaluate(raw) == ["r"], stats.eval_errors["r"]) == (want is True, 0), raw
+
+
 def test_error_absorption_on_both_sides_of_each_operator(kernel: str) -> None:
     """Every (left, right) pair of true/false/error/non-bool through && and ||."""
     operands = {"true": True, "false": False, ERR: CelError, "1": CelError}

@@ -89,6 +89,43 @@ static void test_kernels_match_reference(void)
     CHECK(mismatches == 0);
 }
 
+static const uint8_t *ref_find(const uint8_t *h, size_t hn, const uint8_t *n, size_t nn)
+{
+    for (size_t i = 0; i + nn <= hn; i++)
+        if (!nn || memcmp(h + i, n, nn) == 0)
+            return h + i;
+    return NULL;
+}
+
+/* Substring search: every kernel returns the naive search's first match,
+ * on haystacks of every length around the window widths (exact-size
+ * allocations: ASan sees any load past either string). */
+static void test_find_kernels_agree(void)
+{
+    static const uint8_t alphabet[] = {'a', 'a', 'b', 'c', 0, 0xff};
+    int mismatches = 0;
+    for (int round = 0; round < 60000; round++) {
+        size_t hn = rng() % (round % 10 ? 80 : 300), nn = rng() % (round % 7 ? 6 : 45);
+        uint8_t *h = malloc(hn ? hn : 1), *n = malloc(nn ? nn : 1);
+        for (size_t i = 0; i < hn; i++)
+            h[i] = alphabet[rng() % (round % 3 ? 3 : sizeof alphabet)];
+        if (nn <= hn && hn && rng() % 2) /* a needle taken from the haystack */
+            memcpy(n, h + rng() % (hn - nn + 1), nn);
+        else
+            for (size_t i = 0; i < nn; i++)
+                n[i] = alphabet[rng() % 3];
+        const uint8_t *want = ref_find(h, hn, n, nn);
+        for (size_t ki = 0; rj_all_kernels[ki]; ki++) {
+            const rj_kernel *k = rj_all_kernels[ki];
+            if (rj_kernel_supported(k) && k->find(h, hn, n, nn) != want && mismatches++ < 5)
+                fprintf(stderr, "kernel %s find differs: hn=%zu nn=%zu\n", k->name, hn, nn);
+        }
+        free(h);
+        free(n);
+    }
+    CHECK(mismatches == 0);
+}
+
 static void test_all_byte_values(void)
 {
     uint8_t *buf = malloc(256 * 3);
@@ -867,6 +904,7 @@ int main(void)
 {
     test_kernels_match_reference();
     test_all_byte_values();
+    test_find_kernels_agree();
     test_chunk_semantics();
     test_u64vec_overflow();
     test_dispatch();

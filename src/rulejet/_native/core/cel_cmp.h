@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "json_scalar.h"
 #include "vm.h"
 
 /* Exact order of two numbers: -1, 0, 1, or 2 when unordered (NaN). */
@@ -45,9 +46,9 @@ static inline __attribute__((always_inline)) int num_cmp(const rj_cel *a, const 
 static inline __attribute__((always_inline)) int bytes_cmp(const rj_cel *a, const rj_cel *b)
 {
     size_t n = a->len < b->len ? a->len : b->len;
-    int c = n ? memcmp(a->n.ptr, b->n.ptr, n) : 0;
+    int c = rj_bytes_order(a->n.ptr, b->n.ptr, n);
     if (c)
-        return c < 0 ? -1 : 1;
+        return c;
     return (a->len > b->len) - (a->len < b->len);
 }
 

@@ -112,7 +112,7 @@ static inline __attribute__((always_inline)) int64_t rj_cells_str_row(const rj_s
     int64_t str0 = 2 * (int64_t)g->n_num + 1;
     if (skip) { /* against the common prefix first: below, above, or within */
         uint32_t m = v->len < skip ? v->len : skip;
-        int c = m ? memcmp(v->n.ptr, g->str[0].n.ptr, m) : 0;
+        int c = rj_bytes_order(v->n.ptr, g->str[0].n.ptr, m);
         if (c < 0 || (c == 0 && v->len < skip))
             return str0;                          /* below every threshold */
         if (c > 0)

@@ -10,6 +10,28 @@
 
 #include "json.h"
 
+/* memcmp's sign for short byte strings, 8 bytes at a time without a libc
+ * call: the first differing word, read big-endian, orders them. */
+static inline int rj_bytes_order(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    for (; n >= 8; a += 8, b += 8, n -= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y) {
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            x = __builtin_bswap64(x);
+            y = __builtin_bswap64(y);
+#endif
+            return x < y ? -1 : 1;
+        }
+    }
+    for (; n; a++, b++, n--)
+        if (*a != *b)
+            return *a < *b ? -1 : 1;
+    return 0;
+}
+
 /* Short byte strings compared 8 bytes at a time, without a libc call
  * (most keys and values are a few bytes; memcmp's dispatch costs more). */
 /* Short strings are the usual case: their tail is compared with loads

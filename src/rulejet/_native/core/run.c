@@ -73,6 +73,7 @@ int rj_run_lines(const rj_program *prog, const rj_kernel *k, const uint8_t *buf,
     int rc = (row && matched) ? rj_vm_init(&vm, prog) : -ENOMEM;
     if (rc == 0 && (rc = rj_scratch_init(&scratch, ps)) < 0)
         rj_vm_free(&vm);
+    vm.kernel = k; /* one kernel for the whole run */
     if (rc < 0) {
         free(row);
         free(matched);

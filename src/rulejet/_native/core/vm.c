@@ -12,6 +12,7 @@
 #include "json_scalar.h"
 #include "cel_cmp.h"
 #include "cells.h"
+#include "dispatch.h"
 
 #include <errno.h>
 #include <locale.h>
@@ -73,6 +74,7 @@ int rj_vm_init(rj_vm *vm, const rj_program *prog)
 {
     memset(vm, 0, sizeof *vm);
     vm->prog = prog;
+    vm->kernel = rj_kernel_active();
     uint32_t slots = prog->ps->n_slots ? prog->ps->n_slots : 1;
     vm->stack = malloc((size_t)(prog->max_stack + 2) * sizeof(rj_cel));
     vm->slot_cache = malloc(slots * sizeof(rj_cel));
@@ -520,24 +522,13 @@ static int in3(rj_vm *vm, const rj_cel *x, const rj_cel *c)
     return RJ_R_OVERLOAD;
 }
 
-/* Substring search: memchr for the needle's first byte, then an inline
- * compare; on short haystacks this beats memmem's two-way set-up. */
-static const uint8_t *find_bytes(const uint8_t *h, size_t hn, const uint8_t *n, size_t nn)
+/* Substring search: the kernel's first/last-byte filter on the short
+ * haystacks events hold; memmem's two-way search (linear in the worst
+ * case) on long ones. */
+static const uint8_t *find_bytes(const rj_vm *vm, const uint8_t *h, size_t hn, const uint8_t *n,
+                                 size_t nn)
 {
-    if (!nn)
-        return h;
-    if (hn > 256)
-        return memmem(h, hn, n, nn);
-    const uint8_t *end = h + hn;
-    while ((size_t)(end - h) >= nn) {
-        const uint8_t *p = memchr(h, n[0], (size_t)(end - h) - nn + 1);
-        if (!p)
-            return NULL;
-        if (rj_bytes_equal(p + 1, n + 1, nn - 1))
-            return p;
-        h = p + 1;
-    }
-    return NULL;
+    return hn > 256 ? memmem(h, hn, n, nn) : vm->kernel->find(h, hn, n, nn);
 }
 
 static rj_cel size_of(rj_vm *vm, const rj_cel *x)
@@ -850,7 +841,7 @@ static rj_cel matches(rj_vm *vm, const rj_cel *s, uint32_t re)
 }
 
 /* startsWith / endsWith / contains: an outcome code. */
-static inline RJ_HOT int str3(uint32_t op, const rj_cel *t, const rj_cel *a)
+static inline RJ_HOT int str3(const rj_vm *vm, uint32_t op, const rj_cel *t, const rj_cel *a)
 {
     if (t->type == RJ_C_ERR)
         return RJ_R_ERR_A;
@@ -859,7 +850,7 @@ static inline RJ_HOT int str3(uint32_t op, const rj_cel *t, const rj_cel *a)
     if (t->type != RJ_C_STR || a->type != RJ_C_STR)
         return RJ_R_OVERLOAD;
     if (op == RJ_OP_CONTAINS || op == RJ_OP_F_CONTAINS)
-        return find_bytes(t->n.ptr, t->len, a->n.ptr, a->len) != NULL;
+        return find_bytes(vm, t->n.ptr, t->len, a->n.ptr, a->len) != NULL;
     if (a->len > t->len)
         return 0;
     if (!a->len)
@@ -926,7 +917,7 @@ static inline RJ_HOT int fused3(rj_vm *vm, uint32_t op, const rj_cel *v, const r
     case RJ_OP_F_CONST_IN: /* operands the other way round */
         r = in3(vm, k, v);
         return r == RJ_R_ERR_A ? RJ_R_ERR_B : r == RJ_R_ERR_B ? RJ_R_ERR_A : r;
-    default: return str3(op, v, k);
+    default: return str3(vm, op, v, k);
     }
 }
 
@@ -1039,7 +1030,7 @@ static rj_cel run(rj_vm *vm, uint32_t pc)
         case RJ_OP_JUMP: pc = (uint32_t)in_.arg; break;
         case RJ_OP_STARTS: case RJ_OP_ENDS: case RJ_OP_CONTAINS:
             sp--;
-            put(&sp[-1], str3(in_.op, &sp[-1], &sp[0]), &sp[-1], &sp[0]);
+            put(&sp[-1], str3(vm, in_.op, &sp[-1], &sp[0]), &sp[-1], &sp[0]);
             break;
         case RJ_OP_F_EQ: case RJ_OP_F_NE: case RJ_OP_F_LT: case RJ_OP_F_LE: case RJ_OP_F_GT:
         case RJ_OP_F_GE: case RJ_OP_F_IN: case RJ_OP_F_CONST_IN: case RJ_OP_F_STARTS:
@@ -1263,6 +1254,8 @@ int rj_program_index(rj_program *p)
             a->fast = RJ_FAST_INT;
         else if (ordering && k->type == RJ_C_DOUBLE && !isnan(k->n.d))
             a->fast = RJ_FAST_DOUBLE;
+        else if (a->op == RJ_OP_F_CONST_IN && k->type == RJ_C_STR)
+            a->fast = RJ_FAST_IN_STRINGS;
     }
     return 0;
 nomem:
@@ -1327,6 +1320,34 @@ static inline uint8_t atom_eval(rj_vm *vm, const rj_atom *a)
     return r >= 0 ? (uint8_t)((r != 0) ^ neg) : 2;
 }
 
+/* Whether the plain string n[0..nn) is in the array text [p, e) (p at its
+ * '['): 1 or 0, or -1 when the text is not an array of plain ASCII strings
+ * (escapes, other elements, malformed: raw_walk then decides). Only
+ * escape-free ASCII elements, whose value is their bytes, are compared. */
+static int raw_plain_string_in(const uint8_t *p, const uint8_t *e, const uint8_t *n, size_t nn)
+{
+    p = raw_ws(p + 1, e);
+    if (p < e && *p == ']')
+        return 0;
+    for (;;) {
+        if (p >= e || *p != '"')
+            return -1;
+        const uint8_t *s = ++p;
+        while (p < e && *p != '"' && *p != '\\' && *p >= 0x20 && *p < 0x80)
+            p++;
+        if (p >= e || *p != '"')
+            return -1;
+        if ((size_t)(p - s) == nn && rj_bytes_equal(s, n, nn))
+            return 1;
+        p = raw_ws(p + 1, e);
+        if (p < e && *p == ',') {
+            p = raw_ws(p + 1, e);
+            continue;
+        }
+        return p < e && *p == ']' ? 0 : -1;
+    }
+}
+
 /* The usual atom without the general machinery (see RJ_FAST_STR): 0 or 1,
  * or 2 when the value is not the usual kind (atom_eval then decides). */
 static inline RJ_HOT uint8_t atom_fast(rj_vm *vm, const rj_atom *a)
@@ -1344,8 +1365,14 @@ static inline RJ_HOT uint8_t atom_fast(rj_vm *vm, const rj_atom *a)
         case RJ_OP_F_NE: r = !(n == k->len && rj_bytes_equal(s, k->n.ptr, n)); break;
         case RJ_OP_F_STARTS: r = k->len <= n && rj_bytes_equal(s, k->n.ptr, k->len); break;
         case RJ_OP_F_ENDS: r = k->len <= n && rj_bytes_equal(s + n - k->len, k->n.ptr, k->len); break;
-        default: r = find_bytes(s, n, k->n.ptr, k->len) != NULL; /* contains */
+        default: r = find_bytes(vm, s, n, k->n.ptr, k->len) != NULL; /* contains */
         }
+    } else if (a->fast == RJ_FAST_IN_STRINGS) {
+        if (rv->type != RJ_V_ARRAY)
+            return 2;
+        const uint8_t *s = vm->base + rv->off;
+        if ((r = raw_plain_string_in(s, s + rv->len, k->n.ptr, k->len)) < 0)
+            return 2;
     } else {
         int c;
         if (a->fast == RJ_FAST_INT && rv->type == RJ_V_INT)

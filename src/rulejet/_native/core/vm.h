@@ -17,6 +17,7 @@
 
 #include "arena.h"
 #include "json.h"
+#include "../kernels/kernels.h"
 
 enum rj_ctype {
     RJ_C_ERR = 0,
@@ -177,9 +178,10 @@ typedef struct rj_atom {
 
 /* Atoms whose usual operands need none of the general machinery: an
  * unescaped string field against a string constant (==, !=, startsWith,
- * endsWith, contains), or a number field against a number constant of
- * the same type (ordering). Any other value takes the general path. */
-enum { RJ_FAST_NONE = 0, RJ_FAST_STR, RJ_FAST_INT, RJ_FAST_DOUBLE };
+ * endsWith, contains), a number field against a number constant of the
+ * same type (ordering), or a string constant in an array of plain
+ * strings. Any other value takes the general path. */
+enum { RJ_FAST_NONE = 0, RJ_FAST_STR, RJ_FAST_INT, RJ_FAST_DOUBLE, RJ_FAST_IN_STRINGS };
 
 /* The atoms on one field whose results depend only on where the field's
  * value falls among their constants (comparisons, equality, `in` a list
@@ -243,6 +245,7 @@ void rj_program_free_index(rj_program *p);
 
 typedef struct rj_vm {
     const rj_program *prog;
+    const rj_kernel *kernel; /* for substring search: the active one, unless the run sets it */
     uint64_t *active; /* rules to evaluate for the current event */
     uint8_t *atom_val; /* per atom: 0 false, 1 true, 2 neither */
     int32_t *cell_row; /* per cell group: this event's row, or -1 (a type it does not cover) */

@@ -97,13 +97,23 @@ RJ_KFN uint64_t rj_prefix_xor(uint64_t x)
     return (uint64_t)_mm_cvtsi128_si64(r);
 }
 
+RJ_KFN uint64_t rj_pair_mask(const uint8_t *a, const uint8_t *b, uint8_t x, uint8_t y)
+{
+    __m256i va = _mm256_loadu_si256((const __m256i *)(const void *)a);
+    __m256i vb = _mm256_loadu_si256((const __m256i *)(const void *)b);
+    return (uint32_t)_mm256_movemask_epi8(_mm256_and_si256(
+        _mm256_cmpeq_epi8(va, _mm256_set1_epi8((char)x)), _mm256_cmpeq_epi8(vb, _mm256_set1_epi8((char)y))));
+}
+
 #include "lines_generic.h"
 #include "json_generic.h"
+#include "find_generic.h"
 
 const rj_kernel rj_kernel_avx2 = {
     .name = "avx2",
     .newline_ends = rj_newline_ends_avx2,
     .json_extract = rj_json_extract_avx2,
     .json_validate = rj_json_validate_avx2,
+    .find = rj_find_avx2,
 };
 #endif

@@ -306,7 +306,13 @@ RJ_KFN const uint8_t *RJ_F(rj_literal)(rj_ctx_t *c, const uint8_t *p, rj_value *
     static const uint8_t types[] = {RJ_V_NULL, RJ_V_FALSE, RJ_V_TRUE};
     int w = *p == 'n' ? 0 : *p == 'f' ? 1 : 2;
     size_t n = w == 1 ? 5 : 4;
-    if ((size_t)(c->end - p) < n || memcmp(p, words[w], n) != 0)
+    /* The word's last four bytes as one load ("false": its 'f' is *p). */
+    uint32_t got, want;
+    if ((size_t)(c->end - p) < n)
+        return rj_fail(c, p, "invalid literal");
+    memcpy(&got, p + n - 4, 4);
+    memcpy(&want, words[w] + n - 4, 4);
+    if (got != want)
         return rj_fail(c, p, "invalid literal");
     if (v) {
         v->type = types[w];

@@ -38,6 +38,8 @@ typedef struct rj_kernel {
      * RJ_EDEPTH with *err set. */
     int (*json_validate)(const uint8_t *base, size_t start, size_t end,
                          rj_json_err *err);
+    /* The first occurrence of n[0..nn) in h[0..hn), or NULL (h if nn is 0). */
+    const uint8_t *(*find)(const uint8_t *h, size_t hn, const uint8_t *n, size_t nn);
 } rj_kernel;
 
 extern const rj_kernel rj_kernel_scalar;

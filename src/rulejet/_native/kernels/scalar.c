@@ -108,12 +108,20 @@ static inline void rj_small_classify(const uint8_t *p, rj_blockmasks *m)
 
 #include "prefix_xor_shift.h"
 
+static inline uint64_t rj_pair_mask(const uint8_t *a, const uint8_t *b, uint8_t x, uint8_t y)
+{
+    return rj_word_mask(rj_load_word(a), 0x0101010101010101ULL * x) &
+           rj_word_mask(rj_load_word(b), 0x0101010101010101ULL * y);
+}
+
 #include "lines_generic.h"
 #include "json_generic.h"
+#include "find_generic.h"
 
 const rj_kernel rj_kernel_scalar = {
     .name = "scalar",
     .newline_ends = rj_newline_ends_scalar,
     .json_extract = rj_json_extract_scalar,
     .json_validate = rj_json_validate_scalar,
+    .find = rj_find_scalar,
 };

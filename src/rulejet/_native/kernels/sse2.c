@@ -79,13 +79,23 @@ RJ_KFN void rj_small_classify(const uint8_t *p, rj_blockmasks *m)
 /* SSE2 has no carry-less multiply: the shift ladder instead. */
 #include "prefix_xor_shift.h"
 
+RJ_KFN uint64_t rj_pair_mask(const uint8_t *a, const uint8_t *b, uint8_t x, uint8_t y)
+{
+    __m128i va = _mm_loadu_si128((const __m128i *)(const void *)a);
+    __m128i vb = _mm_loadu_si128((const __m128i *)(const void *)b);
+    return (uint32_t)_mm_movemask_epi8(
+        _mm_and_si128(_mm_cmpeq_epi8(va, _mm_set1_epi8((char)x)), _mm_cmpeq_epi8(vb, _mm_set1_epi8((char)y))));
+}
+
 #include "lines_generic.h"
 #include "json_generic.h"
+#include "find_generic.h"
 
 const rj_kernel rj_kernel_sse2 = {
     .name = "sse2",
     .newline_ends = rj_newline_ends_sse2,
     .json_extract = rj_json_extract_sse2,
     .json_validate = rj_json_validate_sse2,
+    .find = rj_find_sse2,
 };
 #endif
