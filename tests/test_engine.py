@@ -330,6 +330,21 @@ def test_native_and_python_conditions_agree_on_partitions(
         assert python.run_file(src, threads=threads).matches == want
 
 
+def _chunk_crossing_buffer() -> bytes:
+    """Lines whose newlines fall just before, on and just after each of the
+    native line finder's 16 KiB chunk edges, blank and malformed lines
+    among them."""
+    out = bytearray()
+    for i in range(60):
+        edge = (len(out) // 16384 + 1) * 16384
+        want_nl = edge - 1 + i % 3  # the newline's offset, when the edge is near
+        fill = want_nl - len(out) - len(b'{"a": 0, "p": ""}')
+        pad = fill if 0 <= fill < 16384 and i % 4 else 10
+        line = b'{"a": %d, "p": "%s"}' % (i % 7 - 3, b"x" * pad)
+        out += (b"" if i % 9 == 0 else b'{"a": x}' if i % 5 == 0 else line) + b"\n"
+    return bytes(out)
+
+
 @pytest.mark.parametrize(
     "buf",
     [
@@ -340,7 +355,9 @@ def test_native_and_python_conditions_agree_on_partitions(
         b"",
         b"\n",
         b'  {"a": 1} junk\n',
+        _chunk_crossing_buffer(),
     ],
+    ids=lambda buf: f"{len(buf)} bytes",
 )
 def test_native_and_python_runs_count_lines_alike(buf: bytes) -> None:
     """Expression rules run natively; a callable makes the run go event by

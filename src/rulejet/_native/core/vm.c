@@ -1482,18 +1482,11 @@ static void fill_cells(rj_vm *vm)
     cells_narrow(vm, W, vm->possible, vm->satisfied, vm->any_true, vm->all_false, vm->undecided);
 }
 
-/* An atom's value for this event: a table atom's from the row its field's
- * search found (evaluated alone if the value's type has no row), any other
- * evaluated on use (and memoized if more than one rule, or one tree
- * twice, reads it). */
-static inline uint8_t atom_value(rj_vm *vm, uint32_t i)
+/* A non-table atom's value for this event: evaluated on use, memoized if
+ * more than one rule (or one tree twice) reads it. Out of line: the rule
+ * loop inlines only the table atoms' row read. */
+static __attribute__((noinline)) uint8_t atom_computed(rj_vm *vm, const rj_atom *a, uint32_t i)
 {
-    const rj_atom *a = &vm->prog->atoms[i];
-    if (a->cells >= 0) {
-        const rj_slot_cells *g = &vm->prog->cells[a->cells];
-        int32_t row = vm->cell_row[a->cells];
-        return row >= 0 ? g->rows[(size_t)row * g->n_atoms + (i - g->first_atom)] : atom_eval(vm, a);
-    }
     if (!a->shared)
         return atom_eval_any(vm, a);
     if (vm->atom_gen[i] != vm->gen) {
@@ -1501,6 +1494,21 @@ static inline uint8_t atom_value(rj_vm *vm, uint32_t i)
         vm->atom_gen[i] = vm->gen;
     }
     return vm->atom_val[i];
+}
+
+/* An atom's value for this event: a table atom's from the row its field's
+ * search found (evaluated alone if the value's type has no row), any other
+ * computed. */
+static inline RJ_HOT uint8_t atom_value(rj_vm *vm, uint32_t i)
+{
+    const rj_atom *a = &vm->prog->atoms[i];
+    if (a->cells >= 0) {
+        const rj_slot_cells *g = &vm->prog->cells[a->cells];
+        int32_t row = vm->cell_row[a->cells];
+        if (row >= 0)
+            return g->rows[(size_t)row * g->n_atoms + (i - g->first_atom)];
+    }
+    return atom_computed(vm, a, i);
 }
 
 /* A rule's tree in three-valued logic: bit 0 true, bit 1 false, neither

@@ -494,8 +494,13 @@ RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t 
     if (p < end && *p == '}')
         return p + 1;
     for (;;) {
-        if (p >= end || *p != '"')
-            return rj_fail(c, p, "expected a string key");
+        if (p >= end || *p != '"') {
+            /* Compact JSON has the quote right after the comma: only
+             * other text looks for whitespace here. */
+            p = rj_ws(p, end);
+            if (p >= end || *p != '"')
+                return rj_fail(c, p, "expected a string key");
+        }
         const uint8_t *k = p + 1, *q = RJ_F(rj_short_string)(c, k);
         uint32_t child;
         if (q) {
@@ -539,9 +544,9 @@ RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t 
         if (!p)
             return NULL;
         if (p < end && *p == ',') { /* compact: no whitespace before it */
-            p = rj_ws(p + 1, end);
+            p++;
         } else if ((p = rj_ws(p, end)) < end && *p == ',') {
-            p = rj_ws(p + 1, end);
+            p++;
         } else if (p < end && *p == '}') {
             return p + 1;
         } else {
