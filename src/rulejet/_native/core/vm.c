@@ -1256,6 +1256,8 @@ int rj_program_index(rj_program *p)
             a->fast = RJ_FAST_DOUBLE;
         else if (a->op == RJ_OP_F_CONST_IN && k->type == RJ_C_STR)
             a->fast = RJ_FAST_IN_STRINGS;
+        else if ((a->op == RJ_OP_F_EQ || a->op == RJ_OP_F_NE) && k->type == RJ_C_BOOL)
+            a->fast = RJ_FAST_BOOL;
     }
     return 0;
 nomem:
@@ -1367,6 +1369,10 @@ static inline RJ_HOT uint8_t atom_fast(rj_vm *vm, const rj_atom *a)
         case RJ_OP_F_ENDS: r = k->len <= n && rj_bytes_equal(s + n - k->len, k->n.ptr, k->len); break;
         default: r = find_bytes(vm, s, n, k->n.ptr, k->len) != NULL; /* contains */
         }
+    } else if (a->fast == RJ_FAST_BOOL) {
+        if (rv->type != RJ_V_TRUE && rv->type != RJ_V_FALSE)
+            return 2;
+        r = ((rv->type == RJ_V_TRUE) == (k->n.i != 0)) == (a->op == RJ_OP_F_EQ);
     } else if (a->fast == RJ_FAST_IN_STRINGS) {
         if (rv->type != RJ_V_ARRAY)
             return 2;

@@ -179,9 +179,10 @@ typedef struct rj_atom {
 /* Atoms whose usual operands need none of the general machinery: an
  * unescaped string field against a string constant (==, !=, startsWith,
  * endsWith, contains), a number field against a number constant of the
- * same type (ordering), or a string constant in an array of plain
- * strings. Any other value takes the general path. */
-enum { RJ_FAST_NONE = 0, RJ_FAST_STR, RJ_FAST_INT, RJ_FAST_DOUBLE, RJ_FAST_IN_STRINGS };
+ * same type (ordering), a bool field against a bool (==, !=), or a string
+ * constant in an array of plain strings. Any other value takes the
+ * general path. */
+enum { RJ_FAST_NONE = 0, RJ_FAST_STR, RJ_FAST_INT, RJ_FAST_DOUBLE, RJ_FAST_IN_STRINGS, RJ_FAST_BOOL };
 
 /* The atoms on one field whose results depend only on where the field's
  * value falls among their constants (comparisons, equality, `in` a list
