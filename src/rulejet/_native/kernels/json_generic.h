@@ -1,6 +1,8 @@
 /* json_generic.h: the JSON path scanner and validator, written once.
  *
  * Including file defines RJ_KFN and RJ_SUFFIX (see lines_generic.h) and:
+ *   RJ_KFN_OUTLINE  as RJ_KFN, but never inlined (rare paths kept out of
+ *                   the member loop)
  *   RJ_SB_WIDTH     bytes rj_string_bits looks at (8, 16 or 32: most keys
  *                   and values are short, so a narrow first step is cheap)
  *   RJ_KFN uint64_t rj_string_bits(const uint8_t *p, uint64_t *high)
@@ -11,6 +13,8 @@
  *   RJ_KFN uint64_t rj_string_split(const uint8_t *p, uint64_t *other)
  *       for the same bytes: bits of '"'; *other gets the bits of '\\',
  *       bytes < 0x20 and bytes >= 0x80.
+ *   RJ_KFN void rj_small_classify(const uint8_t *p, rj_blockmasks *m)
+ *       rj_classify for the RJ_SB_WIDTH bytes at p.
  *   RJ_KFN uint64_t rj_prefix_xor(uint64_t x)
  *       bit i = xor of bits 0..i (carry-less multiply by all-ones).
  *
@@ -346,10 +350,11 @@ rj_probe_key(const rj_pathset *ps, const rj_node *n, const uint8_t *k, size_t le
 static inline __attribute__((always_inline)) uint32_t
 rj_lookup_plain(const rj_pathset *ps, const rj_node *n, const uint8_t *k, size_t len)
 {
+    static const uint64_t keep[9] = {0, 0xff, 0xffff, 0xffffff, 0xffffffff, 0xffffffffffULL,
+                                     0xffffffffffffULL, 0xffffffffffffffULL, ~0ULL};
     uint64_t head;
     memcpy(&head, k, 8);
-    if (len < 8)
-        head &= (1ULL << (8 * len)) - 1; /* len 0: nothing kept */
+    head &= keep[len < 8 ? len : 8]; /* the key's own bytes only */
     return rj_probe_key(ps, n, k, len, head);
 }
 
@@ -467,7 +472,9 @@ RJ_KFN const uint8_t *RJ_F(rj_value_at)(rj_ctx_t *c, uint32_t node, const uint8_
  * byte right after a quote). Returns the end of the object, or NULL to
  * parse the rest member by member. */
 #define RJ_REST_MAX_KEYS 8
-RJ_KFN const uint8_t *RJ_F(rj_skip_rest)(rj_ctx_t *c, const rj_node *n, const uint8_t *p)
+#define RJ_REST_AFTER 2 /* members parsed after the last wanted key before trying */
+/* Out of line: inlined, its block loop crowds the member loop's registers. */
+RJ_KFN_OUTLINE const uint8_t *RJ_F(rj_skip_rest)(rj_ctx_t *c, const rj_node *n, const uint8_t *p)
 {
     const rj_pathset *ps = c->ps;
     const rj_edge *keys[RJ_REST_MAX_KEYS];
@@ -489,7 +496,9 @@ RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t 
 {
     const rj_node *n = &c->ps->nodes[node];
     const uint8_t *end = c->end;
-    uint32_t found = 0; /* wanted keys met so far (a duplicate may recount: harmless) */
+    /* Wanted keys met so far (a duplicate may recount: harmless), then
+     * members since the last of them. */
+    uint32_t found = 0;
     p = rj_ws(p + 1, end);
     if (p < end && *p == '}')
         return p + 1;
@@ -552,7 +561,11 @@ RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t 
         } else {
             return rj_fail(c, p, "expected ',' or '}' in object");
         }
-        if (found >= n->n_key_edges) {
+        /* Every wanted key seen: once a few more members have followed,
+         * skip the rest in one pass if no wanted key can occur in it. Not
+         * at once: most objects end within a few members, which cost less
+         * than the pass's set-up. */
+        if (found >= n->n_key_edges && ++found >= n->n_key_edges + RJ_REST_AFTER) {
             const uint8_t *rest = RJ_F(rj_skip_rest)(c, n, p);
             if (rest)
                 return rest;

@@ -13,6 +13,7 @@
 
 #define RJ_KFN static inline
 #define RJ_SUFFIX scalar
+#define RJ_KFN_OUTLINE static __attribute__((noinline)) /* kept out of the hot loops */
 
 static inline uint64_t rj_word_mask(uint64_t x, uint64_t bcast)
 {

@@ -11,6 +11,7 @@
 
 #define RJ_KFN static inline __attribute__((target("sse2")))
 #define RJ_SUFFIX sse2
+#define RJ_KFN_OUTLINE static __attribute__((target("sse2"), noinline)) /* kept out of the hot loops */
 
 RJ_KFN uint64_t rj_block_mask(const uint8_t *p, uint8_t c)
 {
