@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from rulejet import Engine, ExprError, Rule, runner
 from rulejet._native import format_double
 from rulejet._ref.cel import CelError, evaluate
-from rulejet.compiler import translate_regex
+from rulejet.compiler import guards_of, translate_regex
 from rulejet.expr import parse_expr
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -892,6 +892,40 @@ def test_guards_and_atoms_keep_errors_and_stop(kernel: str) -> None:
     assert stats.eval_errors == {"g1": 0, "g2": 0, "stopper": 0, "after": 0}
     stats = engine.run_buffer(b'{"a": 1}\n')
     assert stats.eval_errors == {"g1": 1, "g2": 1, "stopper": 1, "after": 0}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'bot || (event == "signup" && age < 18)',
+        'event == "a" || kind in ["x", "y"]',
+        '(event == "a" && age > 1) || bot || kind == 2',
+        "bot || other",
+        'event == "a" || event == "b" || bot',
+    ],
+)
+def test_disjunct_guards_match_the_reference(kernel: str, text: str) -> None:
+    """A top-level || whose every disjunct is pinned (or a bare field) skips
+    events where no disjunct can hold: matches and errors stay the
+    reference's for every kind of value in the guarded fields."""
+    assert guards_of(parse_expr(text)) is not None  # the rule is guarded
+    values: list[Any] = [True, False, None, 1, "a", "b", "signup", "x", 2, 17, 30, [1], {}]
+    engine = Engine([Rule("r", text)])
+    events = []
+    for i in range(400):
+        ev: dict[str, Any] = {}
+        for j, key in enumerate(("bot", "event", "age", "kind", "other")):
+            pick = (i * (j + 3) + i // (j + 2)) % (len(values) + 1)
+            if pick < len(values):
+                ev[key] = values[pick]
+        events.append(ev)
+    lines = [json.dumps(ev).encode() for ev in events]
+    stats = engine.run_buffer(b"\n".join(lines) + b"\n")
+    want = [ref(text, ev) for ev in events]
+    assert stats.matches["r"] == sum(w is True for w in want)
+    assert stats.eval_errors["r"] == sum(isinstance(w, CelError) for w in want)
+    for raw, w in zip(lines, want, strict=True):
+        assert (engine.evaluate(raw) == ["r"]) == (w is True), raw
 
 
 def test_evaluate_accepts_bytes_str_and_dict(kernel: str) -> None:

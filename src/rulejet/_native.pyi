@@ -69,14 +69,17 @@ class PathSet:
 
 def validate(buffer: Buffer, /) -> None: ...
 
+# A rule's guards: (slot, first const, const count, kind) each.
+GuardSpecs = tuple[tuple[int, int, int, int], ...]
+
 class Program:
     def __init__(
         self,
         pathset: PathSet,
         code: bytes,
         consts: list[object],
-        # (entry, stop, guard slot, guard first const, guard count, atoms, shape, tree)
-        rules: list[tuple[int, int, int, int, int, tuple[int, ...], int, tuple[int, ...]]],
+        # (entry, stop, guards, atoms, shape, tree)
+        rules: list[tuple[int, int, GuardSpecs, tuple[int, ...], int, tuple[int, ...]]],
         regexes: list[tuple[str, int]],  # (POSIX pattern, lone-surrogate stand-in)
         max_stack: int,
         atoms: list[tuple[int, int, int, int]] = ...,

@@ -5,7 +5,9 @@ once); each condition becomes bytecode for the VM in _native/core/vm.c.
 Rules whose condition has a top-level conjunct ``field == literal`` or
 ``field in [literals]`` get a guard: when the event's field holds none of
 those values, the rule is false without running (the conjunct is false,
-so the conjunction is), which makes large rule sets cheap.
+so the conjunction is), which makes large rule sets cheap. A top-level
+``||`` whose every disjunct has such a conjunct, or is a bare (bool) field,
+gets one guard per disjunct: when none holds, every disjunct is false.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ _FUSED_STR = {"startsWith": "F_STARTS", "endsWith": "F_ENDS", "contains": "F_CON
 MAX_FUSED_SLOT = 0xFFFF
 _ERE_SPECIAL = frozenset(".[]()*+?{}|^$\\")
 Scalar = None | bool | int | float | str
+GuardSpecs = tuple[tuple[int, int, int, int], ...]  # (slot, first const, count, kind) each
 
 
 def translate_regex(pattern: str, text: str = "", pos: int = 0) -> str:
@@ -470,6 +473,30 @@ def guard_of(n: Node) -> tuple[Field, list[Scalar]] | None:
     return None
 
 
+GUARD_IN, GUARD_NOT_FALSE = 0, 1  # as RJ_GUARD_* in vm.h
+MAX_GUARDS = 4  # RJ_MAX_GUARDS
+
+
+def guards_of(n: Node) -> list[tuple[Field, list[Scalar] | None]] | None:
+    """The guards a rule can carry: its conjunct guard, or one per
+    disjunct of a top-level ``||`` (a pinned field, or a bare field, given
+    as None: false unless it holds exactly false). None if any disjunct has
+    neither."""
+    one = guard_of(n)
+    if one is not None:
+        return [one]
+    parts = disjuncts(n)
+    if len(parts) < 2 or len(parts) > MAX_GUARDS:
+        return None
+    out: list[tuple[Field, list[Scalar] | None]] = []
+    for d in parts:
+        g = guard_of(d)
+        if g is None and not isinstance(d, Field):
+            return None
+        out.append(g if g is not None else (d, None))  # type: ignore[arg-type]
+    return out
+
+
 @dataclass
 class CompiledRules:
     fields: list[Field]
@@ -496,7 +523,7 @@ def compile_rules(
     slots = pathset._native.path_slots
     slot_of = {f.steps: slots[i] for i, f in enumerate(field_list)}
 
-    rules: list[tuple[int, int, int, int, int, tuple[int, ...], int, tuple[int, ...]]] = []
+    rules: list[tuple[int, int, GuardSpecs, tuple[int, ...], int, tuple[int, ...]]] = []
     atoms: dict[tuple[int, int, int, int], int] = {}
     em = _Emitter(text="", slot_of=slot_of)
     for cond, text, stop in zip(conditions, texts, stops, strict=True):
@@ -514,14 +541,14 @@ def compile_rules(
                 pre, shape = as_tree, SHAPE_AND  # one atom: a conjunction of one
             elif as_tree is not None:
                 pre, shape, tree = (), SHAPE_TREE, as_tree
-        if guard is not None:
-            g_field, values = guard
-            first = len(em.consts)
-            em.consts.extend(values)
-            g_slot, g_first, g_len = slot_of[g_field.steps], first, len(values)
-        else:
-            g_slot, g_first, g_len = -1, 0, 0
-        rules.append((entry, int(stop), g_slot, g_first, g_len, pre, shape, tree))
+        specs: list[tuple[int, int, int, int]] = []
+        for g_field, values in (guards_of(cond) or []) if use_guards else []:
+            if values is None:
+                specs.append((slot_of[g_field.steps], 0, 0, GUARD_NOT_FALSE))
+            else:
+                specs.append((slot_of[g_field.steps], len(em.consts), len(values), GUARD_IN))
+                em.consts.extend(values)
+        rules.append((entry, int(stop), tuple(specs), pre, shape, tree))
     code = b"".join(struct.pack("<HHi", op, slot, arg) for op, slot, arg in em.code)
     try:
         program = Program(
@@ -532,8 +559,16 @@ def compile_rules(
             if str(e).startswith(f"regex {regex}: "):
                 raise ExprError(f"unsupported in matches(): {e}", text, pos) from None
         raise
-    shapes = [r[6] for r in rules]
+    shapes = [r[4] for r in rules]
     return CompiledRules(field_list, pathset, program, em.consts, em.code, shapes)
 
 
-__all__ = ["OP", "OPCODES", "CompiledRules", "compile_rules", "guard_of", "translate_regex"]
+__all__ = [
+    "OP",
+    "OPCODES",
+    "CompiledRules",
+    "compile_rules",
+    "guard_of",
+    "guards_of",
+    "translate_regex",
+]

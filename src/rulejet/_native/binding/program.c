@@ -193,9 +193,12 @@ static int check_code(const rj_program *p)
                 return bad("rule atom out of range");
         if (rc->shape == RJ_SHAPE_TREE && check_tree(p, rc) < 0)
             return -1;
-        if (rc->guard_slot >= 0 && ((uint32_t)rc->guard_slot >= p->ps->n_slots ||
-                                    rc->guard_off + (uint64_t)rc->guard_len > p->n_consts))
-            return bad("rule guard out of range");
+        for (uint32_t j = 0; j < rc->n_guards; j++) {
+            const rj_rule_guard *gd = &rc->guards[j];
+            if (gd->slot >= p->ps->n_slots || gd->off + (uint64_t)gd->len > p->n_consts ||
+                (gd->kind != RJ_GUARD_IN && gd->kind != RJ_GUARD_NOT_FALSE))
+                return bad("rule guard out of range");
+        }
     }
     return 0;
 }
@@ -239,11 +242,22 @@ static int program_init(Program *self, PyObject *args, PyObject *kw)
     memcpy(p->code, code.buf, (size_t)code.len);
     for (uint32_t r = 0; r < p->n_rules; r++) {
         rj_rule_code *rc_ = &p->rules[r];
-        PyObject *pre, *tree = NULL;
-        if (!PyArg_ParseTuple(PyList_GET_ITEM(rules, r), "IIiIIO!I|O!", &rc_->entry, &rc_->stop,
-                              &rc_->guard_slot, &rc_->guard_off, &rc_->guard_len, &PyTuple_Type,
-                              &pre, &rc_->shape, &PyTuple_Type, &tree))
+        PyObject *guards, *pre, *tree = NULL;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(rules, r), "IIO!O!I|O!", &rc_->entry, &rc_->stop,
+                              &PyTuple_Type, &guards, &PyTuple_Type, &pre, &rc_->shape,
+                              &PyTuple_Type, &tree))
             goto out;
+        if (PyTuple_GET_SIZE(guards) > RJ_MAX_GUARDS) {
+            bad("too many rule guards");
+            goto out;
+        }
+        rc_->n_guards = (uint32_t)PyTuple_GET_SIZE(guards);
+        for (uint32_t j = 0; j < rc_->n_guards; j++) {
+            rj_rule_guard *gd = &rc_->guards[j];
+            if (!PyArg_ParseTuple(PyTuple_GET_ITEM(guards, j), "IIII", &gd->slot, &gd->off,
+                                  &gd->len, &gd->kind))
+                goto out;
+        }
         if (rc_->shape == RJ_SHAPE_TREE) {
             Py_ssize_t n = tree ? PyTuple_GET_SIZE(tree) : 0;
             if (n < 1 || n > RJ_TREE_MAX_TOKENS) {

@@ -282,14 +282,16 @@ static int build_group(const rj_program *p, rj_slot_cells *g)
  * in exactly the guard's list) as a conjunct atom in group gi? */
 static int guard_in_cells(const rj_program *p, const rj_rule_code *rc, uint32_t gi)
 {
-    if (rc->shape != RJ_SHAPE_AND && rc->shape != RJ_SHAPE_GENERAL)
+    /* Only a lone guard is a conjunct (several are one per disjunct). */
+    if ((rc->shape != RJ_SHAPE_AND && rc->shape != RJ_SHAPE_GENERAL) || rc->n_guards != 1 ||
+        rc->guards[0].kind != RJ_GUARD_IN)
         return 0;
     for (int k = 0; k < RJ_MAX_ATOMS && rc->pre[k] >= 0; k++) {
         const rj_atom *a = &p->atoms[rc->pre[k]];
         if (a->cells != (int32_t)gi || a->negate)
             continue;
-        const rj_cel *want = &p->consts[rc->guard_off], *have = &p->consts[a->arg];
-        uint32_t n = rc->guard_len;
+        const rj_cel *want = &p->consts[rc->guards[0].off], *have = &p->consts[a->arg];
+        uint32_t n = rc->guards[0].len;
         if (a->op == RJ_OP_F_IN && have->type == RJ_C_CLIST && have->len == n) {
             have = &p->consts[have->n.i];
         } else if (!(a->op == RJ_OP_F_EQ && n == 1)) {
@@ -314,6 +316,8 @@ static void drop_covered_guards(rj_program *p)
 {
     for (uint32_t gg = 0; gg < p->n_groups; gg++) {
         rj_guard_group *G = &p->groups[gg];
+        if (G->kind != RJ_GUARD_IN || G->disjunct)
+            continue;
         uint32_t gi = 0;
         while (gi < p->n_cells && !(p->cells[gi].slot == G->slot && p->cells[gi].rows))
             gi++;

@@ -1170,25 +1170,36 @@ int rj_program_index(rj_program *p)
 {
     p->n_words = (p->n_rules + 63) / 64;
     p->unguarded = calloc(p->n_words ? p->n_words : 1, sizeof(uint64_t));
-    p->groups = calloc(p->n_rules ? p->n_rules : 1, sizeof(rj_guard_group));
+    p->groups = calloc(p->n_rules ? (size_t)p->n_rules * RJ_MAX_GUARDS : 1, sizeof(rj_guard_group));
     if (!p->unguarded || !p->groups)
         goto nomem;
+    /* One group per (field, kind, conjunct or disjunct guards): a rule
+     * joins one group per guard. Conjunct groups may be left to the cells
+     * (drop_covered_guards); disjunct ones stay apart so they never keep a
+     * conjunct group from it. */
     for (uint32_t r = 0; r < p->n_rules; r++) {
         const rj_rule_code *rc = &p->rules[r];
-        if (rc->guard_slot < 0) {
+        if (!rc->n_guards) {
             p->unguarded[r / 64] |= 1ULL << (r % 64);
             continue;
         }
-        uint32_t g = 0;
-        while (g < p->n_groups && p->groups[g].slot != (uint32_t)rc->guard_slot)
-            g++;
-        if (g == p->n_groups) {
-            p->groups[g].slot = (uint32_t)rc->guard_slot;
-            p->n_groups++;
+        uint32_t disj = rc->n_guards > 1;
+        for (uint32_t j = 0; j < rc->n_guards; j++) {
+            const rj_rule_guard *gd = &rc->guards[j];
+            uint32_t g = 0;
+            while (g < p->n_groups && (p->groups[g].slot != gd->slot || p->groups[g].kind != gd->kind ||
+                                       p->groups[g].disjunct != disj))
+                g++;
+            if (g == p->n_groups) {
+                p->groups[g].slot = gd->slot;
+                p->groups[g].kind = gd->kind;
+                p->groups[g].disjunct = disj;
+                p->n_groups++;
+            }
+            p->groups[g].n_rules++;
+            /* table_bits temporarily counts the group's (constant, rule) pairs */
+            p->groups[g].table_bits += gd->kind == RJ_GUARD_IN ? gd->len : 0;
         }
-        p->groups[g].n_rules++;
-        /* table_bits temporarily counts the group's (constant, rule) pairs */
-        p->groups[g].table_bits += rc->guard_len;
     }
     for (uint32_t g = 0; g < p->n_groups; g++) {
         rj_guard_group *G = &p->groups[g];
@@ -1207,18 +1218,21 @@ int rj_program_index(rj_program *p)
         G->n_rules = 0;
         for (uint32_t r = 0; r < p->n_rules; r++) {
             const rj_rule_code *rc = &p->rules[r];
-            if (rc->guard_slot != (int32_t)G->slot)
-                continue;
-            G->rules[G->n_rules++] = r;
-            for (uint32_t i = 0; i < rc->guard_len; i++) {
-                uint32_t k = rc->guard_off + i;
-                uint64_t mask = (1ULL << bits) - 1, h = guard_hash(&p->consts[k]) & mask;
-                while (G->table_const[h] != UINT32_MAX)
-                    h = (h + 1) & mask;
-                G->table_const[h] = k;
-                G->table_rule[h] = r;
-                G->pair_const[G->n_pairs] = k;
-                G->pair_rule[G->n_pairs++] = r;
+            for (uint32_t j = 0; j < rc->n_guards; j++) {
+                const rj_rule_guard *gd = &rc->guards[j];
+                if (gd->slot != G->slot || gd->kind != G->kind || (rc->n_guards > 1) != G->disjunct)
+                    continue;
+                G->rules[G->n_rules++] = r;
+                for (uint32_t i = 0; G->kind == RJ_GUARD_IN && i < gd->len; i++) {
+                    uint32_t k = gd->off + i;
+                    uint64_t mask = (1ULL << bits) - 1, h = guard_hash(&p->consts[k]) & mask;
+                    while (G->table_const[h] != UINT32_MAX)
+                        h = (h + 1) & mask;
+                    G->table_const[h] = k;
+                    G->table_rule[h] = r;
+                    G->pair_const[G->n_pairs] = k;
+                    G->pair_rule[G->n_pairs++] = r;
+                }
             }
         }
     }
@@ -1276,6 +1290,12 @@ static void select_rules(rj_vm *vm)
         const rj_guard_group *G = &p->groups[g];
         if (G->in_cells)
             continue;
+        if (G->kind == RJ_GUARD_NOT_FALSE) { /* anything but false may decide the rule */
+            if (vm->row[G->slot].type != RJ_V_FALSE)
+                for (uint32_t i = 0; i < G->n_rules; i++)
+                    vm->active[G->rules[i] / 64] |= 1ULL << (G->rules[i] % 64);
+            continue;
+        }
         const rj_cel *vp = slot_ref(vm, G->slot);
         if (vp->type == RJ_C_ERR) {
             for (uint32_t i = 0; i < G->n_rules; i++)

@@ -137,14 +137,27 @@ enum {
 #define RJ_TREE_MAX_ATOMS 32
 #define RJ_TREE_MAX_TOKENS (4 * RJ_TREE_MAX_ATOMS)
 
+/* A rule's guards: it can match (or give an error) only when one of them
+ * holds, so an event where none does skips it. One guard is a conjunct of
+ * the rule (a field pinned to constants); several are one per disjunct of
+ * an || (each pinned, or a bare bool field). A field that is absent or
+ * unreadable holds every guard on it (the rule runs, its error counts). */
+#define RJ_MAX_GUARDS 4
+enum {
+    RJ_GUARD_IN = 0,        /* the slot's value is one of consts[off .. + len) */
+    RJ_GUARD_NOT_FALSE = 1, /* the slot's value is anything but false (a bare field) */
+};
+typedef struct rj_rule_guard {
+    uint32_t slot, off, len, kind;
+} rj_rule_guard;
+
 typedef struct rj_rule_code {
     uint32_t entry;       /* pc of the rule's first instruction */
     uint32_t stop;        /* 1: a match skips lower-priority rules */
     int32_t pre[RJ_MAX_ATOMS]; /* atoms (-1: none), read as `shape` says */
     uint32_t shape;       /* RJ_SHAPE_*: what the atoms decide */
-    int32_t guard_slot;   /* -1, or a slot whose value must equal ... */
-    uint32_t guard_off;   /* ... one of consts[guard_off .. + guard_len) */
-    uint32_t guard_len;
+    uint32_t n_guards;    /* 0: unguarded */
+    rj_rule_guard guards[RJ_MAX_GUARDS];
     uint32_t tree_off;    /* RJ_SHAPE_TREE: tokens tree[tree_off .. + tree_len) */
     uint32_t tree_len;
 } rj_rule_code;
@@ -153,6 +166,8 @@ typedef struct rj_rule_code {
  * rules whose guard constants include the field's value. */
 typedef struct rj_guard_group {
     uint32_t slot;
+    uint32_t kind;        /* RJ_GUARD_*: NOT_FALSE groups have no table */
+    uint32_t disjunct;    /* 1: guards of || rules (never covered by the cells) */
     uint32_t *rules;      /* every rule guarded on this field */
     uint32_t n_rules;
     uint32_t table_bits;  /* open addressing: 2^bits entries */
