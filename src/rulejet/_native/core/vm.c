@@ -1318,7 +1318,7 @@ static void select_rules(rj_vm *vm)
 
 /* One atom evaluated on its own: 0 false, 1 true, 2 neither (an error
  * or a non-bool, which only the full code can judge). */
-static inline uint8_t atom_eval(rj_vm *vm, const rj_atom *a)
+static __attribute__((noinline)) uint8_t atom_eval(rj_vm *vm, const rj_atom *a)
 {
     const rj_value *rv = &vm->row[a->a];
     uint8_t neg = a->negate != 0;
@@ -1509,9 +1509,9 @@ static void fill_cells(rj_vm *vm)
 }
 
 /* A non-table atom's value for this event: evaluated on use, memoized if
- * more than one rule (or one tree twice) reads it. Out of line: the rule
- * loop inlines only the table atoms' row read. */
-static __attribute__((noinline)) uint8_t atom_computed(rj_vm *vm, const rj_atom *a, uint32_t i)
+ * more than one rule (or one tree twice) reads it. Inlined into the rule
+ * loop with the direct paths; only the general atom_eval is a call. */
+static inline RJ_HOT uint8_t atom_computed(rj_vm *vm, const rj_atom *a, uint32_t i)
 {
     if (!a->shared)
         return atom_eval_any(vm, a);
