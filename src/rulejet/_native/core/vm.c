@@ -1430,7 +1430,7 @@ static inline RJ_HOT uint8_t atom_eval_any(rj_vm *vm, const rj_atom *a)
 
 /* The row of cell group g for this event's value (-1: a type it does not
  * cover). The common kinds straight from the extracted value. */
-static inline int64_t cells_row_of(rj_vm *vm, const rj_slot_cells *g)
+static inline RJ_HOT int64_t cells_row_of(rj_vm *vm, const rj_slot_cells *g)
 {
     const rj_value *rv = &vm->row[g->slot];
     rj_cel v;

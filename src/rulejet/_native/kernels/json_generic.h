@@ -276,15 +276,10 @@ RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_skip_small)(const r
     return p + __builtin_ctzll(first) + 1;
 }
 
-/* Validate a number at p; if v, store its value. Returns the end. */
-RJ_KFN const uint8_t *RJ_F(rj_number)(rj_ctx_t *c, const uint8_t *p, rj_value *v)
+/* Validate a number at p; if v, store its value. Returns the end. The
+ * general grammar, out of line (rj_number inlines the usual kinds). */
+RJ_KFN_OUTLINE const uint8_t *RJ_F(rj_number_general)(rj_ctx_t *c, const uint8_t *p, rj_value *v)
 {
-    const uint8_t *f;
-    if (v && (f = rj_number_fused(p, c->end, v))) {
-        v->off = (uint64_t)(p - c->base);
-        v->len = (uint32_t)(f - p);
-        return f;
-    }
     int is_int;
     const uint8_t *bad, *s = p;
     const char *why;
@@ -302,6 +297,20 @@ RJ_KFN const uint8_t *RJ_F(rj_number)(rj_ctx_t *c, const uint8_t *p, rj_value *v
     v->type = is_int ? RJ_V_BIGINT : RJ_V_DOUBLE;
     v->num.d = rj_number_to_double(s, (size_t)(p - s));
     return p;
+}
+
+/* A wanted number of the usual kinds in one fused pass (inlined); the
+ * rest, and unwanted numbers, through rj_number_general. */
+RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_number)(rj_ctx_t *c, const uint8_t *p,
+                                                                     rj_value *v)
+{
+    const uint8_t *f;
+    if (v && (f = rj_number_fused(p, c->end, v))) {
+        v->off = (uint64_t)(p - c->base);
+        v->len = (uint32_t)(f - p);
+        return f;
+    }
+    return RJ_F(rj_number_general)(c, p, v);
 }
 
 RJ_KFN const uint8_t *RJ_F(rj_literal)(rj_ctx_t *c, const uint8_t *p, rj_value *v)
