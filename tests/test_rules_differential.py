@@ -892,6 +892,10 @@ def test_guards_and_atoms_keep_errors_and_stop(kernel: str) -> None:
     assert stats.eval_errors == {"g1": 0, "g2": 0, "stopper": 0, "after": 0}
     stats = engine.run_buffer(b'{"a": 1}\n')
     assert stats.eval_errors == {"g1": 1, "g2": 1, "stopper": 1, "after": 0}
+    # The guard compares values, not spellings: an escaped "login" hits.
+    raw = b'{"event": "\\u006cogin", "user": {"age": 30}, "flags": {"mfa": 1}}'
+    assert engine.evaluate(raw) == ["g1", "after"]
+    assert engine.evaluate(b'{"event": "logi", "user": {"age": 30}}') == ["after"]
 
 
 @pytest.mark.parametrize(

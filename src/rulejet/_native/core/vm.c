@@ -1296,6 +1296,17 @@ static void select_rules(rj_vm *vm)
                     vm->active[G->rules[i] / 64] |= 1ULL << (G->rules[i] % 64);
             continue;
         }
+        const rj_value *rv = &vm->row[G->slot];
+        if (rv->type == RJ_V_STRING && !(rv->flags & RJ_VF_ESCAPED) &&
+            G->n_pairs <= RJ_GUARD_LINEAR) { /* the usual case, straight from the event */
+            const uint8_t *s = vm->base + rv->off;
+            for (uint32_t i = 0; i < G->n_pairs; i++) {
+                const rj_cel *k = &p->consts[G->pair_const[i]];
+                if (k->type == RJ_C_STR && k->len == rv->len && rj_bytes_equal(s, k->n.ptr, k->len))
+                    vm->active[G->pair_rule[i] / 64] |= 1ULL << (G->pair_rule[i] % 64);
+            }
+            continue;
+        }
         const rj_cel *vp = slot_ref(vm, G->slot);
         if (vp->type == RJ_C_ERR) {
             for (uint32_t i = 0; i < G->n_rules; i++)
