@@ -91,9 +91,12 @@ typedef struct rj_key_entry {
     uint32_t key_off; /* the whole key: ps->keys + key_off (for keys over 8 bytes) */
 } rj_key_entry;
 
-static inline uint32_t rj_key_hash(uint64_t head, size_t len, uint32_t bits)
+/* The head alone: a short key's zero padding already tells its length
+ * (keys hold no NUL byte: a control character), and long keys that share
+ * their first 8 bytes just probe on. shift is 64 - the table's bits. */
+static inline uint32_t rj_key_hash(uint64_t head, uint32_t shift)
 {
-    return (uint32_t)(((head ^ (uint64_t)len) * 0x9E3779B97F4A7C15ULL) >> (64 - bits));
+    return (uint32_t)((head * 0x9E3779B97F4A7C15ULL) >> shift);
 }
 
 typedef struct rj_node {
@@ -106,6 +109,7 @@ typedef struct rj_node {
     uint64_t max_index;        /* largest index edge (arrays skip past it) */
     uint32_t key_tab_off;      /* key edges: ps->key_tab[off .. off + 2^bits) */
     uint32_t key_tab_bits;     /* 0 when the node has no key edges */
+    uint32_t key_tab_shift;    /* 64 - key_tab_bits, for rj_key_hash */
 } rj_node;
 
 typedef struct rj_pathset {

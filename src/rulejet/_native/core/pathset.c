@@ -338,6 +338,7 @@ static int build_key_tables(rj_pathset *ps)
         while ((1u << bits) < 2 * keys)
             bits++;
         n->key_tab_bits = bits;
+        n->key_tab_shift = 64 - bits;
         total += (size_t)1 << bits;
         if (total > UINT32_MAX)
             return -ENOMEM;
@@ -357,7 +358,7 @@ static int build_key_tables(rj_pathset *ps)
             uint64_t head = 0;
             memcpy(&head, ps->keys + ed->key_off, ed->key_len < 8 ? ed->key_len : 8);
             uint32_t mask = (1u << n->key_tab_bits) - 1;
-            uint32_t h = rj_key_hash(head, ed->key_len, n->key_tab_bits);
+            uint32_t h = rj_key_hash(head, n->key_tab_shift);
             while (ps->key_tab[n->key_tab_off + h].len != UINT32_MAX)
                 h = (h + 1) & mask;
             ps->key_tab[n->key_tab_off + h] =

@@ -341,7 +341,7 @@ rj_probe_key(const rj_pathset *ps, const rj_node *n, const uint8_t *k, size_t le
 {
     uint32_t mask = (1u << n->key_tab_bits) - 1;
     const rj_key_entry *tab = ps->key_tab + n->key_tab_off;
-    for (uint32_t h = rj_key_hash(head, len, n->key_tab_bits);; h = (h + 1) & mask) {
+    for (uint32_t h = rj_key_hash(head, n->key_tab_shift);; h = (h + 1) & mask) {
         const rj_key_entry *en = &tab[h];
         if (en->head == head && en->len == len &&
             (len <= 8 || rj_bytes_equal(k + 8, (const uint8_t *)(ps->keys + en->key_off) + 8,
@@ -628,7 +628,13 @@ RJ_KFN int RJ_F(rj_json_extract)(const rj_pathset *ps, rj_scan_scratch *scratch,
         rj_fail(&c, p, "empty document");
         return RJ_EJSON;
     }
-    p = RJ_F(rj_value_at)(&c, 0, p);
+    /* The usual root, an object searched for keys, straight into the
+     * member loop. */
+    const rj_node *root = &ps->nodes[0];
+    if (*p == '{' && root->has_key_edges && root->first_slot < 0)
+        p = RJ_F(rj_object)(&c, 0, p);
+    else
+        p = RJ_F(rj_value_at)(&c, 0, p);
     if (!p)
         return RJ_EJSON;
     p = rj_ws(p, c.end);
