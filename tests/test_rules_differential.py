@@ -906,6 +906,8 @@ def test_guards_and_atoms_keep_errors_and_stop(kernel: str) -> None:
         '(event == "a" && age > 1) || bot || kind == 2',
         "bot || other",
         'event == "a" || event == "b" || bot',
+        'kind == 2.0 || bot',
+        'kind in [1, 2.0, "x", true] || event in ["a", "signup", "b", "c", "d", "e", "f", "g"]',
     ],
 )
 def test_disjunct_guards_match_the_reference(kernel: str, text: str) -> None:

@@ -1098,6 +1098,9 @@ static void begin_event(rj_vm *vm, const rj_value *row, const uint8_t *base)
 /* Guards on a field with at most this many constants compare the value
  * with each in turn: cheaper than hashing it. */
 #define RJ_GUARD_LINEAR 6
+/* A string or int straight from the event is compared with up to this
+ * many (a length or an int compare each: cheaper than converting it). */
+#define RJ_GUARD_DIRECT 16
 
 static uint64_t mix(uint64_t h)
 {
@@ -1159,6 +1162,9 @@ void rj_program_free_index(rj_program *p)
         free(p->groups[g].pair_const);
     }
     free(p->groups);
+    free(p->live_groups);
+    p->live_groups = NULL;
+    p->n_live_groups = 0;
     free(p->unguarded);
     rj_cells_free(p);
     p->groups = NULL;
@@ -1238,6 +1244,12 @@ int rj_program_index(rj_program *p)
     }
     if (rj_cells_build(p) < 0 || rj_cells_rule_bits(p) < 0)
         goto nomem;
+    p->live_groups = malloc((p->n_groups ? p->n_groups : 1) * sizeof(uint32_t));
+    if (!p->live_groups)
+        goto nomem;
+    for (uint32_t g = 0; g < p->n_groups; g++)
+        if (!p->groups[g].in_cells)
+            p->live_groups[p->n_live_groups++] = g;
     /* Atoms read once per event need no memo (cells renumbered them). */
     for (uint32_t i = 0; i < p->n_atoms; i++)
         p->atoms[i].shared = 0;
@@ -1286,23 +1298,35 @@ static void select_rules(rj_vm *vm)
 {
     const rj_program *p = vm->prog;
     memcpy(vm->active, p->unguarded, p->n_words * sizeof(uint64_t));
-    for (uint32_t g = 0; g < p->n_groups; g++) {
-        const rj_guard_group *G = &p->groups[g];
-        if (G->in_cells)
-            continue;
+    for (uint32_t lg = 0; lg < p->n_live_groups; lg++) {
+        const rj_guard_group *G = &p->groups[p->live_groups[lg]];
         if (G->kind == RJ_GUARD_NOT_FALSE) { /* anything but false may decide the rule */
             if (vm->row[G->slot].type != RJ_V_FALSE)
                 for (uint32_t i = 0; i < G->n_rules; i++)
                     vm->active[G->rules[i] / 64] |= 1ULL << (G->rules[i] % 64);
             continue;
         }
+        /* The usual values straight from the event, against each constant
+         * (equality across types is false; an int against a double is
+         * compared exactly). */
         const rj_value *rv = &vm->row[G->slot];
         if (rv->type == RJ_V_STRING && !(rv->flags & RJ_VF_ESCAPED) &&
-            G->n_pairs <= RJ_GUARD_LINEAR) { /* the usual case, straight from the event */
+            G->n_pairs <= RJ_GUARD_DIRECT) {
             const uint8_t *s = vm->base + rv->off;
             for (uint32_t i = 0; i < G->n_pairs; i++) {
                 const rj_cel *k = &p->consts[G->pair_const[i]];
                 if (k->type == RJ_C_STR && k->len == rv->len && rj_bytes_equal(s, k->n.ptr, k->len))
+                    vm->active[G->pair_rule[i] / 64] |= 1ULL << (G->pair_rule[i] % 64);
+            }
+            continue;
+        }
+        if (rv->type == RJ_V_INT && G->n_pairs <= RJ_GUARD_DIRECT) {
+            rj_cel x;
+            cel_set(&x, RJ_C_INT, 0, (uint64_t)rv->num.i);
+            for (uint32_t i = 0; i < G->n_pairs; i++) {
+                const rj_cel *k = &p->consts[G->pair_const[i]];
+                if (k->type == RJ_C_INT ? k->n.i == rv->num.i
+                                        : k->type == RJ_C_DOUBLE && num_cmp(&x, k) == 0)
                     vm->active[G->pair_rule[i] / 64] |= 1ULL << (G->pair_rule[i] % 64);
             }
             continue;

@@ -241,6 +241,8 @@ typedef struct rj_program {
     uint32_t max_stack;
     rj_guard_group *groups;
     uint32_t n_groups;
+    uint32_t *live_groups; /* the groups events must search (not left to the cells) */
+    uint32_t n_live_groups;
     rj_atom *atoms;
     uint32_t n_atoms;
     int32_t *tree;       /* every rule's tree tokens */
