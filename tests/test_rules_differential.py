@@ -906,7 +906,7 @@ def test_guards_and_atoms_keep_errors_and_stop(kernel: str) -> None:
         '(event == "a" && age > 1) || bot || kind == 2',
         "bot || other",
         'event == "a" || event == "b" || bot',
-        'kind == 2.0 || bot',
+        "kind == 2.0 || bot",
         'kind in [1, 2.0, "x", true] || event in ["a", "signup", "b", "c", "d", "e", "f", "g"]',
     ],
 )
@@ -932,6 +932,40 @@ def test_disjunct_guards_match_the_reference(kernel: str, text: str) -> None:
     assert stats.eval_errors["r"] == sum(isinstance(w, CelError) for w in want)
     for raw, w in zip(lines, want, strict=True):
         assert (engine.evaluate(raw) == ["r"]) == (w is True), raw
+
+
+def test_equality_only_cells_match_the_reference(kernel: str) -> None:
+    """A field tested only for equality against strings (==, !=, in) has its
+    cell found by hash; values equal to a threshold, near misses (prefixes,
+    longer strings sharing the first 8 bytes, other types, escapes, absent)
+    must give the reference's matches and errors."""
+    texts = [
+        'e == "purchase"',
+        'e != "view"',
+        'e in ["login", "password_reset", "purchase_order_x"]',
+        '!(e in ["view", "a"]) && n > 1',
+        'e == "purchase_order_y" || e == 3',
+        'e == ""',
+        "e > 2",
+    ]
+    engine = Engine([Rule(f"r{i}", t) for i, t in enumerate(texts)])
+    values: list[Any] = [
+        "purchase", "purchas", "purchasex", "purchase_order_x", "purchase_order_y",
+        "purchase_order_z", "view", "vie", "a", "", "login", "password_reset", 3, 3.0, 2.5,
+        None, True, ["view"], "\u0076iew", "é",
+    ]  # fmt: skip
+    events = [{"e": v, "n": i % 3} for i, v in enumerate(values)] + [{"n": 2}]
+    lines = [json.dumps(ev).encode() for ev in events]
+    lines.append(b'{"e": "\\u0076iew", "n": 2}')  # an escaped spelling of "view"
+    events.append({"e": "view", "n": 2})
+    stats = engine.run_buffer(b"\n".join(lines) + b"\n")
+    for i, t in enumerate(texts):
+        want = [ref(t, ev) for ev in events]
+        assert stats.matches[f"r{i}"] == sum(w is True for w in want), t
+        assert stats.eval_errors[f"r{i}"] == sum(isinstance(w, CelError) for w in want), t
+    for raw, ev in zip(lines, events, strict=True):
+        want_names = [f"r{i}" for i, t in enumerate(texts) if ref(t, ev) is True]
+        assert engine.evaluate(raw) == want_names, raw
 
 
 def test_evaluate_accepts_bytes_str_and_dict(kernel: str) -> None:

@@ -177,11 +177,47 @@ static void free_group(rj_slot_cells *g)
     free(g->str);
     free(g->num_d);
     free(g->str_key);
+    free(g->str_hash);
     free(g->rows);
     free(g->bits);
     free(g->involved);
     free(g->succ_bytes);
     memset(g, 0, sizeof *g);
+}
+
+/* Does an atom of g order strings (a comparison with a string, or
+ * startsWith)? Then string rows depend on where a value falls between
+ * thresholds, not only on which one it equals. */
+static int orders_strings(const rj_program *p, const rj_slot_cells *g)
+{
+    for (uint32_t i = 0; i < g->n_atoms; i++) {
+        const rj_atom *a = &p->atoms[g->first_atom + i];
+        if (a->op == RJ_OP_F_STARTS)
+            return 1;
+        if (a->op >= RJ_OP_F_LT && a->op <= RJ_OP_F_GE && p->consts[a->arg].type == RJ_C_STR)
+            return 1;
+    }
+    return 0;
+}
+
+static int build_str_hash(rj_slot_cells *g)
+{
+    uint32_t bits = 2;
+    while ((1u << bits) < 2 * g->n_str)
+        bits++;
+    g->str_hash = malloc(sizeof(uint32_t) << bits);
+    if (!g->str_hash)
+        return -ENOMEM;
+    memset(g->str_hash, 0xff, sizeof(uint32_t) << bits);
+    g->str_hash_shift = 64 - bits;
+    uint32_t mask = (1u << bits) - 1;
+    for (uint32_t t = 0; t < g->n_str; t++) {
+        uint32_t h = rj_cells_str_hash(g->str[t].n.ptr, g->str[t].len, g->str_hash_shift);
+        while (g->str_hash[h] != UINT32_MAX)
+            h = (h + 1) & mask;
+        g->str_hash[h] = t;
+    }
+    return 0;
 }
 
 /* Build group g over atoms[first .. first + count) (all on one slot).
@@ -254,6 +290,8 @@ static int build_group(const rj_program *p, rj_slot_cells *g)
     }
     for (uint32_t i = 0; i < g->n_str; i++)
         g->str_key[i] = rj_str_key(g->str[i].n.ptr + g->str_skip, g->str[i].len - g->str_skip);
+    if (g->n_str && !orders_strings(p, g) && build_str_hash(g) < 0)
+        return -ENOMEM;
     size_t num_cells = 2 * (size_t)g->n_num + 1, str_cells = 2 * (size_t)g->n_str + 1;
     size_t n_rows = num_cells + str_cells + 1;
     if (n_rows * (g->n_atoms + RJ_CELL_SETS * sizeof(uint64_t) * (size_t)p->n_words) >

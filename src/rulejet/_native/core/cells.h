@@ -105,11 +105,28 @@ static inline __attribute__((always_inline)) int64_t rj_cells_num_row(const rj_s
     return 2 * (int64_t)lo + (lo < g->n_num && num_cmp(&g->num[lo], v) == 0);
 }
 
+/* Hash of a string for g->str_hash: its first 8 bytes and its length. */
+static inline uint32_t rj_cells_str_hash(const uint8_t *p, uint32_t len, uint32_t shift)
+{
+    return (uint32_t)(((rj_str_key(p, len) ^ len) * 0x9E3779B97F4A7C15ULL) >> shift);
+}
+
 /* The row of g's table for a string. */
 static inline __attribute__((always_inline)) int64_t rj_cells_str_row(const rj_slot_cells *g, const rj_cel *v)
 {
     uint32_t lo, skip = g->str_skip;
     int64_t str0 = 2 * (int64_t)g->n_num + 1;
+    if (g->str_hash) { /* equal to a threshold, or in the first string cell: all others alike */
+        uint32_t mask = (uint32_t)((1ULL << (64 - g->str_hash_shift)) - 1);
+        uint32_t h = rj_cells_str_hash(v->n.ptr, v->len, g->str_hash_shift);
+        for (;; h = (h + 1) & mask) {
+            uint32_t t = g->str_hash[h];
+            if (t == UINT32_MAX)
+                return str0;
+            if (g->str[t].len == v->len && rj_bytes_equal(g->str[t].n.ptr, v->n.ptr, v->len))
+                return str0 + 2 * (int64_t)t + 1;
+        }
+    }
     if (skip) { /* against the common prefix first: below, above, or within */
         uint32_t m = v->len < skip ? v->len : skip;
         int c = rj_bytes_order(v->n.ptr, g->str[0].n.ptr, m);

@@ -220,6 +220,11 @@ typedef struct rj_slot_cells {
     double *num_d;         /* num as doubles, if every one is exactly a double */
     uint32_t str_skip;     /* the bytes every string threshold begins with ... */
     uint64_t *str_key;     /* ... and the 8 after them, big-endian, zero-padded */
+    /* When no atom orders strings (only ==, !=, in, has), a string's row
+     * depends only on which threshold it equals, if any: an open-addressing
+     * table of threshold indexes (UINT32_MAX: empty) finds it by hash. */
+    uint32_t *str_hash;
+    uint32_t str_hash_shift; /* 64 - the table's bits */
     uint8_t *rows;         /* atom results: (2 n_num + 1 + 2 n_str + 1 + 1) x n_atoms */
     uint64_t *bits;        /* per row: RJ_CELL_SETS bitsets of n_words */
     uint64_t *involved;    /* rules with a conjunct atom here */
