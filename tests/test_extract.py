@@ -210,6 +210,16 @@ def test_small_containers_skip_to_their_end(kernel: str) -> None:
                 assert lines.columns[0][0] == n and lines.errors[0][0] == 2, doc
 
 
+def test_strings_never_end_on_the_next_line(kernel: str) -> None:
+    """Loads may run past a line's end into the next; a quote found there
+    does not close this line's string."""
+    ps = PathSet(["a"])
+    got = ps.extract_lines(b'{"b": 1, "a": "ab\n"}\n{"a": "x"}\n{"a": "q')
+    assert got.columns[0] == [MISSING, MISSING, "x", MISSING]
+    assert [e[0] for e in got.errors] == [1, 2, 4]
+    assert all("unterminated string" in str(e) for e in got.errors)
+
+
 @pytest.mark.parametrize("pad", [0, 1, 30, 55, 56, 57, 62, 63, 64, 65, 120, 127, 128, 200])
 def test_rest_skip_across_blocks(kernel: str, pad: int) -> None:
     """The one-pass skip of an object's rest looks at 64-byte blocks: a

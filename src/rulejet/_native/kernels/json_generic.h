@@ -146,15 +146,16 @@ RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_short_string)(const
                                                                           const uint8_t *p)
 {
     uint64_t other, quote;
-    /* Inside the document: the closing quote found is in it, and so are
-     * the loads (end <= limit). */
-    if ((size_t)(c->end - p) < RJ_SB_WIDTH || !(quote = rj_string_split(p, &other)))
+    /* Loads may run to the limit (past the document's end, near a line's
+     * end); a quote found there is not this string's end. */
+    if ((size_t)(c->limit - p) < RJ_SB_WIDTH || !(quote = rj_string_split(p, &other)))
         return NULL;
     /* Nothing but plain bytes up to the first quote: other has no bit at
      * or below it (quote ^ (quote - 1) keeps bits up to the lowest). */
     if (other & (quote ^ (quote - 1)))
         return NULL;
-    return p + __builtin_ctzll(quote);
+    const uint8_t *q = p + __builtin_ctzll(quote);
+    return q < c->end ? q : NULL;
 }
 
 /* Backslashes that escape the next byte: the odd-length runs' last ones.
