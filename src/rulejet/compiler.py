@@ -491,9 +491,12 @@ def guards_of(n: Node) -> list[tuple[Field, list[Scalar] | None]] | None:
     out: list[tuple[Field, list[Scalar] | None]] = []
     for d in parts:
         g = guard_of(d)
-        if g is None and not isinstance(d, Field):
+        if g is not None:
+            out.append(g)
+        elif isinstance(d, Field):
+            out.append((d, None))
+        else:
             return None
-        out.append(g if g is not None else (d, None))  # type: ignore[arg-type]
     return out
 
 

@@ -840,6 +840,24 @@ static rj_cel matches(rj_vm *vm, const rj_cel *s, uint32_t re)
     return boolean(r == 0);
 }
 
+/* Whether the bytes s[0..n) are the string constant k (plain bytes on
+ * both sides: an unescaped value, or a decoded one). */
+static inline RJ_HOT int str_is(const uint8_t *s, size_t n, const rj_cel *k)
+{
+    return k->type == RJ_C_STR && k->len == n && rj_bytes_equal(s, k->n.ptr, n);
+}
+
+/* startsWith / endsWith / contains of k[0..kn) in s[0..n). */
+static inline RJ_HOT int str_test(const rj_vm *vm, uint32_t op, const uint8_t *s, size_t n,
+                                  const uint8_t *k, size_t kn)
+{
+    switch (op) {
+    case RJ_OP_CONTAINS: case RJ_OP_F_CONTAINS: return find_bytes(vm, s, n, k, kn) != NULL;
+    case RJ_OP_STARTS: case RJ_OP_F_STARTS: return kn <= n && rj_bytes_equal(s, k, kn);
+    default: return kn <= n && rj_bytes_equal(s + n - kn, k, kn); /* endsWith */
+    }
+}
+
 /* startsWith / endsWith / contains: an outcome code. */
 static inline RJ_HOT int str3(const rj_vm *vm, uint32_t op, const rj_cel *t, const rj_cel *a)
 {
@@ -849,15 +867,7 @@ static inline RJ_HOT int str3(const rj_vm *vm, uint32_t op, const rj_cel *t, con
         return RJ_R_ERR_B;
     if (t->type != RJ_C_STR || a->type != RJ_C_STR)
         return RJ_R_OVERLOAD;
-    if (op == RJ_OP_CONTAINS || op == RJ_OP_F_CONTAINS)
-        return find_bytes(vm, t->n.ptr, t->len, a->n.ptr, a->len) != NULL;
-    if (a->len > t->len)
-        return 0;
-    if (!a->len)
-        return 1;
-    if (op == RJ_OP_STARTS || op == RJ_OP_F_STARTS)
-        return rj_bytes_equal(t->n.ptr, a->n.ptr, a->len);
-    return rj_bytes_equal(t->n.ptr + t->len - a->len, a->n.ptr, a->len);
+    return str_test(vm, op, t->n.ptr, t->len, a->n.ptr, a->len);
 }
 
 /* An extracted value as a CEL value, written into c with cel_set (a
@@ -1315,7 +1325,7 @@ static void select_rules(rj_vm *vm)
             const uint8_t *s = vm->base + rv->off;
             for (uint32_t i = 0; i < G->n_pairs; i++) {
                 const rj_cel *k = &p->consts[G->pair_const[i]];
-                if (k->type == RJ_C_STR && k->len == rv->len && rj_bytes_equal(s, k->n.ptr, k->len))
+                if (str_is(s, rv->len, k))
                     vm->active[G->pair_rule[i] / 64] |= 1ULL << (G->pair_rule[i] % 64);
             }
             continue;
@@ -1418,11 +1428,9 @@ static inline RJ_HOT uint8_t atom_fast(rj_vm *vm, const rj_atom *a)
         const uint8_t *s = vm->base + rv->off;
         size_t n = rv->len;
         switch (a->op) {
-        case RJ_OP_F_EQ: r = n == k->len && rj_bytes_equal(s, k->n.ptr, n); break;
-        case RJ_OP_F_NE: r = !(n == k->len && rj_bytes_equal(s, k->n.ptr, n)); break;
-        case RJ_OP_F_STARTS: r = k->len <= n && rj_bytes_equal(s, k->n.ptr, k->len); break;
-        case RJ_OP_F_ENDS: r = k->len <= n && rj_bytes_equal(s + n - k->len, k->n.ptr, k->len); break;
-        default: r = find_bytes(vm, s, n, k->n.ptr, k->len) != NULL; /* contains */
+        case RJ_OP_F_EQ: r = str_is(s, n, k); break;
+        case RJ_OP_F_NE: r = !str_is(s, n, k); break;
+        default: r = str_test(vm, a->op, s, n, k->n.ptr, k->len);
         }
     } else if (a->fast == RJ_FAST_BOOL) {
         if (rv->type != RJ_V_TRUE && rv->type != RJ_V_FALSE)
