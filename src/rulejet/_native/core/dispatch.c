@@ -35,7 +35,7 @@ int rj_kernel_supported(const rj_kernel *k)
 #ifdef RJ_HAVE_X86_KERNELS
     uint32_t f = rj_cpu_features();
     if (k == &rj_kernel_avx2)
-        return (f & RJ_CPU_AVX2) && (f & RJ_CPU_PCLMUL);
+        return (f & RJ_CPU_AVX2) && (f & RJ_CPU_BMI2) && (f & RJ_CPU_PCLMUL);
     if (k == &rj_kernel_sse2)
         return (f & RJ_CPU_SSE2) != 0;
 #endif

@@ -339,18 +339,24 @@ static int build_key_tables(rj_pathset *ps)
             bits++;
         n->key_tab_bits = bits;
         n->key_tab_shift = 64 - bits;
+        n->key_tab_mask = (1u << bits) - 1;
         total += (size_t)1 << bits;
         if (total > UINT32_MAX)
             return -ENOMEM;
     }
     free(ps->key_tab);
+    free(ps->key_tab_keys);
     ps->key_tab = malloc((total ? total : 1) * sizeof(rj_key_entry));
-    if (!ps->key_tab)
+    ps->key_tab_keys = malloc((total ? total : 1) * sizeof(uint32_t));
+    if (!ps->key_tab || !ps->key_tab_keys)
         return -ENOMEM;
-    for (size_t i = 0; i < (total ? total : 1); i++)
-        ps->key_tab[i] = (rj_key_entry){0, UINT32_MAX, 0, 0};
+    for (size_t i = 0; i < (total ? total : 1); i++) {
+        ps->key_tab[i] = (rj_key_entry){0, UINT32_MAX, 0};
+        ps->key_tab_keys[i] = 0;
+    }
     for (uint32_t g = 0; g < ps->n_nodes; g++) {
-        const rj_node *n = &ps->nodes[g];
+        rj_node *n = &ps->nodes[g];
+        n->key_tab = ps->key_tab + n->key_tab_off;
         for (uint32_t e = n->first_edge; e != UINT32_MAX; e = ps->edges[e].next) {
             rj_edge *ed = &ps->edges[e];
             if (ed->kind == RJ_STEP_INDEX)
@@ -361,8 +367,8 @@ static int build_key_tables(rj_pathset *ps)
             uint32_t h = rj_key_hash(head, n->key_tab_shift);
             while (ps->key_tab[n->key_tab_off + h].len != UINT32_MAX)
                 h = (h + 1) & mask;
-            ps->key_tab[n->key_tab_off + h] =
-                (rj_key_entry){head, ed->key_len, ed->child, ed->key_off};
+            ps->key_tab[n->key_tab_off + h] = (rj_key_entry){head, ed->key_len, ed->child};
+            ps->key_tab_keys[n->key_tab_off + h] = ed->key_off;
         }
     }
     return 0;
@@ -421,6 +427,7 @@ void rj_pathset_free(rj_pathset *ps)
     free(ps->edges);
     free(ps->slot_lists);
     free(ps->key_tab);
+    free(ps->key_tab_keys);
     free(ps->tnodes);
     free(ps->tedges);
     free(ps->tslot);

@@ -336,16 +336,27 @@ RJ_KFN const uint8_t *RJ_F(rj_literal)(rj_ctx_t *c, const uint8_t *p, rj_value *
     return p + n;
 }
 
+#ifndef RJ_LOW_BYTES
+static inline uint64_t rj_low_bytes(uint64_t x, size_t n) /* x's low n bytes (n <= 8) */
+{
+    static const uint64_t keep[9] = {0, 0xff, 0xffff, 0xffffff, 0xffffffff, 0xffffffffffULL,
+                                     0xffffffffffffULL, 0xffffffffffffffULL, ~0ULL};
+    return x & keep[n];
+}
+#define RJ_LOW_BYTES(x, n) rj_low_bytes((x), (n))
+#endif
+
 /* The key table probe: head is the key's first 8 bytes, zero-padded. */
-static inline __attribute__((always_inline)) uint32_t
+RJ_KFN __attribute__((always_inline)) uint32_t
 rj_probe_key(const rj_pathset *ps, const rj_node *n, const uint8_t *k, size_t len, uint64_t head)
 {
-    uint32_t mask = (1u << n->key_tab_bits) - 1;
-    const rj_key_entry *tab = ps->key_tab + n->key_tab_off;
-    for (uint32_t h = rj_key_hash(head, n->key_tab_shift);; h = (h + 1) & mask) {
+    const rj_key_entry *tab = n->key_tab;
+    for (uint32_t h = rj_key_hash(head, n->key_tab_shift);; h = (h + 1) & n->key_tab_mask) {
         const rj_key_entry *en = &tab[h];
         if (en->head == head && en->len == len &&
-            (len <= 8 || rj_bytes_equal(k + 8, (const uint8_t *)(ps->keys + en->key_off) + 8,
+            (len <= 8 || rj_bytes_equal(k + 8,
+                                        (const uint8_t *)(ps->keys +
+                                                          ps->key_tab_keys[n->key_tab_off + h]) + 8,
                                         len - 8)))
             return en->child;
         if (en->len == UINT32_MAX)
@@ -357,18 +368,16 @@ rj_probe_key(const rj_pathset *ps, const rj_node *n, const uint8_t *k, size_t le
  * (which has key edges: rj_object is entered only then). The key's first
  * 8 bytes: a shorter key's load runs on into the closing quote and beyond,
  * masked off. */
-static inline __attribute__((always_inline)) uint32_t
+RJ_KFN __attribute__((always_inline)) uint32_t
 rj_lookup_plain(const rj_pathset *ps, const rj_node *n, const uint8_t *k, size_t len)
 {
-    static const uint64_t keep[9] = {0, 0xff, 0xffff, 0xffffff, 0xffffffff, 0xffffffffffULL,
-                                     0xffffffffffffULL, 0xffffffffffffffULL, ~0ULL};
     uint64_t head;
     memcpy(&head, k, 8);
-    head &= keep[len < 8 ? len : 8]; /* the key's own bytes only */
+    head = RJ_LOW_BYTES(head, len < 8 ? len : 8); /* the key's own bytes only */
     return rj_probe_key(ps, n, k, len, head);
 }
 
-static inline uint32_t rj_lookup_key(const rj_ctx_t *c, const rj_node *n, const uint8_t *k,
+RJ_KFN uint32_t rj_lookup_key(const rj_ctx_t *c, const rj_node *n, const uint8_t *k,
                                      size_t len, uint8_t flags)
 {
     const rj_pathset *ps = c->ps;
