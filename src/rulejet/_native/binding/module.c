@@ -103,7 +103,7 @@ static PyObject *py_cpu_features(PyObject *m, PyObject *Py_UNUSED(a))
     (void)m;
     static const struct { uint32_t bit; const char *name; } names[] = {
         {RJ_CPU_SSE2, "sse2"}, {RJ_CPU_SSE42, "sse4.2"}, {RJ_CPU_AVX2, "avx2"},
-        {RJ_CPU_PCLMUL, "pclmul"}, {RJ_CPU_BMI2, "bmi2"},
+        {RJ_CPU_PCLMUL, "pclmul"}, {RJ_CPU_BMI1, "bmi1"}, {RJ_CPU_BMI2, "bmi2"},
     };
     uint32_t f = rj_cpu_features();
     PyObject *list = PyList_New(0);

@@ -36,6 +36,8 @@ uint32_t rj_cpu_features(void)
             f |= RJ_CPU_AVX2;
         if (b & bit_BMI2)
             f |= RJ_CPU_BMI2;
+        if (b & bit_BMI)
+            f |= RJ_CPU_BMI1;
     }
     return f;
 }

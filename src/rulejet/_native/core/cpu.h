@@ -10,6 +10,7 @@ enum {
     RJ_CPU_AVX2 = 1u << 2, /* CPU bit and OS-enabled YMM state */
     RJ_CPU_PCLMUL = 1u << 3,
     RJ_CPU_BMI2 = 1u << 4,
+    RJ_CPU_BMI1 = 1u << 5,
 };
 
 /* Bitmask of RJ_CPU_* features usable by this process. */

@@ -34,8 +34,9 @@ int rj_kernel_supported(const rj_kernel *k)
 {
 #ifdef RJ_HAVE_X86_KERNELS
     uint32_t f = rj_cpu_features();
+    uint32_t avx2_needs = RJ_CPU_AVX2 | RJ_CPU_BMI1 | RJ_CPU_BMI2 | RJ_CPU_PCLMUL;
     if (k == &rj_kernel_avx2)
-        return (f & RJ_CPU_AVX2) && (f & RJ_CPU_BMI2) && (f & RJ_CPU_PCLMUL);
+        return (f & avx2_needs) == avx2_needs;
     if (k == &rj_kernel_sse2)
         return (f & RJ_CPU_SSE2) != 0;
 #endif
