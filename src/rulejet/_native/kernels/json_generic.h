@@ -80,6 +80,17 @@ static inline int rj_is_hex(uint8_t c)
     return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
 }
 
+/* rj_string_bits for the last avail (< RJ_SB_WIDTH) bytes before the
+ * load limit, padded with plain bytes. Out of line: inlined, its padding
+ * is filled on every long string's way in. */
+RJ_KFN_OUTLINE uint64_t RJ_F(rj_string_bits_tail)(const uint8_t *p, size_t avail, uint64_t *high)
+{
+    uint8_t tmp[RJ_SB_WIDTH];
+    memset(tmp, 'a', sizeof tmp);
+    memcpy(tmp, p, avail);
+    return rj_string_bits(tmp, high);
+}
+
 /* p is just after an opening quote. Returns the closing quote, or NULL. */
 RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_scan_string)(rj_ctx_t *c, const uint8_t *p, uint8_t *flags)
 {
@@ -90,14 +101,10 @@ RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_scan_string)(rj_ctx
         if (p >= end)
             return rj_fail(c, start - 1, "unterminated string");
         size_t avail = (size_t)(c->limit - p);
-        if (avail >= RJ_SB_WIDTH) {
+        if (avail >= RJ_SB_WIDTH)
             bits = rj_string_bits(p, &high);
-        } else {
-            uint8_t tmp[RJ_SB_WIDTH];
-            memset(tmp, 'a', sizeof tmp);
-            memcpy(tmp, p, avail);
-            bits = rj_string_bits(tmp, &high);
-        }
+        else
+            bits = RJ_F(rj_string_bits_tail)(p, avail, &high);
         if (!bits) {
             any_high |= high;
             p += RJ_SB_WIDTH;
@@ -518,9 +525,11 @@ RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t 
     /* Wanted keys met so far (a duplicate may recount: harmless), then
      * members since the last of them. */
     uint32_t found = 0;
-    p = rj_ws(p + 1, end);
-    if (p < end && *p == '}')
-        return p + 1;
+    if (++p >= end || *p != '"') { /* compact JSON: the first key's quote */
+        p = rj_ws(p, end);
+        if (p < end && *p == '}')
+            return p + 1;
+    }
     for (;;) {
         if (p >= end || *p != '"') {
             /* Compact JSON has the quote right after the comma: only
@@ -571,8 +580,10 @@ RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t 
         }
         if (!p)
             return NULL;
-        if (p < end && *p == ',') { /* compact: no whitespace before it */
+        if (p < end && *p == ',') { /* compact: no whitespace before either */
             p++;
+        } else if (p < end && *p == '}') {
+            return p + 1;
         } else if ((p = rj_ws(p, end)) < end && *p == ',') {
             p++;
         } else if (p < end && *p == '}') {
