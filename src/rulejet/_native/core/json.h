@@ -84,7 +84,7 @@ typedef struct rj_edge {
  * unescaped key's first 8 bytes (one load from the document): an object
  * member's key usually costs one multiply, one probe and one 8-byte
  * compare, wanted or not. 16 bytes an entry (an index is one shift); a
- * longer key's whole text is found through ps->key_tab_keys. */
+ * longer key's whole text is found through ps->key_tab_text. */
 typedef struct rj_key_entry {
     uint64_t head;  /* the key's first 8 bytes, zero-padded */
     uint32_t len;   /* UINT32_MAX: an empty entry */
@@ -111,9 +111,11 @@ typedef struct rj_node {
     uint32_t key_tab_bits;     /* 0 when the node has no key edges */
     uint32_t key_tab_shift;    /* 64 - key_tab_bits, for rj_key_hash */
     uint32_t key_tab_mask;     /* 2^bits - 1 */
-    /* ps->key_tab + key_tab_off: the member loop's probe then needs no
-     * other field of the path set. */
+    /* ps->key_tab + key_tab_off, and beside each entry its key's whole
+     * text (for keys over 8 bytes): the member loop's probe then needs no
+     * field of the path set. */
     const struct rj_key_entry *key_tab;
+    const char *const *key_tab_text;
 } rj_node;
 
 typedef struct rj_pathset {
@@ -125,7 +127,7 @@ typedef struct rj_pathset {
     uint32_t *slot_lists;
     uint32_t n_slot_lists;
     struct rj_key_entry *key_tab;
-    uint32_t *key_tab_keys; /* beside each key_tab entry: its key's offset in keys */
+    const char **key_tab_text; /* beside each key_tab entry: its key, in keys */
     /* The trie as built by rj_pathset_add. */
     rj_node *tnodes;
     uint32_t n_tnodes, cap_tnodes;

@@ -345,18 +345,21 @@ static int build_key_tables(rj_pathset *ps)
             return -ENOMEM;
     }
     free(ps->key_tab);
-    free(ps->key_tab_keys);
+    free(ps->key_tab_text);
     ps->key_tab = malloc((total ? total : 1) * sizeof(rj_key_entry));
-    ps->key_tab_keys = malloc((total ? total : 1) * sizeof(uint32_t));
-    if (!ps->key_tab || !ps->key_tab_keys)
+    ps->key_tab_text = malloc((total ? total : 1) * sizeof(const char *));
+    if (!ps->key_tab || !ps->key_tab_text)
         return -ENOMEM;
     for (size_t i = 0; i < (total ? total : 1); i++) {
         ps->key_tab[i] = (rj_key_entry){0, UINT32_MAX, 0};
-        ps->key_tab_keys[i] = 0;
+        ps->key_tab_text[i] = NULL;
     }
+    /* Pointers into keys: it no longer grows (paths are not added after
+     * finish). */
     for (uint32_t g = 0; g < ps->n_nodes; g++) {
         rj_node *n = &ps->nodes[g];
         n->key_tab = ps->key_tab + n->key_tab_off;
+        n->key_tab_text = (const char *const *)ps->key_tab_text + n->key_tab_off;
         for (uint32_t e = n->first_edge; e != UINT32_MAX; e = ps->edges[e].next) {
             rj_edge *ed = &ps->edges[e];
             if (ed->kind == RJ_STEP_INDEX)
@@ -368,7 +371,7 @@ static int build_key_tables(rj_pathset *ps)
             while (ps->key_tab[n->key_tab_off + h].len != UINT32_MAX)
                 h = (h + 1) & mask;
             ps->key_tab[n->key_tab_off + h] = (rj_key_entry){head, ed->key_len, ed->child};
-            ps->key_tab_keys[n->key_tab_off + h] = ed->key_off;
+            ps->key_tab_text[n->key_tab_off + h] = ps->keys + ed->key_off;
         }
     }
     return 0;
@@ -427,7 +430,7 @@ void rj_pathset_free(rj_pathset *ps)
     free(ps->edges);
     free(ps->slot_lists);
     free(ps->key_tab);
-    free(ps->key_tab_keys);
+    free(ps->key_tab_text);
     free(ps->tnodes);
     free(ps->tedges);
     free(ps->tslot);

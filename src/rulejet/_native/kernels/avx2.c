@@ -33,8 +33,10 @@ RJ_KFN uint64_t rj_mask64(__m256i lo, __m256i hi)
 
 #define RJ_SB_WIDTH 32
 
-/* x's low n bytes (n <= 8), the rest zero. */
+/* x's low n bytes (n <= 8), the rest zero; _SHORT: x's low min(n, 8)
+ * bytes for n < 32 (bzhi keeps all 64 bits for an index of 64 to 255). */
 #define RJ_LOW_BYTES(x, n) _bzhi_u64((x), (unsigned)(n) * 8)
+#define RJ_LOW_BYTES_SHORT(x, n) _bzhi_u64((x), (unsigned)(n) * 8)
 
 /* Byte constants as memory operands. Written with _mm256_set1_epi8 they
  * are rebuilt (mov, vmovd, vpbroadcastb) at every use, since the member

@@ -351,37 +351,36 @@ static inline uint64_t rj_low_bytes(uint64_t x, size_t n) /* x's low n bytes (n 
     return x & keep[n];
 }
 #define RJ_LOW_BYTES(x, n) rj_low_bytes((x), (n))
+#define RJ_LOW_BYTES_SHORT(x, n) rj_low_bytes((x), (n) < 8 ? (n) : 8) /* n < 32 */
 #endif
 
 /* The key table probe: head is the key's first 8 bytes, zero-padded. */
 RJ_KFN __attribute__((always_inline)) uint32_t
-rj_probe_key(const rj_pathset *ps, const rj_node *n, const uint8_t *k, size_t len, uint64_t head)
+rj_probe_key(const rj_node *n, const uint8_t *k, size_t len, uint64_t head)
 {
     const rj_key_entry *tab = n->key_tab;
     for (uint32_t h = rj_key_hash(head, n->key_tab_shift);; h = (h + 1) & n->key_tab_mask) {
         const rj_key_entry *en = &tab[h];
         if (en->head == head && en->len == len &&
-            (len <= 8 || rj_bytes_equal(k + 8,
-                                        (const uint8_t *)(ps->keys +
-                                                          ps->key_tab_keys[n->key_tab_off + h]) + 8,
-                                        len - 8)))
+            (len <= 8 ||
+             rj_bytes_equal(k + 8, (const uint8_t *)n->key_tab_text[h] + 8, len - 8)))
             return en->child;
         if (en->len == UINT32_MAX)
             return RJ_NONE;
     }
 }
 
-/* An unescaped key with 8 bytes loadable at k, in an object of node n
- * (which has key edges: rj_object is entered only then). The key's first
- * 8 bytes: a shorter key's load runs on into the closing quote and beyond,
- * masked off. */
+/* An unescaped key of len < RJ_SB_WIDTH bytes, with 8 bytes loadable at k,
+ * in an object of node n (which has key edges: rj_object is entered only
+ * then). The key's first 8 bytes: a shorter key's load runs on into the
+ * closing quote and beyond, masked off. */
 RJ_KFN __attribute__((always_inline)) uint32_t
-rj_lookup_plain(const rj_pathset *ps, const rj_node *n, const uint8_t *k, size_t len)
+rj_lookup_plain(const rj_node *n, const uint8_t *k, size_t len)
 {
     uint64_t head;
     memcpy(&head, k, 8);
-    head = RJ_LOW_BYTES(head, len < 8 ? len : 8); /* the key's own bytes only */
-    return rj_probe_key(ps, n, k, len, head);
+    head = RJ_LOW_BYTES_SHORT(head, len); /* the key's own bytes only */
+    return rj_probe_key(n, k, len, head);
 }
 
 RJ_KFN uint32_t rj_lookup_key(const rj_ctx_t *c, const rj_node *n, const uint8_t *k,
@@ -400,11 +399,14 @@ RJ_KFN uint32_t rj_lookup_key(const rj_ctx_t *c, const rj_node *n, const uint8_t
     }
     if (!n->key_tab_bits)
         return RJ_NONE;
-    if (len >= 8 || (size_t)(c->limit - k) >= 8)
-        return rj_lookup_plain(ps, n, k, len);
-    uint64_t head = 0; /* too near the load limit for a whole word */
-    memcpy(&head, k, len);
-    return rj_probe_key(ps, n, k, len, head);
+    uint64_t head = 0;
+    if (len >= 8 || (size_t)(c->limit - k) >= 8) {
+        memcpy(&head, k, 8);
+        head = RJ_LOW_BYTES(head, len < 8 ? len : 8);
+    } else {
+        memcpy(&head, k, len); /* too near the load limit for a whole word */
+    }
+    return rj_probe_key(n, k, len, head);
 }
 
 static inline uint32_t rj_lookup_index(const rj_ctx_t *c, const rj_node *n, uint64_t idx)
@@ -541,7 +543,7 @@ RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t 
         const uint8_t *k = p + 1, *q = RJ_F(rj_short_string)(c, k);
         uint32_t child;
         if (q) {
-            child = rj_lookup_plain(c->ps, n, k, (size_t)(q - k));
+            child = rj_lookup_plain(n, k, (size_t)(q - k));
         } else {
             uint8_t flags = 0;
             q = RJ_F(rj_scan_string)(c, k, &flags);
