@@ -796,30 +796,33 @@ def test_semantics(kernel: str, text: str, event: Any, want: Any) -> None:
     assert native(text, event) == (want is True, int(want is CelError))
 
 
+ARRAY_SPELLINGS = [
+    '["ab"]',
+    '[ "ab" ]',
+    '["x","ab"]',
+    '["x" ,\n\t"ab"]',
+    '["abc"]',
+    '["a"]',
+    "[]",
+    "[ ]",
+    '["\\u0061b"]',
+    '["a\\\\b"]',
+    '["\u00e9","ab"]',
+    '["\\u00e9"]',
+    '[1,"ab"]',
+    '[["ab"]]',
+    '[{"ab":1}]',
+    '["AB"]',
+    '[""]',
+    "[null]",
+    '["ab\\""]',
+    '["x", 2]',
+]
+
+
 @pytest.mark.parametrize(
     "array",
-    [
-        '["ab"]',
-        '[ "ab" ]',
-        '["x","ab"]',
-        '["x" ,\n\t"ab"]',
-        '["abc"]',
-        '["a"]',
-        "[]",
-        "[ ]",
-        '["\\u0061b"]',
-        '["a\\\\b"]',
-        '["\u00e9","ab"]',
-        '["\\u00e9"]',
-        '[1,"ab"]',
-        '[["ab"]]',
-        '[{"ab":1}]',
-        '["AB"]',
-        '[""]',
-        "[null]",
-        '["ab\\""]',
-        '["x", 2]',
-    ],
+    ARRAY_SPELLINGS,
 )
 @pytest.mark.parametrize("needle", ["ab", ""])
 def test_string_in_array_text(kernel: str, array: str, needle: str) -> None:
@@ -832,6 +835,27 @@ def test_string_in_array_text(kernel: str, array: str, needle: str) -> None:
     engine = Engine([Rule("r", text)])
     stats = engine.run_buffer(raw + b"\n")
     assert (engine.evaluate(raw) == ["r"], stats.eval_errors["r"]) == (want is True, 0), raw
+
+
+def test_string_in_array_split_once_per_event(kernel: str) -> None:
+    """Several `"s" in field` rules share one split of the field's array per
+    event: each event (every spelling above, an array longer than the split
+    holds, and two arrays in one event) gets its own answer."""
+    texts = ['"ab" in a', '"x" in a', '"" in a', '"ab" in b', '"y299" in a', '"x" in b']
+    # one event a line: the spelling with a newline between elements keeps a tab
+    lines = [('{"a":' + array.replace("\n", "") + "}").encode() for array in ARRAY_SPELLINGS]
+    more = [{"a": [f"y{i}" for i in range(300)] + ["ab"]}, {"a": ["x"], "b": ["ab", "q"]}]
+    more += [{"a": ["ab"] * 200, "b": ["x"] * 100}]
+    lines += [json.dumps(e, separators=(",", ":")).encode() for e in more]
+    events = [json.loads(line) for line in lines]
+    engine = Engine([Rule(f"r{i}", t) for i, t in enumerate(texts)])
+    stats = engine.run_buffer(b"\n".join(lines) + b"\n")
+    want = {f"r{i}": sum(ref(t, e) is True for e in events) for i, t in enumerate(texts)}
+    assert stats.matches == want
+    for line, event in zip(lines, events, strict=True):
+        assert engine.evaluate(line) == [
+            f"r{i}" for i, t in enumerate(texts) if ref(t, event) is True
+        ]
 
 
 def test_error_absorption_on_both_sides_of_each_operator(kernel: str) -> None:

@@ -83,6 +83,10 @@ int rj_vm_init(rj_vm *vm, const rj_program *prog)
     vm->atom_val = malloc(prog->n_atoms ? prog->n_atoms : 1);
     vm->atom_gen = calloc(prog->n_atoms ? prog->n_atoms : 1, sizeof(uint32_t));
     vm->cell_row = calloc(prog->n_cells ? prog->n_cells : 1, sizeof(int32_t));
+    vm->arr_gen = calloc(slots, sizeof(uint32_t));
+    vm->arr_first = malloc(slots * sizeof(uint32_t));
+    vm->arr_count = malloc(slots * sizeof(uint32_t));
+    vm->arr_el = malloc(RJ_ARR_CAP * sizeof *vm->arr_el);
     size_t words = prog->n_words ? prog->n_words : 1;
     vm->possible = malloc((RJ_CELL_SETS + 1) * words * sizeof(uint64_t));
     if (vm->possible) {
@@ -95,7 +99,8 @@ int rj_vm_init(rj_vm *vm, const rj_program *prog)
     if (arena_rc == 0)
         vm->scratch_ready = 1;
     if (!vm->stack || !vm->slot_cache || !vm->slot_gen || !vm->active || !vm->atom_val ||
-        !vm->atom_gen || !vm->cell_row || !vm->possible || arena_rc < 0) {
+        !vm->atom_gen || !vm->cell_row || !vm->possible || !vm->arr_gen || !vm->arr_first ||
+        !vm->arr_count || !vm->arr_el || arena_rc < 0) {
         rj_vm_free(vm);
         return -ENOMEM;
     }
@@ -112,6 +117,10 @@ void rj_vm_free(rj_vm *vm)
     free(vm->atom_gen);
     free(vm->cell_row);
     free(vm->possible);
+    free(vm->arr_gen);
+    free(vm->arr_first);
+    free(vm->arr_count);
+    free(vm->arr_el);
     if (vm->scratch_ready)
         rj_arena_destroy(&vm->scratch);
     memset(vm, 0, sizeof *vm);
@@ -1095,8 +1104,10 @@ static void begin_event(rj_vm *vm, const rj_value *row, const uint8_t *base)
 {
     vm->row = row;
     vm->base = base;
+    vm->arr_used = 0;
     if (++vm->gen == 0) { /* wrapped: old cache marks could look current */
         memset(vm->slot_gen, 0, (vm->prog->ps->n_slots ? vm->prog->ps->n_slots : 1) * sizeof(uint32_t));
+        memset(vm->arr_gen, 0, (vm->prog->ps->n_slots ? vm->prog->ps->n_slots : 1) * sizeof(uint32_t));
         memset(vm->atom_gen, 0, (vm->prog->n_atoms ? vm->prog->n_atoms : 1) * sizeof(uint32_t));
         vm->gen = 1;
     }
@@ -1387,6 +1398,18 @@ static __attribute__((noinline)) uint8_t atom_eval(rj_vm *vm, const rj_atom *a)
     return r >= 0 ? (uint8_t)((r != 0) ^ neg) : 2;
 }
 
+/* Bytes that stand for themselves inside a JSON string: printable ASCII
+ * but '"' and '\\' (a table: one load a byte instead of four tests). */
+static const uint8_t rj_plain_byte[256] = {
+#define RJ_P8(c) [c] = 1, [c + 1] = 1, [c + 2] = 1, [c + 3] = 1, [c + 4] = 1, [c + 5] = 1, \
+                 [c + 6] = 1, [c + 7] = 1
+    [0x20] = 1, [0x21] = 1, [0x23] = 1, [0x24] = 1, [0x25] = 1, [0x26] = 1, [0x27] = 1,
+    RJ_P8(0x28), RJ_P8(0x30), RJ_P8(0x38), RJ_P8(0x40), RJ_P8(0x48), RJ_P8(0x50),
+    [0x58] = 1, [0x59] = 1, [0x5a] = 1, [0x5b] = 1, [0x5d] = 1, [0x5e] = 1, [0x5f] = 1,
+    RJ_P8(0x60), RJ_P8(0x68), RJ_P8(0x70), RJ_P8(0x78),
+#undef RJ_P8
+};
+
 /* Whether the plain string n[0..nn) is in the array text [p, e) (p at its
  * '['): 1 or 0, or -1 when the text is not an array of plain ASCII strings
  * (escapes, other elements, malformed: raw_walk then decides). Only
@@ -1400,7 +1423,7 @@ static int raw_plain_string_in(const uint8_t *p, const uint8_t *e, const uint8_t
         if (p >= e || *p != '"')
             return -1;
         const uint8_t *s = ++p;
-        while (p < e && *p != '"' && *p != '\\' && *p >= 0x20 && *p < 0x80)
+        while (p < e && rj_plain_byte[*p])
             p++;
         if (p >= e || *p != '"')
             return -1;
@@ -1413,6 +1436,66 @@ static int raw_plain_string_in(const uint8_t *p, const uint8_t *e, const uint8_t
         }
         return p < e && *p == ']' ? 0 : -1;
     }
+}
+
+/* Split the array text [p, e) (p at its '[') into arr_el if it holds only
+ * plain ASCII strings (see raw_plain_string_in), for this event: sets the
+ * slot's first and count, first RJ_ARR_OTHER or RJ_ARR_FULL otherwise. */
+static void split_plain_strings(rj_vm *vm, uint32_t slot, const uint8_t *p, const uint8_t *e)
+{
+    uint32_t first = vm->arr_used, n = 0;
+    vm->arr_gen[slot] = vm->gen;
+    vm->arr_first[slot] = RJ_ARR_OTHER;
+    p = raw_ws(p + 1, e);
+    if (p < e && *p == ']') {
+        vm->arr_first[slot] = first;
+        vm->arr_count[slot] = 0;
+        return;
+    }
+    for (;;) {
+        if (p >= e || *p != '"')
+            return;
+        const uint8_t *s = ++p;
+        while (p < e && rj_plain_byte[*p])
+            p++;
+        if (p >= e || *p != '"')
+            return;
+        if (first + n == RJ_ARR_CAP) {
+            vm->arr_first[slot] = RJ_ARR_FULL;
+            return;
+        }
+        vm->arr_el[first + n++] = (struct rj_arr_el){s, (size_t)(p - s)};
+        p = raw_ws(p + 1, e);
+        if (p < e && *p == ',') {
+            p = raw_ws(p + 1, e);
+            continue;
+        }
+        if (p < e && *p == ']') {
+            vm->arr_first[slot] = first;
+            vm->arr_count[slot] = n;
+            vm->arr_used = first + n;
+        }
+        return;
+    }
+}
+
+/* raw_plain_string_in for the array in a slot, split once per event (many
+ * rules ask one tags field for different strings). */
+static int slot_plain_string_in(rj_vm *vm, uint32_t slot, const rj_value *rv, const uint8_t *n,
+                                size_t nn)
+{
+    const uint8_t *p = vm->base + rv->off;
+    if (vm->arr_gen[slot] != vm->gen)
+        split_plain_strings(vm, slot, p, p + rv->len);
+    uint32_t first = vm->arr_first[slot];
+    if (first == RJ_ARR_OTHER)
+        return -1;
+    if (first == RJ_ARR_FULL)
+        return raw_plain_string_in(p, p + rv->len, n, nn);
+    for (uint32_t i = first, end = first + vm->arr_count[slot]; i < end; i++)
+        if (vm->arr_el[i].len == nn && rj_bytes_equal(vm->arr_el[i].s, n, nn))
+            return 1;
+    return 0;
 }
 
 /* The usual atom without the general machinery (see RJ_FAST_STR): 0 or 1,
@@ -1439,8 +1522,7 @@ static inline RJ_HOT uint8_t atom_fast(rj_vm *vm, const rj_atom *a)
     } else if (a->fast == RJ_FAST_IN_STRINGS) {
         if (rv->type != RJ_V_ARRAY)
             return 2;
-        const uint8_t *s = vm->base + rv->off;
-        if ((r = raw_plain_string_in(s, s + rv->len, k->n.ptr, k->len)) < 0)
+        if ((r = slot_plain_string_in(vm, a->a, rv, k->n.ptr, k->len)) < 0)
             return 2;
     } else {
         int c;

@@ -283,7 +283,20 @@ typedef struct rj_vm {
     int scratch_ready;
     const rj_value *row;  /* the event's extracted values */
     const uint8_t *base;  /* the buffer the values point into */
+    /* Arrays of plain strings, split once per event for the `"s" in field`
+     * atoms that read them: per slot, its elements arr_el[first ..
+     * first + count) while arr_gen == gen; first is RJ_ARR_OTHER for an
+     * array of anything else and RJ_ARR_FULL when arr_el had no room. */
+    uint32_t *arr_gen, *arr_first, *arr_count;
+    struct rj_arr_el {
+        const uint8_t *s;
+        size_t len;
+    } *arr_el;
+    uint32_t arr_used;
 } rj_vm;
+
+#define RJ_ARR_CAP 256 /* elements split per event, over all slots */
+enum { RJ_ARR_OTHER = UINT32_MAX, RJ_ARR_FULL = UINT32_MAX - 1 };
 
 int rj_vm_init(rj_vm *vm, const rj_program *prog);
 void rj_vm_free(rj_vm *vm);
