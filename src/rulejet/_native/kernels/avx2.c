@@ -89,16 +89,14 @@ RJ_KFN uint64_t rj_string_bits(const uint8_t *p, uint64_t *high)
     return (uint32_t)_mm256_movemask_epi8(special) & ~sign;
 }
 
-/* For the RJ_SB_WIDTH bytes at p: bits of '"', and in *other the bits of
- * everything that ends a plain ASCII string otherwise ('\\', < 0x20,
- * >= 0x80). */
-RJ_KFN uint64_t rj_string_split(const uint8_t *p, uint64_t *other)
+/* For the RJ_SB_WIDTH bytes at p: the bits of every byte that stops a
+ * plain ASCII string ('"', '\\', < 0x20, >= 0x80). */
+RJ_KFN uint64_t rj_string_stops(const uint8_t *p)
 {
     __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)p);
     /* Signed 0x20 > v holds for bytes < 0x20 and >= 0x80: both count. */
-    *other = (uint32_t)_mm256_movemask_epi8(
-        _mm256_or_si256(rj_eq_bslash(v), rj_space_gt(v)));
-    return (uint32_t)_mm256_movemask_epi8(rj_eq_quote(v));
+    return (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(
+        _mm256_or_si256(rj_eq_quote(v), rj_eq_bslash(v)), rj_space_gt(v)));
 }
 
 /* '{'/'[' and '}'/']' differ only in bit 0x20 (see scalar.c). */

@@ -10,9 +10,9 @@
  *       *high gets the bits of bytes >= 0x80.
  *   RJ_KFN void rj_classify(const uint8_t *p, rj_blockmasks *m)
  *       quote, backslash, open ('{' '['), close ('}' ']') bits.
- *   RJ_KFN uint64_t rj_string_split(const uint8_t *p, uint64_t *other)
- *       for the same bytes: bits of '"'; *other gets the bits of '\\',
- *       bytes < 0x20 and bytes >= 0x80.
+ *   RJ_KFN uint64_t rj_string_stops(const uint8_t *p)
+ *       for the same bytes: bits of '"', '\\', bytes < 0x20 and bytes
+ *       >= 0x80 (whatever stops a plain ASCII string).
  *   RJ_KFN void rj_small_classify(const uint8_t *p, rj_blockmasks *m)
  *       rj_classify for the RJ_SB_WIDTH bytes at p.
  *   RJ_KFN uint64_t rj_prefix_xor(uint64_t x)
@@ -146,23 +146,20 @@ RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_scan_string)(rj_ctx
     }
 }
 
-/* The usual string: plain ASCII that closes within one rj_string_split
+/* The usual string: plain ASCII that closes within one rj_string_stops
  * step. Its closing quote, or NULL for anything else (rj_scan_string
  * then scans, checks and reports). p is just after the opening quote. */
 RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_short_string)(const rj_ctx_t *c,
                                                                           const uint8_t *p)
 {
-    uint64_t other, quote;
+    uint64_t stops;
     /* Loads may run to the limit (past the document's end, near a line's
      * end); a quote found there is not this string's end. */
-    if ((size_t)(c->limit - p) < RJ_SB_WIDTH || !(quote = rj_string_split(p, &other)))
+    if ((size_t)(c->limit - p) < RJ_SB_WIDTH || !(stops = rj_string_stops(p)))
         return NULL;
-    /* Nothing but plain bytes up to the first quote: other has no bit at
-     * or below it (quote ^ (quote - 1) keeps bits up to the lowest). */
-    if (other & (quote ^ (quote - 1)))
-        return NULL;
-    const uint8_t *q = p + __builtin_ctzll(quote);
-    return q < c->end ? q : NULL;
+    /* Nothing but plain bytes up to the first quote: it is the first stop. */
+    const uint8_t *q = p + __builtin_ctzll(stops);
+    return *q == '"' && q < c->end ? q : NULL;
 }
 
 /* Backslashes that escape the next byte: the odd-length runs' last ones.

@@ -73,11 +73,11 @@ static inline uint64_t rj_string_bits(const uint8_t *p, uint64_t *high)
            rj_word_lt20(x);
 }
 
-static inline uint64_t rj_string_split(const uint8_t *p, uint64_t *other)
+static inline uint64_t rj_string_stops(const uint8_t *p)
 {
     uint64_t x = rj_load_word(p);
-    *other = rj_word_mask(x, 0x5c5c5c5c5c5c5c5cULL) | rj_word_lt20(x) | rj_word_high(x);
-    return rj_word_mask(x, 0x2222222222222222ULL);
+    return rj_word_mask(x, 0x2222222222222222ULL) | rj_word_mask(x, 0x5c5c5c5c5c5c5c5cULL) |
+           rj_word_lt20(x) | rj_word_high(x);
 }
 
 /* '{' (0x7b) and '[' (0x5b) differ only in bit 0x20, as do '}' and ']':

@@ -39,13 +39,13 @@ RJ_KFN uint64_t rj_string_bits(const uint8_t *p, uint64_t *high)
     return m & ~hi;
 }
 
-RJ_KFN uint64_t rj_string_split(const uint8_t *p, uint64_t *other)
+RJ_KFN uint64_t rj_string_stops(const uint8_t *p)
 {
     const __m128i q = _mm_set1_epi8('"'), b = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
     __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
     /* Signed v < 0x20 holds for bytes < 0x20 and >= 0x80: both count. */
-    *other = (uint32_t)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, b), _mm_cmplt_epi8(v, sp)));
-    return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, q));
+    return (uint32_t)_mm_movemask_epi8(
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, b)), _mm_cmplt_epi8(v, sp)));
 }
 
 /* '{'/'[' and '}'/']' differ only in bit 0x20 (see scalar.c). */
