@@ -958,6 +958,49 @@ def test_disjunct_guards_match_the_reference(kernel: str, text: str) -> None:
         assert (engine.evaluate(raw) == ["r"]) == (w is True), raw
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        'name.endsWith("ab")',
+        'name.endsWith("") && age > 1',
+        'name.endsWith("é") || kind == 2',
+        'name.endsWith("ab") || name.endsWith("xab") || bot',
+        '!(name.endsWith("b")) && name.endsWith("ab")',
+        'kind == "x" && name.endsWith("ab")',
+    ],
+)
+def test_suffix_guards_match_the_reference(kernel: str, text: str) -> None:
+    """A rule that needs a field to end with a constant skips events where
+    it does not: matches and errors stay the reference's for strings with
+    and without the ending (escaped, non-ASCII, shorter than the ending)
+    and for every other kind of value, the field absent included."""
+    assert guards_of(parse_expr(text)) is not None  # the rule is guarded
+    names: list[Any] = ["ab", "xab", "b", "", "a", "xaé", "é", "abab", 1, None, True, [], {}]
+    values: list[Any] = [True, False, None, 1, 2, "x", 17]
+    engine = Engine([Rule("r", text)])
+    lines = []
+    for i in range(300):
+        ev: dict[str, Any] = {}
+        pick = i % (len(names) + 1)
+        if pick < len(names):
+            ev["name"] = names[pick]
+        for j, key in enumerate(("age", "kind", "bot")):
+            pick = (i * (j + 3) + i // (j + 2)) % (len(values) + 1)
+            if pick < len(values):
+                ev[key] = values[pick]
+        raw = json.dumps(ev, ensure_ascii=i % 3 == 0)  # "é" escaped or not
+        if i % 7 == 0 and isinstance(ev.get("name"), str) and ev["name"]:
+            raw = raw.replace('"name": "', '"name": "\\u0078', 1)  # an escaped first char
+        lines.append(raw.encode())
+    events = [json.loads(line) for line in lines]
+    stats = engine.run_buffer(b"\n".join(lines) + b"\n")
+    want = [ref(text, ev) for ev in events]
+    assert stats.matches["r"] == sum(w is True for w in want)
+    assert stats.eval_errors["r"] == sum(isinstance(w, CelError) for w in want)
+    for raw_line, w in zip(lines, want, strict=True):
+        assert (engine.evaluate(raw_line) == ["r"]) == (w is True), raw_line
+
+
 def test_equality_only_cells_match_the_reference(kernel: str) -> None:
     """A field tested only for equality against strings (==, !=, in) has its
     cell found by hash; values equal to a threshold, near misses (prefixes,

@@ -473,28 +473,54 @@ def guard_of(n: Node) -> tuple[Field, list[Scalar]] | None:
     return None
 
 
-GUARD_IN, GUARD_NOT_FALSE = 0, 1  # as RJ_GUARD_* in vm.h
+GUARD_IN, GUARD_NOT_FALSE, GUARD_SUFFIX = 0, 1, 2  # as RJ_GUARD_* in vm.h
 MAX_GUARDS = 4  # RJ_MAX_GUARDS
 
+Guard = tuple[Field, list[Scalar], int]  # field, constants, GUARD_*
 
-def guards_of(n: Node) -> list[tuple[Field, list[Scalar] | None]] | None:
+
+def suffix_guard_of(n: Node) -> Guard | None:
+    """A conjunct ``field.endsWith("literal")``, if there is one: the rule
+    can hold only where the field is a string with that ending (or is not
+    a string: then its error counts)."""
+    for c in conjuncts(n):
+        if (
+            isinstance(c, Call)
+            and c.name == "endsWith"
+            and isinstance(c.target, Field)
+            and len(c.args) == 1
+            and isinstance(c.args[0], Literal)
+            and isinstance(c.args[0].value, str)
+        ):
+            return c.target, [c.args[0].value], GUARD_SUFFIX
+    return None
+
+
+def rule_guard_of(n: Node) -> Guard | None:
+    """The guard a conjunction can carry: a field pinned to constants
+    (guard_of) first, else a field that must end with a constant."""
+    pinned = guard_of(n)
+    return (pinned[0], pinned[1], GUARD_IN) if pinned is not None else suffix_guard_of(n)
+
+
+def guards_of(n: Node) -> list[Guard] | None:
     """The guards a rule can carry: its conjunct guard, or one per
-    disjunct of a top-level ``||`` (a pinned field, or a bare field, given
-    as None: false unless it holds exactly false). None if any disjunct has
-    neither."""
-    one = guard_of(n)
+    disjunct of a top-level ``||`` (a conjunct guard of the disjunct, or a
+    bare field, GUARD_NOT_FALSE: false unless it holds exactly false). None
+    if any disjunct has neither."""
+    one = rule_guard_of(n)
     if one is not None:
         return [one]
     parts = disjuncts(n)
     if len(parts) < 2 or len(parts) > MAX_GUARDS:
         return None
-    out: list[tuple[Field, list[Scalar] | None]] = []
+    out: list[Guard] = []
     for d in parts:
-        g = guard_of(d)
+        g = rule_guard_of(d)
         if g is not None:
             out.append(g)
         elif isinstance(d, Field):
-            out.append((d, None))
+            out.append((d, [], GUARD_NOT_FALSE))
         else:
             return None
     return out
@@ -545,12 +571,9 @@ def compile_rules(
             elif as_tree is not None:
                 pre, shape, tree = (), SHAPE_TREE, as_tree
         specs: list[tuple[int, int, int, int]] = []
-        for g_field, values in (guards_of(cond) or []) if use_guards else []:
-            if values is None:
-                specs.append((slot_of[g_field.steps], 0, 0, GUARD_NOT_FALSE))
-            else:
-                specs.append((slot_of[g_field.steps], len(em.consts), len(values), GUARD_IN))
-                em.consts.extend(values)
+        for g_field, values, kind in (guards_of(cond) or []) if use_guards else []:
+            specs.append((slot_of[g_field.steps], len(em.consts), len(values), kind))
+            em.consts.extend(values)
         rules.append((entry, int(stop), tuple(specs), pre, shape, tree))
     code = b"".join(struct.pack("<HHi", op, slot, arg) for op, slot, arg in em.code)
     try:

@@ -196,7 +196,10 @@ static int check_code(const rj_program *p)
         for (uint32_t j = 0; j < rc->n_guards; j++) {
             const rj_rule_guard *gd = &rc->guards[j];
             if (gd->slot >= p->ps->n_slots || gd->off + (uint64_t)gd->len > p->n_consts ||
-                (gd->kind != RJ_GUARD_IN && gd->kind != RJ_GUARD_NOT_FALSE))
+                (gd->kind != RJ_GUARD_IN && gd->kind != RJ_GUARD_NOT_FALSE &&
+                 gd->kind != RJ_GUARD_SUFFIX) ||
+                (gd->kind == RJ_GUARD_SUFFIX &&
+                 (gd->len != 1 || p->consts[gd->off].type != RJ_C_STR)))
                 return bad("rule guard out of range");
         }
     }

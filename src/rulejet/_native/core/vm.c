@@ -1225,7 +1225,7 @@ int rj_program_index(rj_program *p)
             }
             p->groups[g].n_rules++;
             /* table_bits temporarily counts the group's (constant, rule) pairs */
-            p->groups[g].table_bits += gd->kind == RJ_GUARD_IN ? gd->len : 0;
+            p->groups[g].table_bits += gd->kind != RJ_GUARD_NOT_FALSE ? gd->len : 0;
         }
     }
     for (uint32_t g = 0; g < p->n_groups; g++) {
@@ -1250,15 +1250,17 @@ int rj_program_index(rj_program *p)
                 if (gd->slot != G->slot || gd->kind != G->kind || (rc->n_guards > 1) != G->disjunct)
                     continue;
                 G->rules[G->n_rules++] = r;
-                for (uint32_t i = 0; G->kind == RJ_GUARD_IN && i < gd->len; i++) {
+                for (uint32_t i = 0; G->kind != RJ_GUARD_NOT_FALSE && i < gd->len; i++) {
                     uint32_t k = gd->off + i;
+                    G->pair_const[G->n_pairs] = k;
+                    G->pair_rule[G->n_pairs++] = r;
+                    if (G->kind != RJ_GUARD_IN)
+                        continue; /* suffixes are only compared in turn */
                     uint64_t mask = (1ULL << bits) - 1, h = guard_hash(&p->consts[k]) & mask;
                     while (G->table_const[h] != UINT32_MAX)
                         h = (h + 1) & mask;
                     G->table_const[h] = k;
                     G->table_rule[h] = r;
-                    G->pair_const[G->n_pairs] = k;
-                    G->pair_rule[G->n_pairs++] = r;
                 }
             }
         }
@@ -1313,8 +1315,9 @@ nomem:
 }
 
 /* Mark the rules this event must evaluate: the unguarded ones, and the
- * guarded ones whose field holds one of their constants (or is absent or
- * unreadable: then the rule runs, so its error is counted). */
+ * guarded ones whose field holds one of their constants or ends with their
+ * suffix (or is absent or unreadable: then the rule runs, so its error is
+ * counted). */
 static void select_rules(rj_vm *vm)
 {
     const rj_program *p = vm->prog;
@@ -1327,10 +1330,24 @@ static void select_rules(rj_vm *vm)
                     vm->active[G->rules[i] / 64] |= 1ULL << (G->rules[i] % 64);
             continue;
         }
+        const rj_value *rv = &vm->row[G->slot];
+        if (G->kind == RJ_GUARD_SUFFIX) { /* a plain string ends with each, or not */
+            if (rv->type == RJ_V_STRING && !(rv->flags & RJ_VF_ESCAPED)) {
+                const uint8_t *s = vm->base + rv->off;
+                for (uint32_t i = 0; i < G->n_pairs; i++) {
+                    const rj_cel *k = &p->consts[G->pair_const[i]];
+                    if (k->len <= rv->len && rj_bytes_equal(s + rv->len - k->len, k->n.ptr, k->len))
+                        vm->active[G->pair_rule[i] / 64] |= 1ULL << (G->pair_rule[i] % 64);
+                }
+            } else { /* escaped: the rule decides; anything else: its error counts */
+                for (uint32_t i = 0; i < G->n_rules; i++)
+                    vm->active[G->rules[i] / 64] |= 1ULL << (G->rules[i] % 64);
+            }
+            continue;
+        }
         /* The usual values straight from the event, against each constant
          * (equality across types is false; an int against a double is
          * compared exactly). */
-        const rj_value *rv = &vm->row[G->slot];
         if (rv->type == RJ_V_STRING && !(rv->flags & RJ_VF_ESCAPED) &&
             G->n_pairs <= RJ_GUARD_DIRECT) {
             const uint8_t *s = vm->base + rv->off;

@@ -139,13 +139,16 @@ enum {
 
 /* A rule's guards: it can match (or give an error) only when one of them
  * holds, so an event where none does skips it. One guard is a conjunct of
- * the rule (a field pinned to constants); several are one per disjunct of
- * an || (each pinned, or a bare bool field). A field that is absent or
+ * the rule (a field pinned to constants, or one that must end with a
+ * constant); several are one per disjunct of an || (each pinned, ending
+ * with a constant, or a bare bool field). A field that is absent or
  * unreadable holds every guard on it (the rule runs, its error counts). */
 #define RJ_MAX_GUARDS 4
 enum {
     RJ_GUARD_IN = 0,        /* the slot's value is one of consts[off .. + len) */
     RJ_GUARD_NOT_FALSE = 1, /* the slot's value is anything but false (a bare field) */
+    RJ_GUARD_SUFFIX = 2,    /* the slot's value is not a string ending otherwise than
+                               consts[off] (a string constant) */
 };
 typedef struct rj_rule_guard {
     uint32_t slot, off, len, kind;
