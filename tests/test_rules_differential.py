@@ -922,6 +922,17 @@ def test_guards_and_atoms_keep_errors_and_stop(kernel: str) -> None:
     assert engine.evaluate(b'{"event": "logi", "user": {"age": 30}}') == ["after"]
 
 
+def assert_rule_r_as_reference(engine: Engine, text: str, lines: list[bytes]) -> None:
+    """Rule "r" (condition text) over the NDJSON lines: a run's matches and
+    error count, and each line's evaluate(), are the reference's."""
+    stats = engine.run_buffer(b"\n".join(lines) + b"\n")
+    want = [ref(text, json.loads(line)) for line in lines]
+    assert stats.matches["r"] == sum(w is True for w in want)
+    assert stats.eval_errors["r"] == sum(isinstance(w, CelError) for w in want)
+    for line, w in zip(lines, want, strict=True):
+        assert (engine.evaluate(line) == ["r"]) == (w is True), line
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -949,13 +960,7 @@ def test_disjunct_guards_match_the_reference(kernel: str, text: str) -> None:
             if pick < len(values):
                 ev[key] = values[pick]
         events.append(ev)
-    lines = [json.dumps(ev).encode() for ev in events]
-    stats = engine.run_buffer(b"\n".join(lines) + b"\n")
-    want = [ref(text, ev) for ev in events]
-    assert stats.matches["r"] == sum(w is True for w in want)
-    assert stats.eval_errors["r"] == sum(isinstance(w, CelError) for w in want)
-    for raw, w in zip(lines, want, strict=True):
-        assert (engine.evaluate(raw) == ["r"]) == (w is True), raw
+    assert_rule_r_as_reference(engine, text, [json.dumps(ev).encode() for ev in events])
 
 
 @pytest.mark.parametrize(
@@ -992,13 +997,7 @@ def test_suffix_guards_match_the_reference(kernel: str, text: str) -> None:
         if i % 7 == 0 and isinstance(ev.get("name"), str) and ev["name"]:
             raw = raw.replace('"name": "', '"name": "\\u0078', 1)  # an escaped first char
         lines.append(raw.encode())
-    events = [json.loads(line) for line in lines]
-    stats = engine.run_buffer(b"\n".join(lines) + b"\n")
-    want = [ref(text, ev) for ev in events]
-    assert stats.matches["r"] == sum(w is True for w in want)
-    assert stats.eval_errors["r"] == sum(isinstance(w, CelError) for w in want)
-    for raw_line, w in zip(lines, want, strict=True):
-        assert (engine.evaluate(raw_line) == ["r"]) == (w is True), raw_line
+    assert_rule_r_as_reference(engine, text, lines)
 
 
 def test_equality_only_cells_match_the_reference(kernel: str) -> None:
