@@ -320,8 +320,10 @@ static int collect_reset(rj_pathset *ps, uint32_t g, uint32_t *cap, uint8_t *mar
     return 0;
 }
 
-/* Each node's key edges into its slice of ps->key_tab (at most half
- * full, so probes stay short and always meet an empty entry). */
+/* Each node's key edges into its slice of ps->key_tab: at most an eighth
+ * full (half for nodes of over 512 keys, to bound the memory), so that an
+ * unwanted key, the usual member, nearly always meets an empty entry at
+ * once instead of probing past a wanted one. */
 static int build_key_tables(rj_pathset *ps)
 {
     size_t total = 0;
@@ -335,7 +337,7 @@ static int build_key_tables(rj_pathset *ps)
         if (!keys)
             continue;
         uint32_t bits = 2;
-        while ((1u << bits) < 2 * keys)
+        while ((1u << bits) < (keys <= 512 ? 8 : 2) * keys)
             bits++;
         n->key_tab_bits = bits;
         n->key_tab_shift = 64 - bits;
