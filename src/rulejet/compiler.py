@@ -5,9 +5,11 @@ once); each condition becomes bytecode for the VM in _native/core/vm.c.
 Rules whose condition has a top-level conjunct ``field == literal`` or
 ``field in [literals]`` get a guard: when the event's field holds none of
 those values, the rule is false without running (the conjunct is false,
-so the conjunction is), which makes large rule sets cheap. A top-level
-``||`` whose every disjunct has such a conjunct, or is a bare (bool) field,
-gets one guard per disjunct: when none holds, every disjunct is false.
+so the conjunction is), which makes large rule sets cheap; without one, a
+conjunct ``field.endsWith("literal")`` guards the rule the same way. A
+top-level ``||`` whose every disjunct has such a conjunct, or is a bare
+(bool) field, gets one guard per disjunct: when none holds, every
+disjunct is false.
 """
 
 from __future__ import annotations

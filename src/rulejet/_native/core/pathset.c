@@ -368,10 +368,9 @@ static int build_key_tables(rj_pathset *ps)
                 continue;
             uint64_t head = 0;
             memcpy(&head, ps->keys + ed->key_off, ed->key_len < 8 ? ed->key_len : 8);
-            uint32_t mask = (1u << n->key_tab_bits) - 1;
             uint32_t h = rj_key_hash(head, n->key_tab_shift);
             while (ps->key_tab[n->key_tab_off + h].len != UINT32_MAX)
-                h = (h + 1) & mask;
+                h = (h + 1) & n->key_tab_mask;
             ps->key_tab[n->key_tab_off + h] = (rj_key_entry){head, ed->key_len, ed->child};
             ps->key_tab_text[n->key_tab_off + h] = ps->keys + ed->key_off;
         }

@@ -83,9 +83,7 @@ int rj_vm_init(rj_vm *vm, const rj_program *prog)
     vm->atom_val = malloc(prog->n_atoms ? prog->n_atoms : 1);
     vm->atom_gen = calloc(prog->n_atoms ? prog->n_atoms : 1, sizeof(uint32_t));
     vm->cell_row = calloc(prog->n_cells ? prog->n_cells : 1, sizeof(int32_t));
-    vm->arr_gen = calloc(slots, sizeof(uint32_t));
-    vm->arr_first = malloc(slots * sizeof(uint32_t));
-    vm->arr_count = malloc(slots * sizeof(uint32_t));
+    vm->arr = calloc(slots, sizeof *vm->arr);
     vm->arr_el = malloc(RJ_ARR_CAP * sizeof *vm->arr_el);
     size_t words = prog->n_words ? prog->n_words : 1;
     vm->possible = malloc((RJ_CELL_SETS + 1) * words * sizeof(uint64_t));
@@ -99,8 +97,8 @@ int rj_vm_init(rj_vm *vm, const rj_program *prog)
     if (arena_rc == 0)
         vm->scratch_ready = 1;
     if (!vm->stack || !vm->slot_cache || !vm->slot_gen || !vm->active || !vm->atom_val ||
-        !vm->atom_gen || !vm->cell_row || !vm->possible || !vm->arr_gen || !vm->arr_first ||
-        !vm->arr_count || !vm->arr_el || arena_rc < 0) {
+        !vm->atom_gen || !vm->cell_row || !vm->possible || !vm->arr || !vm->arr_el ||
+        arena_rc < 0) {
         rj_vm_free(vm);
         return -ENOMEM;
     }
@@ -117,9 +115,7 @@ void rj_vm_free(rj_vm *vm)
     free(vm->atom_gen);
     free(vm->cell_row);
     free(vm->possible);
-    free(vm->arr_gen);
-    free(vm->arr_first);
-    free(vm->arr_count);
+    free(vm->arr);
     free(vm->arr_el);
     if (vm->scratch_ready)
         rj_arena_destroy(&vm->scratch);
@@ -1107,7 +1103,7 @@ static void begin_event(rj_vm *vm, const rj_value *row, const uint8_t *base)
     vm->arr_used = 0;
     if (++vm->gen == 0) { /* wrapped: old cache marks could look current */
         memset(vm->slot_gen, 0, (vm->prog->ps->n_slots ? vm->prog->ps->n_slots : 1) * sizeof(uint32_t));
-        memset(vm->arr_gen, 0, (vm->prog->ps->n_slots ? vm->prog->ps->n_slots : 1) * sizeof(uint32_t));
+        memset(vm->arr, 0, (vm->prog->ps->n_slots ? vm->prog->ps->n_slots : 1) * sizeof *vm->arr);
         memset(vm->atom_gen, 0, (vm->prog->n_atoms ? vm->prog->n_atoms : 1) * sizeof(uint32_t));
         vm->gen = 1;
     }
@@ -1314,6 +1310,12 @@ nomem:
     return -ENOMEM;
 }
 
+/* Rule r is to be evaluated this event. */
+static inline void activate(rj_vm *vm, uint32_t r)
+{
+    vm->active[r / 64] |= 1ULL << (r % 64);
+}
+
 /* Mark the rules this event must evaluate: the unguarded ones, and the
  * guarded ones whose field holds one of their constants or ends with their
  * suffix (or is absent or unreadable: then the rule runs, so its error is
@@ -1327,7 +1329,7 @@ static void select_rules(rj_vm *vm)
         if (G->kind == RJ_GUARD_NOT_FALSE) { /* anything but false may decide the rule */
             if (vm->row[G->slot].type != RJ_V_FALSE)
                 for (uint32_t i = 0; i < G->n_rules; i++)
-                    vm->active[G->rules[i] / 64] |= 1ULL << (G->rules[i] % 64);
+                    activate(vm, G->rules[i]);
             continue;
         }
         const rj_value *rv = &vm->row[G->slot];
@@ -1337,11 +1339,11 @@ static void select_rules(rj_vm *vm)
                 for (uint32_t i = 0; i < G->n_pairs; i++) {
                     const rj_cel *k = &p->consts[G->pair_const[i]];
                     if (k->len <= rv->len && rj_bytes_equal(s + rv->len - k->len, k->n.ptr, k->len))
-                        vm->active[G->pair_rule[i] / 64] |= 1ULL << (G->pair_rule[i] % 64);
+                        activate(vm, G->pair_rule[i]);
                 }
             } else { /* escaped: the rule decides; anything else: its error counts */
                 for (uint32_t i = 0; i < G->n_rules; i++)
-                    vm->active[G->rules[i] / 64] |= 1ULL << (G->rules[i] % 64);
+                    activate(vm, G->rules[i]);
             }
             continue;
         }
@@ -1354,7 +1356,7 @@ static void select_rules(rj_vm *vm)
             for (uint32_t i = 0; i < G->n_pairs; i++) {
                 const rj_cel *k = &p->consts[G->pair_const[i]];
                 if (str_is(s, rv->len, k))
-                    vm->active[G->pair_rule[i] / 64] |= 1ULL << (G->pair_rule[i] % 64);
+                    activate(vm, G->pair_rule[i]);
             }
             continue;
         }
@@ -1365,26 +1367,26 @@ static void select_rules(rj_vm *vm)
                 const rj_cel *k = &p->consts[G->pair_const[i]];
                 if (k->type == RJ_C_INT ? k->n.i == rv->num.i
                                         : k->type == RJ_C_DOUBLE && num_cmp(&x, k) == 0)
-                    vm->active[G->pair_rule[i] / 64] |= 1ULL << (G->pair_rule[i] % 64);
+                    activate(vm, G->pair_rule[i]);
             }
             continue;
         }
         const rj_cel *vp = slot_ref(vm, G->slot);
         if (vp->type == RJ_C_ERR) {
             for (uint32_t i = 0; i < G->n_rules; i++)
-                vm->active[G->rules[i] / 64] |= 1ULL << (G->rules[i] % 64);
+                activate(vm, G->rules[i]);
             continue;
         }
         if (G->n_pairs <= RJ_GUARD_LINEAR) { /* a few: compare in turn, no hash */
             for (uint32_t i = 0; i < G->n_pairs; i++)
                 if (eq3(vp, &p->consts[G->pair_const[i]]) == 1)
-                    vm->active[G->pair_rule[i] / 64] |= 1ULL << (G->pair_rule[i] % 64);
+                    activate(vm, G->pair_rule[i]);
             continue;
         }
         uint64_t mask = (1ULL << G->table_bits) - 1, h = guard_hash(vp) & mask;
         for (; G->table_const[h] != UINT32_MAX; h = (h + 1) & mask) {
             if (eq3(vp, &p->consts[G->table_const[h]]) == 1)
-                vm->active[G->table_rule[h] / 64] |= 1ULL << (G->table_rule[h] % 64);
+                activate(vm, G->table_rule[h]);
         }
     }
 }
@@ -1427,73 +1429,73 @@ static const uint8_t rj_plain_byte[256] = {
 #undef RJ_P8
 };
 
+/* Arrays of plain ASCII strings (escape-free elements, whose value is
+ * their bytes), an element at a time: *p starts at the '[' with *first
+ * set. Returns 1 with the next element in s[0..*n), 0 at the closing ']',
+ * -1 when the text is not such an array (escapes, other elements,
+ * malformed: the general walk then decides). */
+static inline __attribute__((always_inline)) int
+plain_strings_next(const uint8_t **p, const uint8_t *e, int *first, const uint8_t **s, size_t *n)
+{
+    const uint8_t *q = raw_ws(*p + 1, e); /* past the '[' or the last element's quote */
+    if (q < e && *q == ']')
+        return 0;
+    if (!*first) {
+        if (q >= e || *q != ',')
+            return -1;
+        q = raw_ws(q + 1, e);
+    }
+    *first = 0;
+    if (q >= e || *q != '"')
+        return -1;
+    *s = ++q;
+    while (q < e && rj_plain_byte[*q])
+        q++;
+    if (q >= e || *q != '"')
+        return -1;
+    *n = (size_t)(q - *s);
+    *p = q;
+    return 1;
+}
+
 /* Whether the plain string n[0..nn) is in the array text [p, e) (p at its
- * '['): 1 or 0, or -1 when the text is not an array of plain ASCII strings
- * (escapes, other elements, malformed: raw_walk then decides). Only
- * escape-free ASCII elements, whose value is their bytes, are compared. */
+ * '['): 1 or 0, or -1 when the text is not an array of plain strings. */
 static int raw_plain_string_in(const uint8_t *p, const uint8_t *e, const uint8_t *n, size_t nn)
 {
-    p = raw_ws(p + 1, e);
-    if (p < e && *p == ']')
-        return 0;
-    for (;;) {
-        if (p >= e || *p != '"')
-            return -1;
-        const uint8_t *s = ++p;
-        while (p < e && rj_plain_byte[*p])
-            p++;
-        if (p >= e || *p != '"')
-            return -1;
-        if ((size_t)(p - s) == nn && rj_bytes_equal(s, n, nn))
+    const uint8_t *s;
+    size_t len;
+    int first = 1, r;
+    while ((r = plain_strings_next(&p, e, &first, &s, &len)) == 1)
+        if (len == nn && rj_bytes_equal(s, n, nn))
             return 1;
-        p = raw_ws(p + 1, e);
-        if (p < e && *p == ',') {
-            p = raw_ws(p + 1, e);
-            continue;
-        }
-        return p < e && *p == ']' ? 0 : -1;
-    }
+    return r;
 }
 
 /* Split the array text [p, e) (p at its '[') into arr_el if it holds only
- * plain ASCII strings (see raw_plain_string_in), for this event: sets the
- * slot's first and count, first RJ_ARR_OTHER or RJ_ARR_FULL otherwise. */
+ * plain strings, for this event: sets the slot's first and count, first
+ * RJ_ARR_OTHER or RJ_ARR_FULL otherwise. */
 static void split_plain_strings(rj_vm *vm, uint32_t slot, const uint8_t *p, const uint8_t *e)
 {
-    uint32_t first = vm->arr_used, n = 0;
-    vm->arr_gen[slot] = vm->gen;
-    vm->arr_first[slot] = RJ_ARR_OTHER;
-    p = raw_ws(p + 1, e);
-    if (p < e && *p == ']') {
-        vm->arr_first[slot] = first;
-        vm->arr_count[slot] = 0;
+    struct rj_arr_split *a = &vm->arr[slot];
+    const uint8_t *s;
+    size_t len;
+    int first = 1, r;
+    uint32_t n = 0;
+    a->gen = vm->gen;
+    while ((r = plain_strings_next(&p, e, &first, &s, &len)) == 1) {
+        if (vm->arr_used + n == RJ_ARR_CAP) {
+            a->first = RJ_ARR_FULL;
+            return;
+        }
+        vm->arr_el[vm->arr_used + n++] = (struct rj_arr_el){s, len};
+    }
+    if (r < 0) {
+        a->first = RJ_ARR_OTHER;
         return;
     }
-    for (;;) {
-        if (p >= e || *p != '"')
-            return;
-        const uint8_t *s = ++p;
-        while (p < e && rj_plain_byte[*p])
-            p++;
-        if (p >= e || *p != '"')
-            return;
-        if (first + n == RJ_ARR_CAP) {
-            vm->arr_first[slot] = RJ_ARR_FULL;
-            return;
-        }
-        vm->arr_el[first + n++] = (struct rj_arr_el){s, (size_t)(p - s)};
-        p = raw_ws(p + 1, e);
-        if (p < e && *p == ',') {
-            p = raw_ws(p + 1, e);
-            continue;
-        }
-        if (p < e && *p == ']') {
-            vm->arr_first[slot] = first;
-            vm->arr_count[slot] = n;
-            vm->arr_used = first + n;
-        }
-        return;
-    }
+    a->first = vm->arr_used;
+    a->count = n;
+    vm->arr_used += n;
 }
 
 /* raw_plain_string_in for the array in a slot, split once per event (many
@@ -1502,14 +1504,14 @@ static int slot_plain_string_in(rj_vm *vm, uint32_t slot, const rj_value *rv, co
                                 size_t nn)
 {
     const uint8_t *p = vm->base + rv->off;
-    if (vm->arr_gen[slot] != vm->gen)
+    const struct rj_arr_split *a = &vm->arr[slot];
+    if (a->gen != vm->gen)
         split_plain_strings(vm, slot, p, p + rv->len);
-    uint32_t first = vm->arr_first[slot];
-    if (first == RJ_ARR_OTHER)
+    if (a->first == RJ_ARR_OTHER)
         return -1;
-    if (first == RJ_ARR_FULL)
+    if (a->first == RJ_ARR_FULL)
         return raw_plain_string_in(p, p + rv->len, n, nn);
-    for (uint32_t i = first, end = first + vm->arr_count[slot]; i < end; i++)
+    for (uint32_t i = a->first, end = a->first + a->count; i < end; i++)
         if (vm->arr_el[i].len == nn && rj_bytes_equal(vm->arr_el[i].s, n, nn))
             return 1;
     return 0;

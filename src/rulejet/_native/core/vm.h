@@ -288,9 +288,11 @@ typedef struct rj_vm {
     const uint8_t *base;  /* the buffer the values point into */
     /* Arrays of plain strings, split once per event for the `"s" in field`
      * atoms that read them: per slot, its elements arr_el[first ..
-     * first + count) while arr_gen == gen; first is RJ_ARR_OTHER for an
-     * array of anything else and RJ_ARR_FULL when arr_el had no room. */
-    uint32_t *arr_gen, *arr_first, *arr_count;
+     * first + count) while gen is the event's; first is RJ_ARR_OTHER for
+     * an array of anything else and RJ_ARR_FULL when arr_el had no room. */
+    struct rj_arr_split {
+        uint32_t gen, first, count;
+    } *arr;
     struct rj_arr_el {
         const uint8_t *s;
         size_t len;
