@@ -503,17 +503,24 @@ def test_rules_settled_by_cells(kernel: str, data: Any) -> None:
     decides them without running code. Every cell kind (below, equal,
     between, above thresholds; numbers across int and double; strings by
     bytes and by prefix; missing; values the table does not cover) must
-    agree with the reference."""
+    agree with the reference. Now and then past 64 rules (a second word of
+    rule bits), and now and then with stop rules (then the VM meets the
+    cells' verdicts rule by rule instead of word by word)."""
     joined = st.tuples(st.lists(table_atom(), min_size=1, max_size=3), st.booleans())
+    wide = data.draw(st.integers(0, 3), label="wide") == 0
     texts = data.draw(
         st.lists(
             joined.map(lambda aj: (" && " if aj[1] else " || ").join(aj[0])),
-            min_size=8,
-            max_size=24,
+            min_size=65 if wide else 8,
+            max_size=80 if wide else 24,
         ),
         label="rules",
     )
-    rules = [Spec(f"r{i}", t, 0, False) for i, t in enumerate(texts)]
+    stops = data.draw(st.integers(0, 3), label="stops") == 0
+    rules = [
+        Spec(f"r{i}", t, 0, stops and data.draw(st.integers(0, 7)) == 0)
+        for i, t in enumerate(texts)
+    ]
     # Events that hit the constants themselves as often as values between.
     pool = st.one_of(
         st.sampled_from(INTS), st.sampled_from(FLOATS), st.sampled_from(STRINGS),

@@ -1202,6 +1202,7 @@ int rj_program_index(rj_program *p)
      * conjunct group from it. */
     for (uint32_t r = 0; r < p->n_rules; r++) {
         const rj_rule_code *rc = &p->rules[r];
+        p->any_stop |= rc->stop != 0;
         if (!rc->n_guards) {
             p->unguarded[r / 64] |= 1ULL << (r % 64);
             continue;
@@ -1740,6 +1741,16 @@ uint32_t rj_vm_eval_event(rj_vm *vm, const rj_value *row, const uint8_t *base,
             true_bits = by_bits & ((p->table_and[w] & vm->satisfied[w]) |
                                    (p->table_or[w] & vm->any_true[w]));
         }
+        uint64_t hits = 0; /* without stop rules: this word's matches, listed at its end */
+        if (!p->any_stop) {
+            /* The cells' verdicts as whole words, not a branch per rule
+             * (which rules they decide changes from event to event). */
+            for (uint64_t e = by_bits & ~true_bits; e; e &= e - 1)
+                err_counts[w * 64 + (uint32_t)__builtin_ctzll(e)]++;
+            hits = true_bits;
+            active &= ~by_bits;
+            by_bits = 0;
+        }
         for (uint64_t bits = active; bits; bits &= bits - 1) {
             uint32_t r = w * 64 + (uint32_t)__builtin_ctzll(bits);
             const rj_rule_code *rc = &p->rules[r];
@@ -1791,23 +1802,24 @@ uint32_t rj_vm_eval_event(rj_vm *vm, const rj_value *row, const uint8_t *base,
                 if (decided < 0 && all_true && rc->shape == RJ_SHAPE_AND)
                     decided = 1;
             }
-            if (decided == 0)
+            if (decided < 0) {
+                rj_cel v = run(vm, p->rules[r].entry);
+                if (v.type == RJ_C_ERR)
+                    err_counts[r]++;
+                decided = v.type == RJ_C_BOOL && v.n.i;
+            }
+            if (!decided)
                 continue;
-            if (decided == 1) {
-                matched[n++] = r;
-                if (rc->stop)
-                    return n;
+            if (!p->any_stop) {
+                hits |= bit;
                 continue;
             }
-            rj_cel v = run(vm, p->rules[r].entry);
-            if (v.type == RJ_C_BOOL && v.n.i) {
-                matched[n++] = r;
-                if (p->rules[r].stop)
-                    return n;
-            } else if (v.type == RJ_C_ERR) {
-                err_counts[r]++;
-            }
+            matched[n++] = r;
+            if (rc->stop)
+                return n;
         }
+        for (; hits; hits &= hits - 1)
+            matched[n++] = w * 64 + (uint32_t)__builtin_ctzll(hits);
     }
     return n;
 }

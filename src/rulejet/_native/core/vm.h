@@ -262,6 +262,7 @@ typedef struct rj_program {
     uint64_t *table_or;  /* the same for OR rules */
     uint64_t *unguarded; /* bitset of rules without a guard */
     uint32_t n_words;    /* 64-bit words per rule bitset */
+    uint32_t any_stop;   /* 1: some rule has stop (matches must be met in order) */
 } rj_program;
 
 /* Build the guard groups from rules[].guard_* and the atoms' cells (after
