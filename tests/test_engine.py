@@ -411,6 +411,23 @@ def test_evaluate_str_with_lone_surrogate() -> None:
     assert Engine([Rule("r", 'a == "\\ud800"')]).evaluate(text) == ["r"]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": "\ud83d\ude00"}',  # two raw code points: json.loads keeps two
+        '{"a": "\ud83d\\ude00"}',  # a raw high one, then an escaped low one
+        '{"a": "\\ud83d\ude00"}',
+    ],
+)
+def test_evaluate_str_with_surrogates_that_would_pair_is_refused(text: str) -> None:
+    # As \u escapes they would be one character; json.loads sees two.
+    assert len(json.loads(text)["a"]) == 2
+    with pytest.raises(JSONError) as e:
+        Engine([Rule("r", "size(a) == 2")]).evaluate(text)
+    first_raw = next(i for i, c in enumerate(text) if "\ud800" <= c <= "\udfff")
+    assert (e.value.line, e.value.column) == (1, first_raw + 1)
+
+
 def test_native_loop_allocations_do_not_grow_with_events() -> None:
     # Escaped strings, lowerAscii and concatenation all need scratch memory;
     # the per-event arena reset means the count stays flat as events grow.

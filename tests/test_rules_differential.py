@@ -14,6 +14,7 @@ import itertools
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -865,6 +866,39 @@ def test_string_in_array_split_once_per_event(kernel: str) -> None:
         ]
 
 
+@pytest.mark.parametrize(
+    ("obj", "distinct"),
+    [
+        (b'{"b": 1, "b": 2}', 1),
+        (b'{"\\u0062": 1, "b": 2, "c": {"b": 1, "b": 2}}', 2),  # an escaped spelling
+        (b'{"x": 1, "y": 2, "x": 3, "y": 4, "z": [5]}', 3),
+        (b'{"": 1, "": 2, " ": 3}', 2),
+        (b"{}", 0),
+    ],
+)
+def test_size_of_object_counts_keys_as_json_loads_keeps_them(
+    kernel: str, obj: bytes, distinct: int
+) -> None:
+    """With duplicate keys the last one wins, so each counts once."""
+    rules = [
+        Spec("f", f"size(a) == {distinct}", 0, False),
+        Spec("m", f"a.size() == {distinct}", 0, False),
+    ]
+    raw = b'{"a": ' + obj + b"}"
+    assert len(json.loads(raw)["a"]) == distinct
+    check(rules, [raw])
+    assert engine_of(rules).evaluate(raw) == ["f", "m"]
+
+
+def test_trees_with_many_negations_run_as_code(kernel: str) -> None:
+    """Each `!` is a tree token: past the VM's token limit the rule runs
+    its code instead (it used to fail to compile)."""
+    text = " && ".join(f"!!!(a{i} == 1)" for i in range(30))
+    evs = [json.dumps({f"a{i}": i % 3 for i in range(30)}).encode(), b'{"a0": 2}', b"{}"]
+    evs.append(json.dumps({f"a{i}": 0 for i in range(30)}).encode())
+    check([Spec("r", text, 0, False), Spec("s", text.replace("&&", "||"), 0, False)], evs)
+
+
 def test_error_absorption_on_both_sides_of_each_operator(kernel: str) -> None:
     """Every (left, right) pair of true/false/error/non-bool through && and ||."""
     operands = {"true": True, "false": False, ERR: CelError, "1": CelError}
@@ -1137,6 +1171,29 @@ def test_matches_lone_surrogate_near_the_block(pattern: str) -> None:
             Engine([Rule("r", text)])
         return
     assert (Engine([Rule("r", text)]).evaluate(raw) == ["r"]) is want
+
+
+# Latin, Greek (\u03b1-\u03c9) and Cyrillic (\u0430-\u044f, \u0451) letters.
+RANGE_SAMPLES = ["é", "a", "z", "ÿ", "à", "\u03b1", "\u03c9", "\u0430", "\u044f", "\u0451"]
+RANGE_SAMPLES += ["~", "\x7f", "\x80", "!", "]", "-", "一", "\ue000", "\ud800", "x\u044f"]
+NON_ASCII_RANGES = ["[à-ÿ]", "[\u03b1-\u03c9]", "^[\u0430-\u044f]+$", "[a-é]", "[^\u0430-\u044f]"]
+NON_ASCII_RANGES += ["[x-z\u0430-\u044f]", "[!-é]", "[-é-ë]", "[é-ë-]", "[]-é]", "[^!-é]"]
+NON_ASCII_RANGES += ["^[\u0430-\u044f\u0451]$"]
+
+
+@pytest.mark.parametrize("pattern", NON_ASCII_RANGES)
+def test_matches_non_ascii_ranges_agree_with_python(kernel: str, pattern: str) -> None:
+    """glibc refuses ranges with a non-ASCII end: they are listed out."""
+    engine = Engine([Rule("r", f"a.matches({json.dumps(pattern)})")])
+    for s in RANGE_SAMPLES:
+        want = re.search(pattern, s) is not None
+        assert (engine.evaluate(json.dumps({"a": s})) == ["r"]) == want, (pattern, s)
+
+
+@pytest.mark.parametrize("pattern", ["[é-a]", "[a-\u9fff]"])
+def test_matches_reversed_or_huge_ranges_are_refused(pattern: str) -> None:
+    with pytest.raises(ExprError, match="range"):
+        Engine([Rule("r", f"a.matches({json.dumps(pattern)})")])
 
 
 def test_matches_pattern_naming_both_standins_is_refused() -> None:

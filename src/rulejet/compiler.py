@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ._native import Program
@@ -59,6 +60,23 @@ Scalar = None | bool | int | float | str
 GuardSpecs = tuple[tuple[int, int, int, int], ...]  # (slot, first const, count, kind) each
 
 
+MAX_LISTED_RANGE = 4096
+
+
+def _listed_range(lo: str, hi: str, fail: Callable[[str], ExprError]) -> str:
+    """A bracket range with a non-ASCII end, for glibc: its UTF-8 locale
+    refuses such ranges (it cannot collate them), so the non-ASCII code
+    points are listed one by one (Python's ranges are by code point); an
+    ASCII part stays a range."""
+    if lo > hi:
+        raise fail(f"bad character range {lo}-{hi}")
+    if ord(hi) - max(ord(lo), 0x80) >= MAX_LISTED_RANGE:
+        raise fail(f"a range of more than {MAX_LISTED_RANGE} non-ASCII characters ({lo}-{hi})")
+    ascii_part = f"[.{lo}.]-[.\x7f.]" if lo <= "\x7f" else ""
+    listed = (chr(c) for c in range(max(ord(lo), 0x80), ord(hi) + 1))
+    return ascii_part + "".join(c for c in listed if not "\ud800" <= c <= "\udfff")
+
+
 def translate_regex(pattern: str, text: str = "", pos: int = 0) -> str:
     """A Python-style pattern as POSIX extended regex, for the supported
     subset: literals, ``. ^ $ | ( ) [ ] * + ? {m,n}``, escapes of
@@ -98,6 +116,16 @@ def translate_regex(pattern: str, text: str = "", pos: int = 0) -> str:
                 out.append("\\" + nxt if nxt in _ERE_SPECIAL else nxt)  # GNU: \< is a boundary
             continue
         if in_bracket:
+            hi = pattern[i + 2 : i + 3]
+            if (
+                pattern[i + 1 : i + 2] == "-"
+                and hi not in ("", "]", "\\")
+                and max(ch, hi) > "\x7f"
+                and (ch != "]" or out[-1] in ("[", "[^"))
+            ):
+                out.append(_listed_range(ch, hi, fail))
+                i += 3
+                continue
             if ch == "]" and out[-1] not in ("[", "[^"):
                 in_bracket = False
             out.append("[.[.]" if ch == "[" else ch)  # "[:" would start a POSIX class
@@ -339,6 +367,7 @@ def _atom_key(em: _Emitter, c: Node) -> tuple[int, int, int, int] | None:
 # Tokens of a rule's decision tree (postfix over atoms, RJ_TREE_* in vm.h).
 TREE_AND, TREE_OR, TREE_NOT, TREE_EXIT_FALSE, TREE_EXIT_TRUE = -1, -2, -3, -4, -5
 MAX_TREE_ATOMS = 32  # RJ_TREE_MAX_ATOMS in vm.h
+MAX_TREE_TOKENS = 4 * MAX_TREE_ATOMS  # RJ_TREE_MAX_TOKENS: each `!` adds one
 
 
 def _tree_of(
@@ -401,8 +430,8 @@ def _tree_of(
         if tree is None:
             return None
         out = tree
-    if len(keys) > MAX_TREE_ATOMS:
-        return None
+    if len(keys) > MAX_TREE_ATOMS or len(out) > MAX_TREE_TOKENS:
+        return None  # the rule's code runs instead
     return tuple(atoms.setdefault(keys[-100 - t], len(atoms)) if t <= -100 else t for t in out)
 
 

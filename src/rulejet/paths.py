@@ -10,6 +10,7 @@ enters are skipped without being decoded.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from . import _native
 from ._native import RawJSON
 from ._sentinel import MISSING, Missing
-from .errors import PathError
+from .errors import JSONError, PathError
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -206,11 +207,28 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 def encode_json_text(text: str) -> bytes:
     """JSON text as UTF-8. A lone surrogate (which json.loads accepts in a
     str) has no UTF-8 form; in valid JSON it can only sit inside a string,
-    where the escape ``\\udXXX`` means the same, so it is written so."""
+    where the escape ``\\udXXX`` means the same, so it is written so.
+    Unless it meets another surrogate (a high one before a low one, raw or
+    escaped): as escapes they would mean one character where json.loads
+    sees two, and no bytes say what the str does, so that is a JSONError."""
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
-        escaped = _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+        escape = lambda m: f"\\u{ord(m.group()):04x}"  # noqa: E731
+        escaped = _LONE_SURROGATE.sub(escape, text)
+        try:
+            same = repr(json.loads(text)) == repr(json.loads(escaped))
+        except ValueError:
+            same = True  # malformed either way: the native parser says where
+        if not same:
+            at = _LONE_SURROGATE.search(text).start()  # type: ignore[union-attr]
+            raise JSONError(
+                "a surrogate code point next to another surrogate in a str has no"
+                " JSON bytes (pass the combined character, or bytes with \\u escapes)",
+                offset=len(_LONE_SURROGATE.sub(escape, text[:at]).encode("utf-8")),
+                line=text.count("\n", 0, at) + 1,
+                column=at - (text.rfind("\n", 0, at) + 1) + 1,
+            ) from None
         return escaped.encode("utf-8")
 
 

@@ -536,6 +536,42 @@ static const uint8_t *find_bytes(const rj_vm *vm, const uint8_t *h, size_t hn, c
     return hn > 256 ? memmem(h, hn, n, nn) : vm->kernel->find(h, hn, n, nn);
 }
 
+static int key_order(const void *a, const void *b)
+{
+    const rj_cel *x = a, *y = b;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return memcmp(x->n.ptr, y->n.ptr, x->len);
+}
+
+/* The distinct keys of the object text [p, e) that has n members (as
+ * json.loads keeps them: the last of a duplicated key wins, so it counts
+ * once, and keys compare unescaped). -1: out of scratch memory. */
+static int64_t distinct_keys(rj_vm *vm, const uint8_t *p, const uint8_t *e, int64_t n)
+{
+    rj_cel *keys = rj_arena_alloc(&vm->scratch, (size_t)n * sizeof(rj_cel), _Alignof(rj_cel), NULL);
+    if (!keys)
+        return -1;
+    int64_t k = 0;
+    p = raw_ws(p + 1, e);
+    while (k < n) { /* the text was walked once already: it is well formed */
+        rj_cel item;
+        p = raw_value(vm, p, e, &keys[k]);
+        if (keys[k].type != RJ_C_STR)
+            return -1;
+        k++;
+        p = raw_ws(p, e);
+        p = raw_value(vm, raw_ws(p + 1, e), e, &item); /* past ':' */
+        p = raw_ws(p, e);
+        p = raw_ws(p + 1, e); /* past ',' or '}' */
+    }
+    qsort(keys, (size_t)n, sizeof(rj_cel), key_order);
+    int64_t distinct = n > 0;
+    for (int64_t i = 1; i < n; i++)
+        distinct += key_order(&keys[i - 1], &keys[i]) != 0;
+    return distinct;
+}
+
 static rj_cel size_of(rj_vm *vm, const rj_cel *x)
 {
     rj_cel r = {0};
@@ -583,6 +619,8 @@ static rj_cel size_of(rj_vm *vm, const rj_cel *x)
                 return err(RJ_CE_BAD_JSON);
             }
         }
+        if (obj && count > 1 && (count = distinct_keys(vm, x->n.ptr, e, count)) < 0)
+            return err(RJ_CE_NOMEM);
         r.n.i = count;
         return r;
     }
@@ -1264,6 +1302,17 @@ int rj_program_index(rj_program *p)
     }
     if (rj_cells_build(p) < 0 || rj_cells_rule_bits(p) < 0)
         goto nomem;
+    /* A conjunction whose table atoms are all true this event (the cells'
+     * "satisfied") needs only its other atoms evaluated. */
+    for (uint32_t r = 0; r < p->n_rules; r++) {
+        rj_rule_code *rc = &p->rules[r];
+        int n = 0;
+        for (int a = 0; a < RJ_MAX_ATOMS && rc->pre[a] >= 0; a++)
+            if (p->atoms[rc->pre[a]].cells < 0)
+                rc->pre_computed[n++] = rc->pre[a];
+        for (; n < RJ_MAX_ATOMS; n++)
+            rc->pre_computed[n] = -1;
+    }
     p->live_groups = malloc((p->n_groups ? p->n_groups : 1) * sizeof(uint32_t));
     if (!p->live_groups)
         goto nomem;
@@ -1791,8 +1840,10 @@ uint32_t rj_vm_eval_event(rj_vm *vm, const rj_value *row, const uint8_t *base,
                     decided = 0;
             } else {
                 int all_true = 1;
-                for (int a = 0; a < RJ_MAX_ATOMS && rc->pre[a] >= 0; a++) {
-                    uint8_t v = atom_value(vm, (uint32_t)rc->pre[a]);
+                const int32_t *pre = p->n_live_cells && (vm->satisfied[w] & bit) ? rc->pre_computed
+                                                                                 : rc->pre;
+                for (int a = 0; a < RJ_MAX_ATOMS && pre[a] >= 0; a++) {
+                    uint8_t v = atom_value(vm, (uint32_t)pre[a]);
                     if (v == 0) {
                         decided = 0;
                         break;

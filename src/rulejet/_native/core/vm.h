@@ -158,6 +158,7 @@ typedef struct rj_rule_code {
     uint32_t entry;       /* pc of the rule's first instruction */
     uint32_t stop;        /* 1: a match skips lower-priority rules */
     int32_t pre[RJ_MAX_ATOMS]; /* atoms (-1: none), read as `shape` says */
+    int32_t pre_computed[RJ_MAX_ATOMS]; /* those of pre outside the cells (AND, GENERAL) */
     uint32_t shape;       /* RJ_SHAPE_*: what the atoms decide */
     uint32_t n_guards;    /* 0: unguarded */
     rj_rule_guard guards[RJ_MAX_GUARDS];
