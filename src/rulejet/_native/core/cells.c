@@ -370,6 +370,36 @@ static void drop_covered_guards(rj_program *p)
         for (i = 0; i < G->n_rules; i++)
             p->unguarded[G->rules[i] / 64] |= 1ULL << (G->rules[i] % 64);
     }
+    /* A rule the cells decide outright needs no guard at all: its bits
+     * say false wherever a guard would have skipped it. Unguarded, it
+     * leaves the groups (the disjunct ones of `a == 1 || b == 2` rules
+     * included); a group left without rules is not visited. A hashed
+     * group keeps its table: finding such a rule there again is
+     * harmless. */
+    uint64_t W = p->n_words;
+    for (uint32_t w = 0; w < W; w++)
+        p->unguarded[w] |= p->table_and[w] | p->table_or[w];
+#define RJ_DECIDED(r) ((p->table_and[(r) / 64] | p->table_or[(r) / 64]) >> ((r) % 64) & 1)
+    for (uint32_t gg = 0; gg < p->n_groups; gg++) {
+        rj_guard_group *G = &p->groups[gg];
+        if (G->in_cells)
+            continue;
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < G->n_rules; i++)
+            if (!RJ_DECIDED(G->rules[i]))
+                G->rules[n++] = G->rules[i];
+        G->n_rules = n;
+        n = 0;
+        for (uint32_t i = 0; i < G->n_pairs; i++)
+            if (!RJ_DECIDED(G->pair_rule[i])) {
+                G->pair_const[n] = G->pair_const[i];
+                G->pair_rule[n++] = G->pair_rule[i];
+            }
+        G->n_pairs = n;
+        if (!G->n_rules)
+            G->in_cells = 1;
+    }
+#undef RJ_DECIDED
 }
 
 /* The rules with an atom in group gi (a conjunct of an AND or GENERAL
