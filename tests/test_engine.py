@@ -240,6 +240,14 @@ def test_run_file_counts(tmp_path: Path, kernel: str) -> None:
     assert engine.run_file(path, threads=2).matches == stats.matches
 
 
+def test_more_threads_than_lines_cut_no_more_partitions() -> None:
+    # A huge --threads must not cut a small file into millions of pieces.
+    buf = b"".join(line.encode() + b"\n" for line in EVENTS)
+    assert len(runner.split_points(memoryview(buf), 10**8)) == 2  # one piece
+    engine = Engine([Rule("r", "true")])
+    assert engine.run_buffer(buf, threads=10**8).matches == engine.run_buffer(buf).matches
+
+
 def test_run_file_missing_path(tmp_path: Path) -> None:
     with pytest.raises(FileError) as info:
         Engine([Rule("r", "true")]).run_file(tmp_path / "absent.ndjson")

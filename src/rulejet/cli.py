@@ -17,6 +17,7 @@ or unreadable input, a malformed line under --strict), 2 for bad usage.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import RulejetError
+from .errors import JSONError, RulejetError
 from .sysinfo import system_info
 
 
@@ -66,6 +67,15 @@ def _cmd_lines(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_path(text: str) -> bool:
+    """Whether text names something in the file system (an event's JSON
+    text may be too long to be a name at all)."""
+    try:
+        return os.path.lexists(text)
+    except (OSError, ValueError):
+        return False
+
+
 def _check_inputs(files: Sequence[str]) -> None:
     for f in files:
         p = Path(f)
@@ -73,6 +83,9 @@ def _check_inputs(files: Sequence[str]) -> None:
             raise IsADirectoryError(21, "is a directory, not an NDJSON file", f)
         if not p.exists():
             raise FileNotFoundError(2, "no such file", f)
+        if not p.is_file():  # a pipe or a device has no size to map
+            why = "not a regular file (a pipe or a device cannot be mapped)"
+            raise OSError(errno.ENODEV, why, f)
         if not os.access(p, os.R_OK):
             raise PermissionError(13, "not readable", f)
 
@@ -85,9 +98,17 @@ def _run(rules: str, files: Sequence[str], args: argparse.Namespace) -> int:
     _check_inputs(files)
     per_file: list[tuple[str, RunStats]] = []
     for f in files:
-        stats = engine.run_file(
-            f, threads=args.threads, strict=args.strict, out_dir=args.out, progress=not args.quiet
-        )
+        try:
+            stats = engine.run_file(
+                f,
+                threads=args.threads,
+                strict=args.strict,
+                out_dir=args.out,
+                progress=not args.quiet,
+            )
+        except JSONError as e:  # --strict: say which input
+            where = {"offset": e.offset, "line": e.line, "column": e.column}
+            raise JSONError(f"{f}: {e.args[0]}", **where) from None
         per_file.append((f, stats))
     total = _sum(per_file)
     if args.format == "json":
@@ -99,6 +120,7 @@ def _run(rules: str, files: Sequence[str], args: argparse.Namespace) -> int:
         print(json.dumps(out))
     else:
         _print_text(rules, files, total, engine.names)
+        _print_malformed(per_file, total.errors)
     return 0
 
 
@@ -152,11 +174,17 @@ def _print_text(rules: str, files: Sequence[str], s: Any, names: list[str]) -> N
         print("\ntags     " + ", ".join(f"{k}={v:,}" for k, v in sorted(s.tags.items())))
     if s.routed:
         print("routed   " + ", ".join(f"{k}={v:,}" for k, v in sorted(s.routed.items())))
-    if s.error_samples:
-        shown = len(s.error_samples)
-        print(f"\nmalformed lines (first {shown} of {s.errors:,}):")
-        for e in s.error_samples[:10]:
-            print(f"  line {e.line}, column {e.column} (byte {e.offset}): {e.message}")
+
+
+def _print_malformed(per_file: list[tuple[str, Any]], errors: int) -> None:
+    """The first malformed lines, each with its file when there are several."""
+    samples = [(f, e) for f, s in per_file for e in s.error_samples][:100]
+    if not samples:
+        return
+    print(f"\nmalformed lines (first {len(samples)} of {errors:,}):")
+    for f, e in samples[:10]:
+        where = f"{f}: " if len(per_file) > 1 else ""
+        print(f"  {where}line {e.line}, column {e.column} (byte {e.offset}): {e.message}")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -176,9 +204,12 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
     engine = Engine.from_file(args.rules)
     text = args.event
-    if not text.lstrip().startswith(("{", "[")) and Path(text).is_file():
-        with open(text, "rb") as f:
-            text = f.readline().decode("utf-8", "surrogateescape")
+    if not text.lstrip().startswith(("{", "[")) and _is_path(text):
+        if Path(text).is_dir():
+            raise IsADirectoryError(21, "is a directory, not an event or an NDJSON file", text)
+        with open(text, "rb") as f:  # its first event: the first line that is not blank
+            first = next((line for line in f if line.strip()), b"")
+        text = first.decode("utf-8", "surrogateescape")
     for line in engine.explain(text.encode("utf-8", "surrogateescape")):
         print(line)
     return 0
@@ -190,7 +221,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="rulejet-demo-") as tmp:
         events = os.path.join(tmp, "events.ndjson")
         size = write_events(events, args.events)
-        print(f"generated {args.events:,} sample events ({size / 1e6:.1f} MB) in {events}")
+        print(  # stdout is the JSON object alone with --format json
+            f"generated {args.events:,} sample events ({size / 1e6:.1f} MB) in {events}",
+            file=sys.stdout if args.format == "text" else sys.stderr,
+        )
         args.out = args.out or tmp
         code = _run(str(demo_rules_path()), [events], args)
         if args.format == "text":
@@ -351,6 +385,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "threads", 1) < 1:
         print("rulejet: error: --threads must be at least 1", file=sys.stderr)
         return 2
+    if getattr(args, "events", 0) < 0:
+        print("rulejet: error: --events must not be negative", file=sys.stderr)
+        return 2
     from .rulefile import RuleFileError
 
     try:
@@ -360,6 +397,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except (RulejetError, OSError, ValueError) as e:
         print(f"rulejet: error: {e}", file=sys.stderr)
+        return 1
+    except RecursionError:  # the checks above should have refused it first
+        print("rulejet: error: input nested too deeply", file=sys.stderr)
         return 1
     return code
 

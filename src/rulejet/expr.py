@@ -214,11 +214,43 @@ def tokenize(text: str) -> list[Token]:
 _RELATIONS = {"==", "!=", "<", "<=", ">", ">="}
 
 
+MAX_NESTING = 64  # parentheses, lists, calls and prefix operators inside each other
+MAX_DEPTH = 128  # of the syntax tree, whose walks (compiler, reference) recurse
+
+
+def _balanced(make: type[And] | type[Or], items: list[Node]) -> Node:
+    """A chain of && (or ||) as a balanced tree: the same value (both are
+    associative, errors included), but a 5,000-term chain is 13 levels
+    deep, not 5,000, for every recursive walk."""
+    if len(items) == 1:
+        return items[0]
+    mid = len(items) // 2
+    return make(items[0].pos, _balanced(make, items[:mid]), _balanced(make, items[mid:]))
+
+
+def _depth(root: Node) -> tuple[int, Node]:
+    """The tree's depth and its deepest node, without recursion."""
+    deepest, at = 0, root
+    stack = [(root, 1)]
+    while stack:
+        n, d = stack.pop()
+        if d > deepest:
+            deepest, at = d, n
+        stack.extend((c, d + 1) for c in children(n))
+    return deepest, at
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.nesting = 0
+
+    def enter(self, tok: Token) -> None:
+        self.nesting += 1
+        if self.nesting > MAX_NESTING:
+            raise self.error(f"nested more than {MAX_NESTING} levels deep", tok)
 
     def peek(self) -> Token:
         return self.tokens[self.i]
@@ -247,6 +279,9 @@ class _Parser:
         node = self.conditional()
         if self.peek().kind != "end":
             raise self.error(f"unexpected {self.peek().text!r}")
+        depth, at = _depth(node)
+        if depth > MAX_DEPTH:
+            raise ExprError(f"expression more than {MAX_DEPTH} levels deep", self.text, at.pos)
         return node
 
     def conditional(self) -> Node:
@@ -260,18 +295,18 @@ class _Parser:
         return test
 
     def or_(self) -> Node:
-        node = self.and_()
+        items = [self.and_()]
         while self.at("||"):
             self.next()
-            node = Or(node.pos, node, self.and_())
-        return node
+            items.append(self.and_())
+        return _balanced(Or, items)
 
     def and_(self) -> Node:
-        node = self.relation()
+        items = [self.relation()]
         while self.at("&&"):
             self.next()
-            node = And(node.pos, node, self.relation())
-        return node
+            items.append(self.relation())
+        return _balanced(And, items)
 
     def relation(self) -> Node:
         node = self.additive()
@@ -295,6 +330,14 @@ class _Parser:
         return node
 
     def unary(self) -> Node:
+        if self.at("!", "-"):
+            self.enter(self.peek())
+            node = self.signed()
+            self.nesting -= 1
+            return node
+        return self.postfix()
+
+    def signed(self) -> Node:
         if self.at("!"):
             tok = self.next()
             return Unary(tok.pos, "!", self.unary())
@@ -372,21 +415,11 @@ class _Parser:
             if tok.kind == "int" and isinstance(tok.value, int) and tok.value > INT64_MAX:
                 raise self.error("integer literal out of 64-bit range", tok)
             return Literal(tok.pos, tok.value)  # type: ignore[arg-type]
-        if tok.kind == "op" and tok.text == "(":
-            node = self.conditional()
-            self.expect(")")
+        if tok.kind == "op" and tok.text in ("(", "["):
+            self.enter(tok)
+            node = self.group(tok)
+            self.nesting -= 1
             return node
-        if tok.kind == "op" and tok.text == "[":
-            items: list[Node] = []
-            if not self.at("]"):
-                items.append(self.conditional())
-                while self.at(","):
-                    self.next()
-                    if self.at("]"):
-                        break
-                    items.append(self.conditional())
-            self.expect("]")
-            return ListLit(tok.pos, tuple(items))
         if tok.kind == "op" and tok.text == "$":
             return Field(tok.pos, ())
         if tok.kind == "ident":
@@ -397,10 +430,30 @@ class _Parser:
             if tok.text == "in":
                 raise self.error("unexpected 'in'", tok)
             if self.at("("):
-                return self.function(tok)
+                self.enter(tok)
+                node = self.function(tok)
+                self.nesting -= 1
+                return node
             return Field(tok.pos, (tok.text,))
         found = "end of expression" if tok.kind == "end" else repr(tok.text)
         raise self.error(f"expected a value, found {found}", tok)
+
+    def group(self, tok: Token) -> Node:
+        """A parenthesized expression or a list literal (tok opened it)."""
+        if tok.text == "(":
+            node = self.conditional()
+            self.expect(")")
+            return node
+        items: list[Node] = []
+        if not self.at("]"):
+            items.append(self.conditional())
+            while self.at(","):
+                self.next()
+                if self.at("]"):
+                    break
+                items.append(self.conditional())
+        self.expect("]")
+        return ListLit(tok.pos, tuple(items))
 
     def function(self, tok: Token) -> Node:
         name = tok.text

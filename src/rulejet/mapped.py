@@ -10,6 +10,7 @@ lease ended raises ValueError (it has been released).
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
@@ -18,7 +19,7 @@ from contextlib import contextmanager, suppress
 from typing import Literal
 
 from . import _native
-from .errors import ClosedError, CloseTimeoutError
+from .errors import ClosedError, CloseTimeoutError, FileError
 
 Advice = Literal["normal", "sequential", "random", "willneed", "dontneed", "hugepage"]
 _ADVICE: dict[str, int] = {
@@ -63,9 +64,15 @@ class MappedFile:
         self._leases = 0
         self._holders: dict[int, int] = {}  # thread id -> leases held
         self._closing = False
-        self._map = _native.Mapping(
-            self._path, write=mode == "r+", populate=populate, size=size or 0
-        )
+        try:
+            self._map = _native.Mapping(
+                self._path, write=mode == "r+", populate=populate, size=size or 0
+            )
+        except FileError as e:
+            if e.errno != errno.ENODEV:
+                raise
+            why = "not a regular file with a size (a pipe, a device, /proc): cannot be mapped"
+            raise FileError(errno.ENODEV, why, self._path) from None
         if advice is not None:
             self.advise(advice)
 

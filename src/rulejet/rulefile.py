@@ -144,7 +144,22 @@ class _Locator:
 
 
 def _read(path: str | os.PathLike[str]) -> tuple[str, Any, yaml.Node | None]:
-    text = Path(path).read_text(encoding="utf-8")
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        column = len(raw[raw.rfind(b"\n", 0, e.start) + 1 : e.start].decode("utf-8", "replace")) + 1
+        problem = Problem(str(path), line, column, f"not UTF-8: byte 0x{raw[e.start]:02x}")
+        raise RuleFileError([problem]) from None
+    try:
+        return _parse(path, text)
+    except RecursionError:  # the parsers recurse per level of nesting
+        problem = Problem(str(path), 1, 1, "nested too deeply to read")
+        raise RuleFileError([problem]) from None
+
+
+def _parse(path: str | os.PathLike[str], text: str) -> tuple[str, Any, yaml.Node | None]:
     if str(path).endswith(".json"):
         try:
             return text, json.loads(text), None
@@ -181,7 +196,7 @@ def load_rule_file(path: str | os.PathLike[str]) -> RuleFile:
     if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
         raise RuleFileError([Problem(name, 1, 1, "a rule file is a mapping with a 'rules:' list")])
     unknown_top = set(data) - {"rules", "sinks", "settings"}
-    for key in sorted(unknown_top):
+    for key in sorted(unknown_top, key=str):
         problem(loc.find(f"{key}"), f"unknown top-level key {key!r}")
     sinks = _check_sinks(data.get("sinks"), loc, problem)
 
@@ -199,7 +214,7 @@ def load_rule_file(path: str | os.PathLike[str]) -> RuleFile:
         if not isinstance(raw, dict):
             problem(rpos, f"rule {i + 1} is not a mapping")
             continue
-        for key in sorted(set(raw) - RULE_KEYS):
+        for key in sorted(set(raw) - RULE_KEYS, key=str):
             problem(loc.pos(loc.key_node(rnode, key), rpos), f"unknown key {key!r} in rule {i + 1}")
         rname = raw.get("name")
         if not isinstance(rname, str) or not rname:
@@ -223,12 +238,15 @@ def load_rule_file(path: str | os.PathLike[str]) -> RuleFile:
                 except ExprError as e:
                     problems.append(_expr_problem(name, loc, wpos, when, e, rname))
         else:
+            jpos = loc.pos(loc.key_node(rnode, "when_jsonlogic"), rpos)
             try:
                 from .jsonlogic import from_jsonlogic
 
-                from_jsonlogic(jl)
+                if not isinstance(jl, dict):  # a bare constant is no condition
+                    problem(jpos, f"rule {rname!r}: 'when_jsonlogic' must be a JSONLogic mapping")
+                else:
+                    from_jsonlogic(jl)
             except InputError as e:
-                jpos = loc.pos(loc.key_node(rnode, "when_jsonlogic"), rpos)
                 problem(jpos, f"rule {rname!r}: {e}")
         then = raw.get("then", [])
         tpos = loc.pos(loc.key_node(rnode, "then"), rpos)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .rules import Engine
 
 MAX_ERRORS = 100
+MIN_PARTITION_BYTES = 64 << 10  # below this, a partition is not worth a thread
 PARTITION_BYTES = 32 << 20  # small enough to balance threads and show progress
 
 
@@ -145,6 +146,8 @@ def split_points(view: memoryview, parts: int, target: int | None = None) -> lis
     enough), each cut just after a newline."""
     target = PARTITION_BYTES if target is None else target
     size = len(view)
+    # More threads than pieces worth a thread's start-up get none.
+    parts = min(parts, max(1, size // MIN_PARTITION_BYTES))
     pieces = max(parts, -(-size // target)) if size else 1
     cuts = [0]
     for k in range(1, pieces):
@@ -318,7 +321,7 @@ def _run_view(
     if threads == 1:
         results = [work(k) for k in pieces]
     else:
-        with ThreadPoolExecutor(max_workers=threads) as executor:
+        with ThreadPoolExecutor(max_workers=min(threads, len(pieces))) as executor:
             results = list(executor.map(work, pieces))
     bar.close()
     total = PartialResult()

@@ -24,7 +24,9 @@ int rj_map_open(const char *path, int flags, uint64_t size_hint, rj_map *m)
 {
     memset(m, 0, sizeof *m);
     int writable = (flags & RJ_MAP_WRITE) != 0;
-    int fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO without a writer must not hang the open (it is
+     * refused below); regular files ignore the flag. */
+    int fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return -errno;
     struct stat st;
@@ -35,6 +37,11 @@ int rj_map_open(const char *path, int flags, uint64_t size_hint, rj_map *m)
     }
     if (S_ISDIR(st.st_mode)) {
         rc = -EISDIR;
+        goto out;
+    }
+    uint8_t probe;
+    if (!S_ISREG(st.st_mode) || (st.st_size == 0 && !writable && pread(fd, &probe, 1, 0) > 0)) {
+        rc = -ENODEV; /* a pipe, a device, or a /proc file whose size says 0: no map shows it */
         goto out;
     }
     uint64_t size = st.st_size < 0 ? 0 : (uint64_t)st.st_size;
