@@ -890,6 +890,31 @@ def test_size_of_object_counts_keys_as_json_loads_keeps_them(
     assert engine_of(rules).evaluate(raw) == ["f", "m"]
 
 
+BIG = ", ".join(f'"e{i}"' for i in range(300))  # past the per-event split's 256
+
+
+@pytest.mark.parametrize(
+    "inner",
+    [
+        *['["x",]', '["x" "y"]', '[01, "x"]', '["x", [01]]', '["x", {"k" 1}]', '["x", tru]'],
+        *[f'["x", {BIG},]', f'["x", {BIG}, 01]'],
+    ],
+)
+def test_rules_reading_malformed_containers_get_errors_not_matches(kernel: str, inner: str) -> None:
+    """The scan only bracket-checks an array or object it returns whole: a
+    rule that reads into malformed text gets an error, never a match."""
+    doc = ('{"a": ' + inner + "}").encode()
+    with pytest.raises(ValueError):
+        json.loads(doc)
+    engine = Engine([Rule("in", '"x" in a'), Rule("size", "size(a) >= 1"), Rule("n", "1 in a")])
+    assert engine.evaluate(doc) == []
+    stats = engine.run_buffer(doc + b"\n")
+    assert stats.eval_errors == {"in": 1, "size": 1, "n": 1}
+    good = ('{"a": ' + inner.replace(",]", "]").replace(", 01", "") + "}").encode()
+    if inner.startswith('["x", "e0"') or inner == '["x",]':
+        assert engine.evaluate(good) == ["in", "size"]
+
+
 def test_trees_with_many_negations_run_as_code(kernel: str) -> None:
     """Each `!` is a tree token: past the VM's token limit the rule runs
     its code instead (it used to fail to compile)."""

@@ -314,8 +314,19 @@ static const uint8_t *raw_value(rj_vm *vm, const uint8_t *p, const uint8_t *e, r
  * walk returns 1 if stopped, 0 at the end, -1 if the text is malformed. */
 typedef int (*raw_visit)(rj_vm *vm, const rj_cel *item, void *ctx);
 
+/* Whether an array or object the scan returned whole (it checked only
+ * brackets and strings) is sound JSON: a rule must not read a match out
+ * of malformed text. */
+static int raw_sound(const rj_vm *vm, const rj_cel *c)
+{
+    rj_json_err err;
+    return vm->kernel->json_validate(c->n.ptr, 0, c->len, &err) == 0;
+}
+
 static int raw_walk(rj_vm *vm, const rj_cel *c, raw_visit fn, void *ctx)
 {
+    if (!raw_sound(vm, c))
+        return -1;
     const uint8_t *p = c->n.ptr, *e = c->n.ptr + c->len;
     int obj = c->type == RJ_C_MAP;
     p = raw_ws(p + 1, e);
@@ -588,6 +599,8 @@ static rj_cel size_of(rj_vm *vm, const rj_cel *x)
         return r;
     }
     if (x->type == RJ_C_LIST || x->type == RJ_C_MAP) {
+        if (!raw_sound(vm, x))
+            return err(RJ_CE_BAD_JSON);
         /* Count by walking: each visit bumps the counter. */
         int64_t count = 0;
         const uint8_t *p = x->n.ptr, *e = x->n.ptr + x->len;
@@ -1514,11 +1527,10 @@ static int raw_plain_string_in(const uint8_t *p, const uint8_t *e, const uint8_t
 {
     const uint8_t *s;
     size_t len;
-    int first = 1, r;
-    while ((r = plain_strings_next(&p, e, &first, &s, &len)) == 1)
-        if (len == nn && rj_bytes_equal(s, n, nn))
-            return 1;
-    return r;
+    int first = 1, r, found = 0;
+    while ((r = plain_strings_next(&p, e, &first, &s, &len)) == 1) /* to the end: all sound */
+        found |= len == nn && rj_bytes_equal(s, n, nn);
+    return r < 0 ? r : found;
 }
 
 /* Split the array text [p, e) (p at its '[') into arr_el if it holds only
