@@ -203,3 +203,16 @@ def test_run_as_a_real_process(files: tuple[Path, Path]) -> None:
     out = subprocess.run([*cmd, "--format", "json"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["matches"] == {"adult": 2, "us": 1}
+
+
+def test_json_output_refuses_routes_to_stdout(
+    capsys: pytest.CaptureFixture[str], files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, events = files
+    rules = tmp_path / "r.yaml"
+    rules.write_text(
+        "sinks: {console: {stdout: true}}\n"
+        "rules: [{name: r, when: 'user.age > 0', then: [{route: console}]}]\n"
+    )
+    code, out, err = run(capsys, "run", str(rules), str(events), "--format", "json")
+    assert code == 1 and out == "" and "stdout" in err

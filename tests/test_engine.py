@@ -451,3 +451,68 @@ def test_native_loop_allocations_do_not_grow_with_events() -> None:
     assert small.matches["a"] == 1_000 and large.matches["a"] == 50_000
     assert large.native_allocations == small.native_allocations
     assert large.native_allocations <= 2
+
+
+def test_stop_from_any_rule_kind_drops_lower_rules_errors(tmp_path: Path) -> None:
+    path = tmp_path / "e.ndjson"
+    path.write_bytes(b'{"s": "x"}\n')
+    for cond in (lambda d: d["s"] == "x", {"==": [{"var": "s"}, "x"]}, 's == "x"'):
+        e = Engine([Rule("stopper", cond, then=["stop"], priority=10), Rule("low", "a > 50")])
+        assert e.run_file(path).eval_errors == {"stopper": 0, "low": 0}, cond
+
+
+@pytest.mark.parametrize("mixed", [False, True])
+def test_whitespace_that_is_not_json_is_malformed_for_every_rule_kind(
+    tmp_path: Path, mixed: bool
+) -> None:
+    path = tmp_path / "e.ndjson"
+    path.write_bytes(b"\x0c\n\x0b\n \t\r\n")
+    rules = [Rule("r", "a > 0")] + ([Rule("c", lambda d: False)] if mixed else [])
+    stats = Engine(rules).run_file(path)
+    assert (stats.events, stats.blank_lines, stats.errors) == (0, 1, 2)
+
+
+def test_routes_without_a_sink_fail_before_any_action(tmp_path: Path) -> None:
+    path = tmp_path / "e.ndjson"
+    path.write_bytes(b'{"a": 1}\n{"a": 2}\n')
+    calls: list[Any] = []
+    then = [{"route": "ok"}, {"route": "nosink"}, calls.append]
+    e = Engine([Rule("r", "a > 0", then=then)], sinks={"ok": {"path": str(tmp_path / "ok")}})
+    with pytest.raises(ValueError, match="'nosink' has no sink"):
+        e.run_file(path)
+    assert calls == [] and not (tmp_path / "ok").exists()
+    assert e.run_file(path, out_dir=tmp_path / "out").routed == {"ok": 2, "nosink": 2}
+
+
+def test_stdout_routes_need_a_real_stdout(tmp_path: Path) -> None:
+    import contextlib
+    import io
+
+    path = tmp_path / "e.ndjson"
+    path.write_bytes(b'{"a": 1}\n')
+    e = Engine([Rule("r", "a > 0", then=[{"route": "c"}])], sinks={"c": {"stdout": True}})
+    with contextlib.redirect_stdout(io.StringIO()), pytest.raises(ValueError, match="stdout"):
+        e.run_file(path)
+
+
+def test_explain_shows_errors_of_raising_callables() -> None:
+    e = Engine([Rule("cb", lambda d: d["age"] > 18), Rule("ex", "age > 18")])
+    got = e.explain(b'{"x": 1}')
+    assert [x.matched for x in got] == [False, False]
+    assert str(got[0].result).startswith("error: KeyError")
+    with pytest.raises(KeyError):  # evaluate keeps on_error="raise"
+        e.evaluate(b'{"x": 1}')
+
+
+def test_actions_any_mapping_and_misspellings_refused(tmp_path: Path) -> None:
+    import types
+
+    path = tmp_path / "e.ndjson"
+    path.write_bytes(b'{"a": 1}\n')
+    proxy = types.MappingProxyType
+    e = Engine([Rule("r", "a > 0", then=[proxy({"route": "s"}), proxy({"tag": "t"})])])
+    stats = e.run_file(path, out_dir=tmp_path)
+    assert (stats.tags, stats.routed) == ({"t": 1}, {"s": 1})
+    for bad in ("stpo", {"rout": "s"}, {"tag": 1}, {"tag": "a", "route": "b"}, 3):
+        with pytest.raises(ValueError, match="unknown action"):
+            Rule("r", "a > 0", then=[bad])  # type: ignore[list-item]

@@ -92,10 +92,12 @@ def _check_inputs(files: Sequence[str]) -> None:
 
 def _run(rules: str, files: Sequence[str], args: argparse.Namespace) -> int:
     from .rules import Engine
-    from .runner import RunStats
+    from .runner import RunStats, routes_to_stdout
 
     engine = Engine.from_file(rules)  # a bad rule file fails before any event is read
     _check_inputs(files)
+    if args.format == "json" and routes_to_stdout(engine):
+        raise ValueError("a route to stdout would mix matched lines into --format json's output")
     per_file: list[tuple[str, RunStats]] = []
     for f in files:
         try:

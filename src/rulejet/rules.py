@@ -63,6 +63,24 @@ class Rule:
     enabled: bool = True
     then: Sequence[Action] = ()
 
+    def __post_init__(self) -> None:
+        for act in self.actions:  # a misspelled action must not be ignored silently
+            if callable(act) and not isinstance(act, (str, Mapping)):
+                continue
+            if isinstance(act, str) and act in ("count", "stop"):
+                continue
+            if (
+                isinstance(act, dict)
+                and len(act) == 1
+                and set(act) <= {"tag", "route"}
+                and isinstance(next(iter(act.values())), str)
+            ):
+                continue
+            raise ValueError(
+                f"rule {self.name!r}: unknown action {act!r} (a callable, 'count', 'stop',"
+                " {'tag': NAME} or {'route': NAME})"
+            )
+
     @property
     def actions(self) -> list[Action]:
         acts: list[Action] = list(self.then)
@@ -71,7 +89,8 @@ class Rule:
                 acts.append(self.action)
             else:
                 acts.extend(self.action)
-        return acts
+        # Any mapping as a plain dict: the runner recognises built-ins by that.
+        return [dict(a) if isinstance(a, Mapping) else a for a in acts]
 
 
 @dataclass
@@ -209,7 +228,7 @@ class Engine:
             return encode_json_text(event), None
         return None, event
 
-    def _matches(self, event: Any) -> tuple[list[int], dict[int, str]]:
+    def _matches(self, event: Any, on_error: str | None = None) -> tuple[list[int], dict[int, str]]:
         """Positions of the rules that match, in priority order, honouring
         stop; and the rules whose evaluation ended in an error."""
         raw, obj = self._decode(event)
@@ -249,13 +268,14 @@ class Engine:
                 try:
                     hit = bool(r.cond(value))  # type: ignore[operator]
                 except Exception as e:
-                    if self.on_error == "raise":
+                    if (on_error or self.on_error) == "raise":
                         raise
                     errored[i] = f"error: {e!r}"
                     hit = False
             if hit:
                 out.append(i)
-                if "stop" in r.actions:
+                if "stop" in r.actions:  # lower-priority rules are skipped, errors too
+                    errored = {k: why for k, why in errored.items() if k <= i}
                     break
         return out, errored
 
@@ -296,7 +316,7 @@ class Engine:
             value = json.loads(raw)
         else:
             value = to_jsonable(obj)
-        matched = set(self._matches(event)[0])
+        matched = set(self._matches(event, on_error="skip")[0])  # errors are shown, not raised
         out = []
         for i, r in enumerate(self.rules):
             trace: dict[str, Any] = {}

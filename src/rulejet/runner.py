@@ -208,7 +208,7 @@ def _python_partition(
         line = data[start:end]
         offset = start
         res.lines += 1
-        if not line.strip():
+        if not line.strip(b" \t\r\n"):  # JSON's whitespace, as the native loop has it
             res.blank += 1
             continue
         try:
@@ -282,6 +282,8 @@ def run_buffer(
         raise ValueError("threads must be >= 1")
     if workers < 0:
         raise ValueError("workers must be >= 0")
+    if actions:
+        _check_routes(engine, out_dir)
     # Release the views even on errors: a traceback keeping them alive would
     # stop run_file from closing its map (BusyError, hiding the real error).
     base = memoryview(buffer)
@@ -442,6 +444,38 @@ def _route_to_log(
         log.append_many(batch)
         log.flush()
     return len(spans) // 2
+
+
+def routes_to_stdout(engine: Engine) -> bool:
+    """Whether some rule routes lines to a stdout sink."""
+    return any(
+        (engine.sinks.get(a["route"]) or {}).get("stdout")
+        for rule in engine.rules
+        for a in rule.actions
+        if isinstance(a, dict) and "route" in a
+    )
+
+
+def _check_routes(engine: Engine, out_dir: str | os.PathLike[str] | None) -> None:
+    """Every route has somewhere to go, before any event is read (found
+    after the run, the actions would have run and other sinks been written)."""
+    for rule in engine.rules:
+        for act in rule.actions:
+            if not (isinstance(act, dict) and "route" in act):
+                continue
+            spec = engine.sinks.get(act["route"]) or {}
+            if spec.get("stdout"):
+                try:
+                    sys.stdout.fileno()
+                except (AttributeError, OSError, ValueError):  # UnsupportedOperation too
+                    raise ValueError(
+                        f"route {act['route']!r} goes to stdout, which has no file"
+                        " descriptor here (redirected to a Python object?)"
+                    ) from None
+            elif not ("path" in spec or "log" in spec or out_dir is not None):
+                raise ValueError(
+                    f"route {act['route']!r} has no sink: declare it under sinks: or pass --out DIR"
+                )
 
 
 def _open_sink(

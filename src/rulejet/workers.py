@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .rules import Engine
 
 RING_BYTES = 16 << 20
+LOCAL_BYTES = RING_BYTES // 4  # an event this large has its actions run in the parent
 BATCH = 512
 _COUNT = struct.Struct("<H")
 _POLL = 1.0  # seconds between liveness checks of the workers while blocked
@@ -80,10 +81,10 @@ def _worker(engine: Engine, ring_name: str, conn: Any) -> None:
                 positions, raw = decode(message)
                 value = json.loads(raw)
                 for pos in positions:
-                    counts[pos] += 1
-                    if error is None:
+                    if error is None:  # after a failure: drain the ring, run and count nothing
                         try:
                             engine.run_actions(pos, value)
+                            counts[pos] += 1
                         except Exception:
                             error = f"rule {engine.rules[pos].name!r}: {traceback.format_exc()}"
         ring.close()
@@ -103,6 +104,8 @@ class WorkerPool:
         if len(engine.rules) >= 1 << 16:
             raise ValueError("workers=N supports up to 65,535 rules")
         self.engine = engine
+        self.local_counts = [0] * len(engine.rules)
+        self.local_error: str | None = None
         self.name = f"run-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.ring = Ring.create(self.name, RING_BYTES, mode="mpmc")
         ctx = mp.get_context("fork")
@@ -152,6 +155,9 @@ class WorkerPool:
         """Send every (positions, raw bytes) pair that ``events()`` yields."""
         batch: list[bytes] = []
         for positions, raw in events():
+            if len(raw) > LOCAL_BYTES:  # too big for the ring's messages
+                self._run_here(positions, raw)
+                continue
             batch.append(encode(positions, raw))
             if len(batch) == BATCH:
                 self._put_many(batch)
@@ -159,13 +165,27 @@ class WorkerPool:
         if batch:
             self._put_many(batch)
 
+    def _run_here(self, positions: tuple[int, ...], raw: bytes) -> None:
+        """An event's actions in this process, as a worker would run them."""
+        if self.local_error is not None:
+            return
+        value = json.loads(raw)
+        for pos in positions:
+            try:
+                self.engine.run_actions(pos, value)
+                self.local_counts[pos] += 1
+            except Exception:
+                name = self.engine.rules[pos].name
+                self.local_error = f"rule {name!r}: {traceback.format_exc()}"
+                return
+
     def finish(self) -> list[int]:
         """Stop the workers; per-rule counts of events whose actions ran.
         Raises ActionError if an action raised, WorkerError if a worker
         died."""
         self._put_many([b""] * len(self.procs))
-        totals = [0] * len(self.engine.rules)
-        errors = []
+        totals = list(self.local_counts)
+        errors = [f"parent: {self.local_error}"] if self.local_error else []
         for i in range(len(self.procs)):
             counts, error = self._result(i)
             totals = [a + b for a, b in zip(totals, counts, strict=True)]
