@@ -458,3 +458,19 @@ def test_extract_lines_counts_what_it_found() -> None:
     assert (
         r.present == [sum(v is not rulejet.MISSING for v in col) for col in r.columns] == [2, 1, 1]
     )
+
+
+def test_integers_past_pythons_digit_limit_are_json_errors() -> None:
+    import sys
+
+    digits = sys.get_int_max_str_digits() + 1
+    doc = b'{"a": ' + b"1" * digits + b"}"
+    with pytest.raises(ValueError):
+        json.loads(doc)  # json.loads refuses them too
+    with pytest.raises(JSONError) as info:
+        PathSet(["a"]).extract(doc)
+    assert (info.value.line, info.value.column) == (1, 7)
+    with pytest.raises(JSONError) as info:
+        PathSet(["a"]).extract_lines(b'{"a": 2}\n' + doc + b"\n")
+    assert (info.value.line, info.value.column) == (2, 7)
+    assert PathSet(["b"]).extract(doc) == [MISSING]  # unread, nothing to convert

@@ -306,3 +306,31 @@ def test_uninitialised_native_mapping_is_closed() -> None:
     with pytest.raises(ClosedError):
         memoryview(m)
     m.close()
+
+
+def test_a_timed_out_close_keeps_new_leases_refused_for_a_waiting_close(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 100)
+    mf = MappedFile(path)
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with mf.lease():
+            held.set()
+            release.wait(10)
+
+    t1 = threading.Thread(target=holder)
+    t1.start()
+    held.wait(10)
+    t2 = threading.Thread(target=mf.close)  # waits for the holder
+    t2.start()
+    while not mf._closing:
+        time.sleep(0.001)
+    with pytest.raises(CloseTimeoutError):
+        mf.close(timeout=0.05)
+    with pytest.raises(ClosedError), mf.lease():  # t2 still waits: leases stay refused
+        pass
+    release.set()
+    t1.join(10)
+    t2.join(10)
+    assert mf.closed

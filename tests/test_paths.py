@@ -94,3 +94,16 @@ def test_parser_never_crashes(expr: str) -> None:
         Path(expr)
     except PathError as e:
         assert e.column is not None and 1 <= e.column <= len(expr) + 1
+
+
+def test_pointer_digit_tokens_past_u64_are_keys() -> None:
+    key = str(1 << 64)
+    assert PathSet([f"/{key}"]).extract(f'{{"{key}": 1}}'.encode()) == [1]
+    assert PathSet([f"/{(1 << 64) - 1}"]).extract(b"[1]") != [1]  # an index too, just absent
+
+
+def test_quoted_keys_with_lone_surrogates_match_escaped_keys() -> None:
+    # json.loads keeps "\ud83d" as a lone surrogate; so does the path.
+    ps = PathSet(['$["\\ud83d"]', '$["\\ud83d\\ude00"]'])
+    assert ps.extract(b'{"\\ud83d": 1, "\\ud83d\\ude00": 2}') == [1, 2]
+    assert ps.extract(b'{"\\ud83d\\ude00": 2}')[1] == 2

@@ -63,7 +63,7 @@ class MappedFile:
         self._cond = threading.Condition()
         self._leases = 0
         self._holders: dict[int, int] = {}  # thread id -> leases held
-        self._closing = False
+        self._closing = 0  # close() calls waiting: leases are refused while any is
         try:
             self._map = _native.Mapping(
                 self._path, write=mode == "r+", populate=populate, size=size or 0
@@ -167,7 +167,7 @@ class MappedFile:
                 return
             if self._holders.get(threading.get_ident()):
                 raise RuntimeError("close() called by a thread that holds a lease")
-            self._closing = True
+            self._closing += 1
             try:
                 while self._leases:
                     remaining = None if deadline is None else deadline - time.monotonic()
@@ -179,7 +179,7 @@ class MappedFile:
                     self._cond.wait(remaining)
                 self._map.close()  # BusyError if views outlived their leases
             finally:
-                self._closing = False
+                self._closing -= 1  # a timed-out close leaves the others waiting
 
     def __enter__(self) -> MappedFile:
         return self

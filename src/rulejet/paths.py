@@ -47,7 +47,9 @@ def _parse_pointer(expr: str) -> tuple[Step, ...]:
                 raise _error(expr, pos + i, "'~' must be followed by 0 or 1")
             i = token.find("~", i + 2)
         key = token.replace("~1", "/").replace("~0", "~")
-        steps.append((key, int(key)) if _POINTER_INDEX.fullmatch(key) else key)
+        # A digit token is a key, and an index too when it fits one (u64).
+        is_index = _POINTER_INDEX.fullmatch(key) and int(key) < 1 << 64
+        steps.append((key, int(key)) if is_index else key)
         pos += len(token) + 1
     return tuple(steps)
 
@@ -232,6 +234,15 @@ def encode_json_text(text: str) -> bytes:
         return escaped.encode("utf-8")
 
 
+def _native_step(step: Step) -> Step | bytes:
+    """A key with a lone surrogate (from a \\u escape) goes to the native
+    side as the bytes documents unescape it to (WTF-8): str keys must be
+    UTF-8."""
+    if isinstance(step, str) and _LONE_SURROGATE.search(step):
+        return step.encode("utf-8", "surrogatepass")
+    return step
+
+
 def _as_buffer(doc: Buffer | str) -> Buffer:
     return encode_json_text(doc) if isinstance(doc, str) else doc
 
@@ -250,7 +261,7 @@ class PathSet:
 
     def __init__(self, paths: Iterable[str | Path]) -> None:
         self.paths = [p if isinstance(p, Path) else Path(p) for p in paths]
-        self._native = _native.PathSet([list(p.steps) for p in self.paths])
+        self._native = _native.PathSet([[_native_step(s) for s in p.steps] for p in self.paths])
 
     def __len__(self) -> int:
         return len(self.paths)

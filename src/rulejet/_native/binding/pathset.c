@@ -45,11 +45,15 @@ static int convert_step(PyObject *o, rj_step *s)
         key = PyTuple_GET_ITEM(o, 0);
         idx = PyTuple_GET_ITEM(o, 1);
     }
-    Py_ssize_t n;
-    const char *k = PyUnicode_Check(key) ? PyUnicode_AsUTF8AndSize(key, &n) : NULL;
+    Py_ssize_t n = 0;
+    const char *k = NULL;
+    if (PyUnicode_Check(key))
+        k = PyUnicode_AsUTF8AndSize(key, &n);
+    else if (PyBytes_Check(key)) /* a key's UTF-8 (WTF-8 for lone surrogates), as given */
+        PyBytes_AsStringAndSize(key, (char **)&k, &n);
     if (!k) {
         if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "a path step is a str, an int or (str, int)");
+            PyErr_SetString(PyExc_TypeError, "a path step is a str (or its UTF-8 bytes), an int or (str, int)");
         return -1;
     }
     s->kind = RJ_STEP_KEY;
@@ -237,6 +241,14 @@ static PyObject *to_py(rj_state *st, const rj_value *v, const char *base, rj_pin
         PyObject *r = PyLong_FromString(buf, NULL, 10);
         if (buf != stack_buf)
             PyMem_Free(buf);
+        if (!r && PyErr_ExceptionMatches(PyExc_ValueError)) {
+            /* Past sys.get_int_max_str_digits(): json.loads refuses it too. */
+            PyErr_Clear();
+            return rj_raise_json(st, RJ_EJSON,
+                                 "integer with more digits than Python converts "
+                                 "(sys.get_int_max_str_digits())",
+                                 (const uint8_t *)base, v->off);
+        }
         return r;
     }
     case RJ_V_STRING: {
