@@ -90,7 +90,7 @@ class Rule:
             else:
                 acts.extend(self.action)
         # Any mapping as a plain dict: the runner recognises built-ins by that.
-        return [dict(a) if isinstance(a, Mapping) else a for a in acts]
+        return [a if isinstance(a, dict) or not isinstance(a, Mapping) else dict(a) for a in acts]
 
 
 @dataclass
