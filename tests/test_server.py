@@ -236,6 +236,14 @@ def test_token_required_on_v1_only(server: Server) -> None:
     assert server.request("GET", "/healthz")[0] == 200
 
 
+def test_token_with_bytes_that_are_not_utf8_gets_401(server: Server) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(b"POST /v1/evaluate HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\r\n"
+                  b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")  # fmt: skip
+        answer = s.recv(1000)
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:100]
+
+
 def test_evaluate_ndjson_and_one_document(server: Server) -> None:
     body = b"\n".join(EVENTS.split(b"\n")[:5]) + b"\n{broken\n" + b'{"age": 40, "country": "US"}\n'
     status, h, out = server.request("POST", "/v1/evaluate", body, AUTH)

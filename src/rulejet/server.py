@@ -294,7 +294,9 @@ def _instrument(svc: Service, endpoint: str, handler: Any, auth: bool) -> Any:
         try:
             if token is not None:
                 given = request.headers.get("Authorization", "")
-                given_b = given[7:].encode() if given.startswith("Bearer ") else b""
+                # aiohttp decodes header bytes with surrogateescape: any bytes come back
+                raw = given[7:].encode("utf-8", "surrogateescape")
+                given_b = raw if given.startswith("Bearer ") else b""
                 if not hmac.compare_digest(given_b, token):
                     status = 401
                     return web.Response(

@@ -16,7 +16,23 @@ typedef struct {
     int have_bufs;
     Py_ssize_t busy;   /* calls waiting without the GIL */
     rj_log_recovery rec;
+    int sync_always;   /* sync="always": every append waits for its commit */
+    /* Held across one append or append_many: a call's records are
+     * consecutive (waiting for buffer room releases the GIL, and other
+     * threads' records would land in the middle). */
+    PyThread_type_lock appending;
 } LogWriter;
+
+static void lock_appends(LogWriter *self)
+{
+    if (!PyThread_acquire_lock(self->appending, NOWAIT_LOCK)) {
+        self->busy++;
+        Py_BEGIN_ALLOW_THREADS
+        PyThread_acquire_lock(self->appending, WAIT_LOCK);
+        Py_END_ALLOW_THREADS
+        self->busy--;
+    }
+}
 
 static int check_open(LogWriter *self)
 {
@@ -79,6 +95,15 @@ static int writer_init(LogWriter *self, PyObject *args, PyObject *kw)
                                                                      : self->bufs[1].len);
     rj_state *st = rj_state_from_type(Py_TYPE(self));
     int rc;
+    self->sync_always = o.sync == RJ_SYNC_ALWAYS;
+    if (!self->appending && !(self->appending = PyThread_allocate_lock())) {
+        PyBuffer_Release(&self->bufs[0]);
+        PyBuffer_Release(&self->bufs[1]);
+        self->have_bufs = 0;
+        Py_DECREF(path);
+        PyErr_NoMemory();
+        return -1;
+    }
     Py_BEGIN_ALLOW_THREADS
     rc = rj_log_open(&self->log, PyBytes_AS_STRING(path), &o, &self->rec);
     Py_END_ALLOW_THREADS
@@ -171,7 +196,10 @@ static PyObject *writer_append(LogWriter *self, PyObject *args, PyObject *kw)
         check_open(self) < 0)
         return NULL;
     uint64_t seq;
-    if (append_one(self, data, &seq) < 0 || (durable && wait_durable(self, seq + 1) < 0))
+    lock_appends(self);
+    int rc = append_one(self, data, &seq);
+    PyThread_release_lock(self->appending);
+    if (rc < 0 || ((durable || self->sync_always) && wait_durable(self, seq + 1) < 0))
         return NULL;
     return PyLong_FromUnsignedLongLong(seq);
 }
@@ -188,20 +216,22 @@ static PyObject *writer_append_many(LogWriter *self, PyObject *args, PyObject *k
     if (!seq)
         return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    lock_appends(self);
     uint64_t first = rj_log_next_seq(self->log), s = first;
     for (Py_ssize_t i = 0; i < n; i++) {
         if (append_one(self, PySequence_Fast_GET_ITEM(seq, i), &s) < 0) {
+            PyThread_release_lock(self->appending);
             Py_DECREF(seq);
             return NULL;
         }
         if (i == 0)
             first = s;
     }
+    PyThread_release_lock(self->appending);
     Py_DECREF(seq);
-    if (n && durable && wait_durable(self, s + 1) < 0)
+    if (n && (durable || self->sync_always) && wait_durable(self, s + 1) < 0)
         return NULL;
-    /* Records of one call are consecutive unless other threads append at
-     * the same time; the first and last tell the caller which are theirs. */
+    /* The call's records are consecutive: first .. end - 1. */
     return Py_BuildValue("KK", (unsigned long long)first, (unsigned long long)(n ? s + 1 : first));
 }
 
@@ -280,6 +310,8 @@ static void writer_dealloc(LogWriter *self)
         PyBuffer_Release(&self->bufs[0]);
         PyBuffer_Release(&self->bufs[1]);
     }
+    if (self->appending)
+        PyThread_free_lock(self->appending);
     tp->tp_free(self);
     Py_DECREF(tp);
 }

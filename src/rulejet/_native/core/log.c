@@ -633,10 +633,12 @@ static int recover_segment(rj_log *l, int fd, uint64_t first, uint64_t *end, uin
     for (uint64_t i = off; i < size; i++)
         rec->torn_bytes += p[i] != 0;
     munmap(p, size);
-    if (rec->torn_bytes) {
+    if (rec->torn_bytes || size < hbytes) {
         /* Cut the tail and preallocate again: the space reads as zeros,
          * so a later crash cannot make the old torn bytes look like the
-         * continuation of new records; fsync so the cut itself survives. */
+         * continuation of new records; fsync so the cut itself survives.
+         * A file cut short at a record's end has nothing torn but must
+         * grow back: the writer (and the mmap back end) use all of it. */
         if (l->sys->ftruncate(fd, (off_t)off) < 0 ||
             preallocate(l, fd, size > hbytes ? size : hbytes) < 0 || l->sys->fsync(fd) < 0)
             return -errno;
@@ -731,8 +733,9 @@ int rj_log_open(rj_log **out, const char *dir, const rj_log_options *o, rj_log_r
         /* The partly filled block the next write completes: read it back
          * (through the aligned buffer: O_DIRECT reads need one too). */
         uint8_t *b = l->o.buffers[0];
+        errno = 0;
         if (pread(l->fd, b, RJ_LOG_BLOCK, (off_t)l->fill_off) != (ssize_t)RJ_LOG_BLOCK)
-            rc = errno ? -errno : -EIO;
+            rc = errno ? -errno : -EIO; /* short: not a stale errno from before */
     }
     pthread_mutex_init(&l->mu, NULL);
     pthread_condattr_t ca;
