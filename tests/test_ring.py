@@ -393,3 +393,67 @@ class RingModel(RuleBasedStateMachine):
 
 TestRingModel = RingModel.TestCase
 TestRingModel.settings = settings(max_examples=60, stateful_step_count=60, deadline=None)
+
+
+def test_closing_during_put_many_iteration_is_closed_error(name: str) -> None:
+    r = Ring.create(name, 4096)
+
+    def items() -> Iterator[bytes]:
+        r.close()  # Python code run while put_many takes its items
+        yield b"x"
+
+    with pytest.raises(ClosedError):
+        r.put_many(items())
+
+
+def test_a_signal_handler_closing_a_waiting_ring(name: str) -> None:
+    r = Ring.create(name, 4096)
+    old = signal.signal(signal.SIGALRM, lambda *a: r.close())
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(ClosedError):
+            r.get(timeout=5)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_damaged_lengths_and_positions_are_ring_errors(name: str) -> None:
+    r = Ring.create(name, 4096)
+    r.put(b"hello")
+    r.close()
+    with open(ring_path(name), "r+b") as f:
+        f.seek(4096)  # the first record's length word
+        f.write(struct.pack("<Q", 1 << 20))
+    with pytest.raises(RingError, match="length"):
+        Ring.attach(name).get(timeout=0)
+    with open(ring_path(name), "r+b") as f:
+        f.seek(128)  # tail
+        f.write(struct.pack("<Q", 4092))
+    with pytest.raises(RingError, match="positions"):
+        Ring.attach(name)
+
+
+def test_nan_timeouts_and_oversized_capacities_are_refused(name: str) -> None:
+    r = Ring.create(name, 4096)
+    with pytest.raises(ValueError, match="NaN"):
+        r.get(timeout=float("nan"))
+    with pytest.raises(ValueError, match="1 TiB"):
+        Ring.create(name + "x", 1 << 64)
+
+
+def test_closing_one_side_keeps_the_other_sides_position(name: str) -> None:
+    """SPSC: each side publishes only its own position; a consumer's close
+    must not rewind the tail, nor a producer's the head."""
+    prod, cons = Ring.create(name, 4096), Ring.attach(name)
+    for m in (b"one", b"two", b"three"):
+        prod.put(m)
+    assert cons.get(timeout=0) == b"one"
+    cons.close()
+    again = Ring.attach(name)  # a consumer restarting while the producer lives
+    assert again.get_many(10, timeout=0) == [b"two", b"three"]
+    again.close()
+    prod.close()
+    last = Ring.attach(name)
+    with pytest.raises(TimeoutError):
+        last.get(timeout=0)  # nothing redelivered

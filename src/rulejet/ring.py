@@ -60,8 +60,8 @@ class Ring(RingBase):
         two, at least 4096). Raises FileError if the name is taken."""
         if mode not in _MODES:
             raise ValueError(f"mode must be 'spsc' or 'mpmc', not {mode!r}")
-        if capacity_bytes <= 0:
-            raise ValueError("capacity_bytes must be positive")
+        if not 0 < capacity_bytes <= 1 << 40:  # the native side's RJ_RING_MAX_CAPACITY
+            raise ValueError("capacity_bytes must be positive and at most 1 TiB")
         path = ring_path(name)
         ring = cls(path, True, capacity_bytes, _MODES[mode])
         ring.name, ring.path = name, path

@@ -7,6 +7,8 @@
 #include <time.h>
 
 #include "../core/ring.h"
+#include <math.h>
+
 #include "module.h"
 
 typedef struct {
@@ -25,6 +27,20 @@ static int check_open(Ring *self)
     rj_state *st = rj_state_from_type(Py_TYPE(self));
     PyErr_SetString(st->ClosedError, "the ring is closed");
     return -1;
+}
+
+/* Publish what this object wrote or took, if it is still open (the ring
+ * may have been closed while a call waited). */
+static void commit_writes(Ring *self)
+{
+    if (self->open)
+        rj_ring_commit_writes(&self->ring);
+}
+
+static void commit_reads(Ring *self)
+{
+    if (self->open)
+        rj_ring_commit_reads(&self->ring);
 }
 
 static int ring_init(Ring *self, PyObject *args, PyObject *kw)
@@ -73,6 +89,10 @@ static int parse_timeout(PyObject *t, int64_t *deadline)
     double secs = PyFloat_AsDouble(t);
     if (secs == -1.0 && PyErr_Occurred())
         return -1;
+    if (isnan(secs)) {
+        PyErr_SetString(PyExc_ValueError, "timeout must be a number of seconds or None, not NaN");
+        return -1;
+    }
     if (secs < 0)
         secs = 0;
     struct timespec ts;
@@ -110,6 +130,8 @@ static int wait_ring(Ring *self, Py_ssize_t space_len, int64_t deadline, const c
         if (rc == 0)
             return 0;
         if (PyErr_CheckSignals() < 0)
+            return -1;
+        if (check_open(self) < 0) /* a signal handler may have closed it */
             return -1;
     }
 }
@@ -149,7 +171,7 @@ static int put_one(Ring *self, PyObject *obj, int64_t deadline)
             rc = -1;
             break;
         }
-        rj_ring_commit_writes(&self->ring); /* the consumer may be waiting for these */
+        commit_writes(self); /* the consumer may be waiting for these */
         if (wait_ring(self, n, deadline, "no room before the timeout") < 0) {
             rc = -1;
             break;
@@ -200,7 +222,7 @@ static PyObject *ring_put(Ring *self, PyObject *const *args, Py_ssize_t nargs, P
         return NULL;
     if (put_one(self, args[0], deadline) < 0)
         return NULL;
-    rj_ring_commit_writes(&self->ring);
+    commit_writes(self);
     Py_RETURN_NONE;
 }
 
@@ -216,12 +238,16 @@ static PyObject *ring_put_many(Ring *self, PyObject *const *args, Py_ssize_t nar
     PyObject *seq = PySequence_Fast(args[0], "put_many() needs an iterable of bytes-like items");
     if (!seq)
         return NULL;
+    if (check_open(self) < 0) { /* iterating ran Python code: it may have closed the ring */
+        Py_DECREF(seq);
+        return NULL;
+    }
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), i = 0;
     PyObject **items = PySequence_Fast_ITEMS(seq);
     for (; i < n; i++)
         if (put_one(self, items[i], deadline) < 0)
             break;
-    rj_ring_commit_writes(&self->ring);
+    commit_writes(self);
     Py_DECREF(seq);
     if (i < n) {
         if (PyErr_ExceptionMatches(PyExc_TimeoutError)) {
@@ -256,7 +282,11 @@ static PyObject *ring_put_many(Ring *self, PyObject *const *args, Py_ssize_t nar
 static PyObject *take_one(Ring *self)
 {
     rj_ring_msg m;
-    if (rj_ring_peek(&self->ring, &m) < 0)
+    int rc = rj_ring_peek(&self->ring, &m);
+    if (rc == -EBADMSG)
+        return PyErr_Format(rj_state_from_type(Py_TYPE(self))->RingError,
+                            "damaged ring: a message's length runs past the published data");
+    if (rc < 0)
         return NULL;
     PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(m.n1 + m.n2));
     if (b) {
@@ -272,7 +302,7 @@ static PyObject *take_one(Ring *self)
 
 static int wait_data(Ring *self, int64_t deadline)
 {
-    rj_ring_commit_reads(&self->ring); /* a producer may be waiting for this room */
+    commit_reads(self); /* a producer may be waiting for this room */
     if (wait_ring(self, -1, deadline, "no message before the timeout") < 0)
         return -1;
     return check_open(self);
@@ -286,7 +316,7 @@ static PyObject *ring_get(Ring *self, PyObject *const *args, Py_ssize_t nargs, P
     for (;;) {
         PyObject *b = take_one(self);
         if (b || PyErr_Occurred()) {
-            rj_ring_commit_reads(&self->ring);
+            commit_reads(self);
             return b;
         }
         if (wait_data(self, deadline) < 0)
@@ -330,10 +360,10 @@ static PyObject *ring_get_many(Ring *self, PyObject *const *args, Py_ssize_t nar
         if (wait_data(self, deadline) < 0)
             goto fail;
     }
-    rj_ring_commit_reads(&self->ring);
+    commit_reads(self);
     return list;
 fail:
-    rj_ring_commit_reads(&self->ring);
+    commit_reads(self);
     Py_DECREF(list);
     return NULL;
 }

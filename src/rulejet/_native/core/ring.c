@@ -99,6 +99,15 @@ int rj_ring_create(rj_ring *r, const char *path, uint64_t capacity, int mode)
         unlink(path);
         return -e;
     }
+    /* Reserve the pages now: on a full tmpfs a store into a sparse page
+     * is SIGBUS; here it is ENOSPC (a file system without fallocate keeps
+     * the sparse file). */
+    int fe = posix_fallocate(fd, 0, (off_t)total);
+    if (fe && fe != EOPNOTSUPP && fe != EINVAL) {
+        close(fd);
+        unlink(path);
+        return -fe;
+    }
     void *map = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     int e = errno;
     close(fd);
@@ -152,6 +161,14 @@ int rj_ring_attach(rj_ring *r, const char *path, const char **why)
     rj_ring_shared *sh = map;
     (void)__atomic_load_n(&sh->magic, __ATOMIC_ACQUIRE);
     *why = rj_ring_check(sh, len);
+    if (!*why && sh->mode == RJ_RING_SPSC) {
+        /* The positions are not in the checksum (they move): a damaged
+         * pair would send a write or a read past the mapping. */
+        uint64_t head = atomic_load_explicit(&sh->head, memory_order_acquire);
+        uint64_t tail = atomic_load_explicit(&sh->tail, memory_order_acquire);
+        if ((head | tail) % 8 || tail - head > sh->capacity)
+            *why = "damaged positions (head and tail)";
+    }
     if (*why) {
         munmap(map, len);
         return -EINVAL;
@@ -250,6 +267,10 @@ static int spsc_peek(rj_ring *r, rj_ring_msg *m)
     uint64_t hdr;
     memcpy(&hdr, r->data + (r->rpos & r->mask), 8);
     size_t len = (size_t)(uint32_t)hdr;
+    /* A length past what was published (a damaged file) must not send
+     * the copy beyond the mapping. */
+    if (r->cached_tail - r->rpos > r->capacity || 8 + round8(len) > r->cached_tail - r->rpos)
+        return -EBADMSG;
     view_bytes(r, r->rpos + 8, len, m);
     m->pos = r->rpos;
     m->next = r->rpos + 8 + round8(len);
@@ -354,12 +375,18 @@ static void mpmc_done(rj_ring *r, const rj_ring_msg *m)
 
 int rj_ring_write(rj_ring *r, const void *data, size_t len)
 {
-    return r->mode == RJ_RING_SPSC ? spsc_write(r, data, len) : mpmc_write(r, data, len);
+    if (r->mode != RJ_RING_SPSC)
+        return mpmc_write(r, data, len);
+    int rc = spsc_write(r, data, len);
+    r->wrote |= rc == 0;
+    return rc;
 }
 
 void rj_ring_commit_writes(rj_ring *r)
 {
-    if (r->mode == RJ_RING_SPSC)
+    /* Only a side that wrote owns tail: a consumer's wpos is stale, and
+     * storing it (on close, say) would move the producer's tail back. */
+    if (r->mode == RJ_RING_SPSC && r->wrote)
         atomic_store_explicit(&r->sh->tail, r->wpos, memory_order_release);
     wake(&r->sh->data_epoch, &r->sh->data_waiters);
 }
@@ -371,15 +398,17 @@ int rj_ring_peek(rj_ring *r, rj_ring_msg *m)
 
 void rj_ring_done(rj_ring *r, const rj_ring_msg *m)
 {
-    if (r->mode == RJ_RING_SPSC)
+    if (r->mode == RJ_RING_SPSC) {
         r->rpos = m->next;
-    else
+        r->took = 1;
+    } else {
         mpmc_done(r, m);
+    }
 }
 
 void rj_ring_commit_reads(rj_ring *r)
 {
-    if (r->mode == RJ_RING_SPSC)
+    if (r->mode == RJ_RING_SPSC && r->took) /* as for tail: only the side that read */
         atomic_store_explicit(&r->sh->head, r->rpos, memory_order_release);
     wake(&r->sh->space_epoch, &r->sh->space_waiters);
 }

@@ -80,6 +80,7 @@ typedef struct rj_ring {
     uint64_t wpos, cached_head; /* SPSC producer */
     uint64_t rpos, cached_tail; /* SPSC consumer */
     int mode;
+    int wrote, took;     /* SPSC: this side moved wpos / rpos (only then publish them) */
     uint64_t contention; /* failed CASes in this process */
 } rj_ring;
 
