@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 
 import pytest
@@ -64,8 +65,8 @@ def test_bad_arguments() -> None:
     for kwargs in ({"size": -1}, {"size": 8, "align": 3}, {"size": 8, "align": 0}):
         with pytest.raises(ValueError):
             arena.alloc(**kwargs)
-    with pytest.raises(OSError):
-        arena.alloc(8, align=1 << 20)  # beyond a page: EINVAL from the allocator
+    with pytest.raises(ValueError):
+        arena.alloc(8, align=1 << 20)  # beyond a page: bad input, not a failed call
     with pytest.raises(ValueError):
         Arena(chunk_size=0)
 
@@ -204,3 +205,15 @@ def test_alloc_many_object_array_is_reused_and_outlives_the_arena_name() -> None
     memoryview(bigger[-1])[:] = b"x" * 16  # the buffers hold the arena
     assert bytes(memoryview(bigger[-1])) == b"x" * 16
     del bigger
+
+
+def test_bad_alignments_and_chunk_sizes_are_value_errors() -> None:
+    arena = Arena()
+    page = os.sysconf("SC_PAGESIZE")
+    with pytest.raises(ValueError, match="page size"):
+        arena.alloc(8, align=2 * page)
+    with pytest.raises(ValueError, match="page size"):
+        arena.alloc_many(3, 16, align=2 * page)
+    with pytest.raises(ValueError, match="1 TiB"):
+        Arena(chunk_size=1 << 41)
+    arena.close()

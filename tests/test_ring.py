@@ -457,3 +457,34 @@ def test_closing_one_side_keeps_the_other_sides_position(name: str) -> None:
     last = Ring.attach(name)
     with pytest.raises(TimeoutError):
         last.get(timeout=0)  # nothing redelivered
+
+
+def test_put_many_keeps_its_items_while_another_thread_changes_the_list(name: str) -> None:
+    import threading
+
+    r = Ring.create(name, 1 << 20)
+    items = [bytes([65 + i]) * 200_000 for i in range(12)]  # more than fits: put_many waits
+    want = list(items)
+    got: list[bytes] = []
+
+    def meddle() -> None:
+        time.sleep(0.2)
+        items.clear()  # frees the list's item array under a put_many that borrowed it
+        while len(got) < len(want):
+            got.extend(r.get_many(1000, timeout=5))
+
+    t = threading.Thread(target=meddle)
+    t.start()
+    r.put_many(items, timeout=10)
+    t.join(20)
+    assert got == want
+
+
+def test_mpmc_damaged_sequence_words_are_ring_errors(name: str) -> None:
+    Ring.create(name, 4096, "mpmc").close()
+    with open(ring_path(name), "r+b") as f:
+        f.seek(4096 + 8)  # seq[1]: a later lap than the tail says
+        f.write(struct.pack("<Q", 1000))
+    r = Ring.attach(name)
+    with pytest.raises(RingError, match="damaged"):
+        r.put(b"x" * 100, timeout=1)  # it spun forever with the GIL held

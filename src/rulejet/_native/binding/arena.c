@@ -7,6 +7,8 @@
  * and close() refuse with BusyError while live > 0, the way bytearray
  * refuses to resize while exported.
  */
+#include <unistd.h>
+
 #include "module.h"
 #include "../core/arena.h"
 
@@ -57,8 +59,8 @@ static int arena_init(Arena *self, PyObject *args, PyObject *kw)
     }
     if (!PyArg_ParseTupleAndKeywords(args, kw, "|n:Arena", names, &chunk))
         return -1;
-    if (chunk <= 0) {
-        PyErr_SetString(PyExc_ValueError, "chunk_size must be positive");
+    if (chunk <= 0 || (uint64_t)chunk > (1ULL << 40)) {
+        PyErr_SetString(PyExc_ValueError, "chunk_size must be positive and at most 1 TiB");
         return -1;
     }
     int rc = rj_arena_init(&self->arena, (size_t)chunk);
@@ -117,6 +119,10 @@ static int parse_size(Py_ssize_t n, Py_ssize_t align)
 {
     if (n < 0 || align <= 0 || (align & (align - 1))) {
         PyErr_SetString(PyExc_ValueError, "size must be >= 0 and align a power of two");
+        return -1;
+    }
+    if ((size_t)align > (size_t)sysconf(_SC_PAGESIZE)) { /* bad input, not a failed call */
+        PyErr_SetString(PyExc_ValueError, "align must be at most the page size");
         return -1;
     }
     return 0;

@@ -164,6 +164,12 @@ static int put_one(Ring *self, PyObject *obj, int64_t deadline)
         int w = rj_ring_write(&self->ring, p, (size_t)n);
         if (w == 0)
             break;
+        if (w == -EBADMSG) {
+            PyErr_SetString(rj_state_from_type(Py_TYPE(self))->RingError,
+                            "damaged ring: its slot sequence words are inconsistent");
+            rc = -1;
+            break;
+        }
         if (w == -EMSGSIZE) {
             PyErr_Format(PyExc_ValueError,
                          "message of %zd bytes is larger than the ring takes (%llu)", n,
@@ -235,7 +241,9 @@ static PyObject *ring_put_many(Ring *self, PyObject *const *args, Py_ssize_t nar
     }
     if (call_prologue(self, args, nargs, kw, 1, &deadline) < 0)
         return NULL;
-    PyObject *seq = PySequence_Fast(args[0], "put_many() needs an iterable of bytes-like items");
+    /* A tuple of our own: waiting for room releases the GIL, and a list
+     * another thread changes meanwhile would free items under us. */
+    PyObject *seq = PySequence_Tuple(args[0]);
     if (!seq)
         return NULL;
     if (check_open(self) < 0) { /* iterating ran Python code: it may have closed the ring */
@@ -285,7 +293,7 @@ static PyObject *take_one(Ring *self)
     int rc = rj_ring_peek(&self->ring, &m);
     if (rc == -EBADMSG)
         return PyErr_Format(rj_state_from_type(Py_TYPE(self))->RingError,
-                            "damaged ring: a message's length runs past the published data");
+                            "damaged ring: a message's length or sequence word is inconsistent");
     if (rc < 0)
         return NULL;
     PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(m.n1 + m.n2));

@@ -315,7 +315,13 @@ static int mpmc_write(rj_ring *r, const void *data, size_t len)
                 return -EAGAIN;
             pos = now;
         } else {
-            pos = atomic_load_explicit(&sh->tail, memory_order_relaxed);
+            /* Claimed by a producer ahead of us: the tail has moved. If it
+             * has not, the seq words are damaged (a sound ring cannot show
+             * a later lap's seq before the tail passed it): stop spinning. */
+            uint64_t now = atomic_load_explicit(&sh->tail, memory_order_relaxed);
+            if (now == pos)
+                return -EBADMSG;
+            pos = now;
         }
     }
     /* Slots [pos, pos + k) are ours. Header, then payload, then publish. */
@@ -330,7 +336,7 @@ static int mpmc_peek(rj_ring *r, rj_ring_msg *m)
     rj_ring_shared *sh = r->sh;
     uint64_t smask = r->slots - 1;
     uint64_t pos = atomic_load_explicit(&sh->head, memory_order_relaxed);
-    unsigned spins = 1;
+    unsigned spins = 1, stuck = 0;
     for (;;) {
         uint64_t s = atomic_load_explicit(&r->seq[pos & smask], memory_order_acquire);
         int64_t diff = (int64_t)(s - (pos + 1));
@@ -341,8 +347,13 @@ static int mpmc_peek(rj_ring *r, rj_ring_msg *m)
             uint64_t k = hdr >> 32;
             size_t len = (size_t)(uint32_t)hdr;
             if (k == 0 || k > r->slots || k != slots_for(len)) {
-                pos = atomic_load_explicit(&sh->head, memory_order_relaxed);
-                continue; /* a torn read of a slot being reused: look again */
+                /* A torn read of a slot being reused: look again, while
+                 * the head moves; a bad header that stays is damage. */
+                uint64_t now = atomic_load_explicit(&sh->head, memory_order_relaxed);
+                if (now == pos && ++stuck > (1u << 16))
+                    return -EBADMSG;
+                pos = now;
+                continue;
             }
             if (atomic_compare_exchange_weak_explicit(&sh->head, &pos, pos + k,
                                                       memory_order_relaxed, memory_order_relaxed)) {
@@ -359,7 +370,12 @@ static int mpmc_peek(rj_ring *r, rj_ring_msg *m)
                 return -EAGAIN;
             pos = now;
         } else {
-            pos = atomic_load_explicit(&sh->head, memory_order_relaxed);
+            /* Taken by a consumer ahead of us (the head has moved), or
+             * damaged seq words if it has not. */
+            uint64_t now = atomic_load_explicit(&sh->head, memory_order_relaxed);
+            if (now == pos)
+                return -EBADMSG;
+            pos = now;
         }
     }
 }
