@@ -214,3 +214,18 @@ def test_abandoned_lease_gives_its_frame_back() -> None:
     del lease, f  # dropped without __exit__ (an abandoned generator does this)
     frames.give_back(frames.take())
     assert frames.available == 1
+
+
+def test_a_kept_lease_proxy_cannot_view_memory_lent_again() -> None:
+    pool = BufferPool(64, count=1, align=64)
+    view = pool.take()
+    keep = view.obj  # the lease's proxy object, kept past the lease
+    pool.give_back(view)
+    with pytest.raises(ValueError, match="given back"):
+        memoryview(keep)
+    other = pool.take()
+    other[:5] = b"AAAAA"
+    assert bytes(other[:5]) == b"AAAAA"
+    pool.give_back(other)
+    del keep, view, other  # the proxies pin the arena until they go
+    pool.close()

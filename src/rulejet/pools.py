@@ -122,6 +122,7 @@ class BufferPool:
             buf, proxy, _ = lease
             with suppress(BufferError):  # a view exported from it: the count below sees it
                 view.release()
+            proxy.revoke()  # a kept `view.obj` must not make a view of lent-again memory
             if proxy.exports:
                 self._aside.append((buf, proxy))
                 if quiet:

@@ -33,6 +33,7 @@ typedef struct {
     Py_ssize_t exports; /* live Py_buffer exports (GIL held when changed) */
     uint8_t reusable;   /* returns to its size class's free list when freed */
     uint8_t in_batch;   /* parent is its ArenaBatch, whose objs array holds self */
+    uint8_t revoked;    /* a pool's proxy after its lease: no new views */
 } ArenaBuffer;
 
 #define SPARE_OBJS_MAX ((Py_ssize_t)1 << 20)
@@ -102,6 +103,7 @@ static void init_buffer(ArenaBuffer *b, Arena *owner, PyObject *parent, void *p,
     b->ptr = p;
     b->len = len;
     b->exports = 0;
+    b->revoked = 0;
     b->reusable = 0;
     b->in_batch = 0;
     owner->live++;
@@ -393,6 +395,11 @@ static void buffer_dealloc(ArenaBuffer *self)
 
 static int buffer_getbuffer(ArenaBuffer *self, Py_buffer *view, int flags)
 {
+    if (self->revoked) {
+        PyErr_SetString(PyExc_ValueError,
+                        "this lease was given back: its memory may be lent to someone else");
+        return -1;
+    }
     if (PyBuffer_FillInfo(view, (PyObject *)self, self->ptr, self->len, 0, flags) < 0)
         return -1;
     self->exports++;
@@ -416,12 +423,20 @@ static PyObject *buffer_proxy(ArenaBuffer *self, PyObject *Py_UNUSED(a))
     return (PyObject *)b;
 }
 
+static PyObject *buffer_revoke(ArenaBuffer *self, PyObject *Py_UNUSED(a))
+{
+    self->revoked = 1;
+    Py_RETURN_NONE;
+}
+
 static PyObject *buffer_exports(ArenaBuffer *self, void *Py_UNUSED(c))
 {
     return PyLong_FromSsize_t(self->exports);
 }
 
 static PyMethodDef buffer_methods[] = {
+    {"revoke", (PyCFunction)buffer_revoke, METH_NOARGS,
+     "revoke(): no new buffer views of this object (views already made stay)."},
     {"proxy", (PyCFunction)buffer_proxy, METH_NOARGS,
      "A new ArenaBuffer over the same memory (with its own export count)."},
     {NULL, NULL, 0, NULL},
