@@ -21,6 +21,7 @@ which the reference evaluator (_ref/cel.py) and the native compiler share.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import InputError
@@ -247,10 +248,14 @@ class _Parser:
         self.i = 0
         self.nesting = 0
 
-    def enter(self, tok: Token) -> None:
+    def nested(self, tok: Token, parse: Callable[[], Node]) -> Node:
+        """parse() one level deeper (tok opened the level)."""
         self.nesting += 1
         if self.nesting > MAX_NESTING:
             raise self.error(f"nested more than {MAX_NESTING} levels deep", tok)
+        node = parse()
+        self.nesting -= 1
+        return node
 
     def peek(self) -> Token:
         return self.tokens[self.i]
@@ -331,10 +336,7 @@ class _Parser:
 
     def unary(self) -> Node:
         if self.at("!", "-"):
-            self.enter(self.peek())
-            node = self.signed()
-            self.nesting -= 1
-            return node
+            return self.nested(self.peek(), self.signed)
         return self.postfix()
 
     def signed(self) -> Node:
@@ -416,10 +418,7 @@ class _Parser:
                 raise self.error("integer literal out of 64-bit range", tok)
             return Literal(tok.pos, tok.value)  # type: ignore[arg-type]
         if tok.kind == "op" and tok.text in ("(", "["):
-            self.enter(tok)
-            node = self.group(tok)
-            self.nesting -= 1
-            return node
+            return self.nested(tok, lambda: self.group(tok))
         if tok.kind == "op" and tok.text == "$":
             return Field(tok.pos, ())
         if tok.kind == "ident":
@@ -430,10 +429,7 @@ class _Parser:
             if tok.text == "in":
                 raise self.error("unexpected 'in'", tok)
             if self.at("("):
-                self.enter(tok)
-                node = self.function(tok)
-                self.nesting -= 1
-                return node
+                return self.nested(tok, lambda: self.function(tok))
             return Field(tok.pos, (tok.text,))
         found = "end of expression" if tok.kind == "end" else repr(tok.text)
         raise self.error(f"expected a value, found {found}", tok)

@@ -36,6 +36,16 @@ RULE_KEYS = {"name", "when", "when_jsonlogic", "then", "priority", "tags", "enab
 BUILTIN_ACTIONS = {"count", "stop"}
 
 
+def is_builtin_action(action: Any) -> bool:
+    """``count``, ``stop``, ``{tag: NAME}`` or ``{route: NAME}``."""
+    return (isinstance(action, str) and action in BUILTIN_ACTIONS) or (
+        isinstance(action, dict)
+        and len(action) == 1
+        and next(iter(action)) in ("tag", "route")
+        and isinstance(next(iter(action.values())), str)
+    )
+
+
 @dataclass
 class Problem:
     file: str
@@ -327,12 +337,7 @@ def _check_then(
         return []
     out: list[str | dict[str, str]] = []
     for action in then:
-        if (isinstance(action, str) and action in BUILTIN_ACTIONS) or (
-            isinstance(action, dict)
-            and len(action) == 1
-            and next(iter(action)) in ("tag", "route")
-            and isinstance(next(iter(action.values())), str)
-        ):
+        if is_builtin_action(action):
             out.append(action)
         else:
             problem(

@@ -26,6 +26,7 @@ from .compiler import CompiledRules, compile_rules
 from .expr import Node, parse_expr
 from .jsonlogic import JsonLogic, from_jsonlogic
 from .paths import encode_json_text
+from .rulefile import is_builtin_action
 
 if TYPE_CHECKING:
     import os
@@ -65,16 +66,7 @@ class Rule:
 
     def __post_init__(self) -> None:
         for act in self.actions:  # a misspelled action must not be ignored silently
-            if callable(act) and not isinstance(act, (str, Mapping)):
-                continue
-            if isinstance(act, str) and act in ("count", "stop"):
-                continue
-            if (
-                isinstance(act, dict)
-                and len(act) == 1
-                and set(act) <= {"tag", "route"}
-                and isinstance(next(iter(act.values())), str)
-            ):
+            if (callable(act) and not isinstance(act, (str, Mapping))) or is_builtin_action(act):
                 continue
             raise ValueError(
                 f"rule {self.name!r}: unknown action {act!r} (a callable, 'count', 'stop',"

@@ -446,36 +446,37 @@ def _route_to_log(
     return len(spans) // 2
 
 
+def _routes(engine: Engine) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(route name, its sink's spec, {} if undeclared) for every route action."""
+    for rule in engine.rules:
+        for act in rule.actions:
+            if isinstance(act, dict) and "route" in act:
+                yield act["route"], engine.sinks.get(act["route"]) or {}
+
+
 def routes_to_stdout(engine: Engine) -> bool:
     """Whether some rule routes lines to a stdout sink."""
-    return any(
-        (engine.sinks.get(a["route"]) or {}).get("stdout")
-        for rule in engine.rules
-        for a in rule.actions
-        if isinstance(a, dict) and "route" in a
-    )
+    return any(spec.get("stdout") for _, spec in _routes(engine))
 
 
 def _check_routes(engine: Engine, out_dir: str | os.PathLike[str] | None) -> None:
     """Every route has somewhere to go, before any event is read (found
     after the run, the actions would have run and other sinks been written)."""
-    for rule in engine.rules:
-        for act in rule.actions:
-            if not (isinstance(act, dict) and "route" in act):
-                continue
-            spec = engine.sinks.get(act["route"]) or {}
-            if spec.get("stdout"):
-                try:
-                    sys.stdout.fileno()
-                except (AttributeError, OSError, ValueError):  # UnsupportedOperation too
-                    raise ValueError(
-                        f"route {act['route']!r} goes to stdout, which has no file"
-                        " descriptor here (redirected to a Python object?)"
-                    ) from None
-            elif not ("path" in spec or "log" in spec or out_dir is not None):
+    for name, spec in _routes(engine):
+        if spec.get("stdout"):
+            try:
+                sys.stdout.fileno()
+            except (AttributeError, OSError, ValueError):  # UnsupportedOperation too
                 raise ValueError(
-                    f"route {act['route']!r} has no sink: declare it under sinks: or pass --out DIR"
-                )
+                    f"route {name!r} goes to stdout, which has no file"
+                    " descriptor here (redirected to a Python object?)"
+                ) from None
+        elif not ("path" in spec or "log" in spec or out_dir is not None):
+            raise _no_sink(name)
+
+
+def _no_sink(name: str) -> ValueError:
+    return ValueError(f"route {name!r} has no sink: declare it under sinks: or pass --out DIR")
 
 
 def _open_sink(
@@ -490,7 +491,7 @@ def _open_sink(
     elif out_dir is not None:
         path = os.path.join(out_dir, f"{name}.ndjson")
     else:
-        raise ValueError(f"route {name!r} has no sink: declare it under sinks: or pass --out DIR")
+        raise _no_sink(name)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), True
 

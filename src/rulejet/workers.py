@@ -63,6 +63,19 @@ def decode(message: bytes) -> tuple[tuple[int, ...], bytes]:
     return positions, message[2 + 2 * n :]
 
 
+def _run_event(engine: Engine, positions: Any, raw: bytes, counts: list[int]) -> str | None:
+    """One event's actions, counting each rule's that completed; the first
+    failure's traceback stops the rest (None if all ran)."""
+    value = json.loads(raw)
+    for pos in positions:
+        try:
+            engine.run_actions(pos, value)
+            counts[pos] += 1
+        except Exception:
+            return f"rule {engine.rules[pos].name!r}: {traceback.format_exc()}"
+    return None
+
+
 def _worker(engine: Engine, ring_name: str, conn: Any) -> None:
     counts = [0] * len(engine.rules)
     error = None
@@ -78,15 +91,8 @@ def _worker(engine: Engine, ring_name: str, conn: Any) -> None:
                     ring.put_many(batch[k + 1 :])
                     done = True
                     break
-                positions, raw = decode(message)
-                value = json.loads(raw)
-                for pos in positions:
-                    if error is None:  # after a failure: drain the ring, run and count nothing
-                        try:
-                            engine.run_actions(pos, value)
-                            counts[pos] += 1
-                        except Exception:
-                            error = f"rule {engine.rules[pos].name!r}: {traceback.format_exc()}"
+                if error is None:  # after a failure: drain the ring, run and count nothing
+                    error = _run_event(engine, *decode(message), counts)
         ring.close()
     except BaseException:
         error = error or traceback.format_exc()
@@ -167,17 +173,8 @@ class WorkerPool:
 
     def _run_here(self, positions: tuple[int, ...], raw: bytes) -> None:
         """An event's actions in this process, as a worker would run them."""
-        if self.local_error is not None:
-            return
-        value = json.loads(raw)
-        for pos in positions:
-            try:
-                self.engine.run_actions(pos, value)
-                self.local_counts[pos] += 1
-            except Exception:
-                name = self.engine.rules[pos].name
-                self.local_error = f"rule {name!r}: {traceback.format_exc()}"
-                return
+        if self.local_error is None:
+            self.local_error = _run_event(self.engine, positions, raw, self.local_counts)
 
     def finish(self) -> list[int]:
         """Stop the workers; per-rule counts of events whose actions ran.
