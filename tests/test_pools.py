@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -165,6 +166,29 @@ def test_frame_held_by_memoryview_or_view_is_not_lent_again() -> None:
         frames.take()
     del v
     frames.give_back(frames.take())
+
+
+@pytest.mark.parametrize(
+    "keep",
+    [
+        lambda f: f.base.base,  # numpy's memoryview under the frame's base
+        lambda f: memoryview(f.base.base),  # another view of that buffer
+        lambda f: f.base.base[1:],
+        lambda f: f.base.base.obj,  # the arena buffer itself
+        lambda f: memoryview(f.base.base.obj),
+    ],
+)
+def test_frame_memory_kept_through_its_base_chain_is_not_lent_again(keep: Any) -> None:
+    frames = FramePool((16,), np.uint8, 1, timeout=0.02)
+    f = frames.take()
+    kept = keep(f)
+    frames.give_back(f)
+    del f
+    with pytest.raises(TimeoutError):
+        frames.take()  # writing through `kept` would change the next lease
+    del kept
+    frames.give_back(frames.take())
+    frames.close()
 
 
 def test_frame_pool_close_refuses_while_lent_and_grow_adds_frames() -> None:

@@ -173,9 +173,10 @@ class FramePool:
     again (making arrays is what a lease would otherwise cost). A frame is
     lent only while nothing outside the pool refers to it: the pool checks
     the reference counts of the array and of its base array (every numpy
-    view made from it refers to that base), so a frame still bound to a
-    name, or sliced, or wrapped in a memoryview, is skipped until that
-    reference is gone. The most recently returned idle frame is lent first
+    view made from it refers to that base), and of the memoryview and
+    arena buffer under that base, so a frame still bound to a name, or
+    sliced, or wrapped in a memoryview, is skipped until that reference is
+    gone. The most recently returned idle frame is lent first
     (its memory is the warmest in cache). Lending and returning run in C
     (``_native.Lender``); waiting, growth and timeouts here."""
 

@@ -5,7 +5,11 @@
  * object that every view of it refers to (a numpy array's base). An
  * object may be lent when only the Lender refers to it and to its root
  * (reference counts 1 and 2: the root is held by the Lender and by the
- * object). Lent objects are marked; giving back one that is not lent is a
+ * object). When the root's own base is a memoryview (numpy's frombuffer
+ * makes one), that memoryview and the memory's owner under it must be
+ * as unreferenced as before the first lease too, and no other
+ * memoryview may share its buffer: `frame.base.base` kept past a return
+ * would otherwise write into the next lease. Lent objects are marked; giving back one that is not lent is a
  * ValueError. The most recently returned idle object is lent first (the
  * warmest in cache). Everything runs under the GIL, which is what makes
  * each call atomic; waiting, growth and timeouts stay in Python
@@ -15,6 +19,11 @@
 typedef struct {
     PyObject_HEAD
     PyObject **objs, **roots;
+    /* The root's base memoryview and its exporter (NULL when the root's
+     * base is not a memoryview), with their reference counts while idle
+     * (recorded when first checked: the pool holds no temporaries then). */
+    PyObject **views, **owners;
+    Py_ssize_t *view_refs, *owner_refs;
     Py_ssize_t *stack; /* indexes of objects not lent; top = most recent */
     char *lent;
     Py_ssize_t n, cap, top;
@@ -28,9 +37,22 @@ typedef struct {
     PyObject *obj; /* the object lent to this block */
 } Lease;
 
-static int lender_is_idle(const Lender *self, Py_ssize_t i)
+static int lender_is_idle(Lender *self, Py_ssize_t i)
 {
-    return Py_REFCNT(self->objs[i]) == 1 && Py_REFCNT(self->roots[i]) == 2;
+    if (Py_REFCNT(self->objs[i]) != 1 || Py_REFCNT(self->roots[i]) != 2)
+        return 0;
+    PyObject *view = self->views[i];
+    if (!view)
+        return 1;
+    /* Other memoryviews over the same buffer (slices, memoryview(view)). */
+    if (((PyMemoryViewObject *)view)->mbuf->exports != 1)
+        return 0;
+    if (!self->view_refs[i]) {
+        self->view_refs[i] = Py_REFCNT(view);
+        self->owner_refs[i] = Py_REFCNT(self->owners[i]);
+    }
+    return Py_REFCNT(view) == self->view_refs[i] &&
+           Py_REFCNT(self->owners[i]) == self->owner_refs[i];
 }
 
 static PyObject *lender_add(Lender *self, PyObject *const *args, Py_ssize_t nargs)
@@ -41,25 +63,36 @@ static PyObject *lender_add(Lender *self, PyObject *const *args, Py_ssize_t narg
     }
     if (self->n == self->cap) {
         Py_ssize_t cap = self->cap ? self->cap * 2 : 8;
-        PyObject **objs = PyMem_Realloc(self->objs, (size_t)cap * sizeof *objs);
-        if (objs)
-            self->objs = objs;
-        PyObject **roots = PyMem_Realloc(self->roots, (size_t)cap * sizeof *roots);
-        if (roots)
-            self->roots = roots;
-        Py_ssize_t *stack = PyMem_Realloc(self->stack, (size_t)cap * sizeof *stack);
-        if (stack)
-            self->stack = stack;
-        char *lent = PyMem_Realloc(self->lent, (size_t)cap);
-        if (lent)
-            self->lent = lent;
-        if (!objs || !roots || !stack || !lent)
-            return PyErr_NoMemory();
+        /* Each array grown in turn; one left larger on failure is harmless. */
+#define GROW(field)                                                                  \
+    do {                                                                             \
+        void *grown = PyMem_Realloc(self->field, (size_t)cap * sizeof *self->field); \
+        if (!grown)                                                                  \
+            return PyErr_NoMemory();                                                 \
+        self->field = grown;                                                         \
+    } while (0)
+        GROW(objs);
+        GROW(roots);
+        GROW(views);
+        GROW(owners);
+        GROW(view_refs);
+        GROW(owner_refs);
+        GROW(stack);
+        GROW(lent);
+#undef GROW
         self->cap = cap;
     }
+    PyObject *view = PyObject_GetAttrString(args[1], "base");
+    if (!view)
+        PyErr_Clear();
+    else if (!PyMemoryView_Check(view) || !PyMemoryView_GET_BUFFER(view)->obj)
+        Py_CLEAR(view);
     Py_ssize_t i = self->n++;
     self->objs[i] = Py_NewRef(args[0]);
     self->roots[i] = Py_NewRef(args[1]);
+    self->views[i] = view;
+    self->owners[i] = view ? Py_NewRef(PyMemoryView_GET_BUFFER(view)->obj) : NULL;
+    self->view_refs[i] = self->owner_refs[i] = 0;
     self->lent[i] = 0;
     self->stack[self->top++] = i;
     return PyLong_FromSsize_t(i);
@@ -130,6 +163,8 @@ static void lender_drop_all(Lender *self)
     for (Py_ssize_t i = 0; i < self->n; i++) {
         Py_CLEAR(self->objs[i]);
         Py_CLEAR(self->roots[i]);
+        Py_CLEAR(self->views[i]);
+        Py_CLEAR(self->owners[i]);
     }
     self->n = self->top = 0;
 }
@@ -163,6 +198,8 @@ static int lender_traverse(Lender *self, visitproc visit, void *arg)
     for (Py_ssize_t i = 0; i < self->n; i++) {
         Py_VISIT(self->objs[i]);
         Py_VISIT(self->roots[i]);
+        Py_VISIT(self->views[i]);
+        Py_VISIT(self->owners[i]);
     }
     Py_VISIT(Py_TYPE(self));
     return 0;
@@ -183,6 +220,10 @@ static void lender_dealloc(Lender *self)
     PyMem_Free(self->roots);
     PyMem_Free(self->stack);
     PyMem_Free(self->lent);
+    PyMem_Free(self->views);
+    PyMem_Free(self->owners);
+    PyMem_Free(self->view_refs);
+    PyMem_Free(self->owner_refs);
     tp->tp_free(self);
     Py_DECREF(tp);
 }
