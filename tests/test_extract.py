@@ -470,7 +470,24 @@ def test_integers_past_pythons_digit_limit_are_json_errors() -> None:
     with pytest.raises(JSONError) as info:
         PathSet(["a"]).extract(doc)
     assert (info.value.line, info.value.column) == (1, 7)
-    with pytest.raises(JSONError) as info:
-        PathSet(["a"]).extract_lines(b'{"a": 2}\n' + doc + b"\n")
-    assert (info.value.line, info.value.column) == (2, 7)
     assert PathSet(["b"]).extract(doc) == [MISSING]  # unread, nothing to convert
+
+
+def test_extract_lines_reports_too_long_integers_per_line_and_goes_on() -> None:
+    import sys
+
+    big = b"7" * (sys.get_int_max_str_digits() + 1)
+    ok = b"8" * sys.get_int_max_str_digits()  # at the limit: converts
+    buf = (
+        b'{"a": 1, "b": 2}\n{"a": x}\n{"b": 3, "a": '
+        + big
+        + b'}\n{"a": '
+        + ok
+        + b', "b": 5}\n{"a": 4}\n'
+    )
+    r = PathSet(["a", "b"]).extract_lines(buf)
+    assert r.lines == 5
+    assert r.columns == [[1, MISSING, MISSING, int(ok), 4], [2, MISSING, MISSING, 5, MISSING]]
+    assert [(e.line, e.column) for e in r.errors] == [(2, 7), (3, 15)]  # in line order
+    assert "digits" in r.errors[1].message
+    assert r.present == [3, 2]  # the rejected line's values are not counted

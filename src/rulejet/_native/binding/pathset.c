@@ -413,6 +413,54 @@ static PyObject *columns_to_lists(pycol *cols, uint32_t n)
     return out;
 }
 
+/* Integers too long for Python (sys.get_int_max_str_digits(), never below
+ * 640 digits when set): their lines become malformed lines, like json.loads
+ * refusing them, so one such line cannot end the whole extraction.
+ * first_line is the batch's first row's line; present[] (values found per
+ * path) loses the rejected rows' values. 0, or -1 with an exception. */
+#define RJ_MIN_INT_DIGITS_LIMIT 640
+static int reject_unconvertible_rows(PathSet *self, rj_batch *b, const char *base,
+                                     uint64_t first_line, uint64_t *present)
+{
+    size_t slots = self->ps.n_slots;
+    for (size_t r = 0; r < b->rows; r++) {
+        for (uint32_t i = 0; i < self->ps.n_paths; i++) {
+            const rj_value *v = &b->values[r * slots + self->ps.path_slot[i]];
+            if (v->type != RJ_V_BIGINT || v->len <= RJ_MIN_INT_DIGITS_LIMIT)
+                continue;
+            char *text = PyMem_Malloc(v->len + 1);
+            if (!text) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            memcpy(text, base + v->off, v->len);
+            text[v->len] = 0;
+            PyObject *n = PyLong_FromString(text, NULL, 10);
+            PyMem_Free(text);
+            if (n) {
+                Py_DECREF(n);
+                continue;
+            }
+            if (!PyErr_ExceptionMatches(PyExc_ValueError))
+                return -1;
+            PyErr_Clear();
+            for (uint32_t j = 0; j < self->ps.n_paths; j++) /* counted as found */
+                present[j] -= b->values[r * slots + self->ps.path_slot[j]].type != RJ_V_MISSING;
+            uint64_t off = v->off, line_start = off;
+            while (line_start > 0 && base[line_start - 1] != '\n')
+                line_start--;
+            if (rj_batch_reject_row(b, slots, r, first_line + r, off, off - line_start + 1,
+                                    "integer with more digits than Python converts "
+                                    "(sys.get_int_max_str_digits())") < 0) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            break; /* the row is all MISSING now */
+        }
+    }
+    return 0;
+}
+
 /* Append a batch's errors as (line, offset, column, message) tuples. */
 static int errors_to_py(const rj_batch *b, PyObject *errors)
 {
@@ -480,6 +528,7 @@ static PyObject *scan_buffer(PathSet *self, PyObject *args, PyObject *kw, int ma
     while (pos < buf_len) {
         int rc;
         rj_batch_clear(&batch);
+        uint64_t first_line = line_no;
         Py_BEGIN_ALLOW_THREADS
         rc = rj_json_extract_lines(k, &self->ps, &scratch, (const uint8_t *)base, buf_len,
                                    &pos, &line_no,
@@ -492,6 +541,8 @@ static PyObject *scan_buffer(PathSet *self, PyObject *args, PyObject *kw, int ma
             PyErr_NoMemory();
             goto done;
         }
+        if (materialize && reject_unconvertible_rows(self, &batch, base, first_line, present) < 0)
+            goto done;
         blank += batch.blank;
         n_errors += batch.n_errors;
         if (errors_to_py(&batch, errors) < 0 ||

@@ -211,6 +211,12 @@ int rj_json_extract_lines(const struct rj_kernel *k, const rj_pathset *ps,
                           rj_scan_scratch *scratch, const uint8_t *buf, size_t len,
                           size_t *pos, uint64_t *line_no, size_t max_rows, rj_batch *b);
 
+/* Turn a scanned row into a malformed line's (all MISSING) and record its
+ * error, in line order with the batch's others: for a value the caller
+ * cannot convert. 0 or -ENOMEM. */
+int rj_batch_reject_row(rj_batch *b, size_t slots, size_t row, uint64_t line, uint64_t offset,
+                        uint64_t column, const char *msg);
+
 /* Empty the batch for reuse, keeping its memory. */
 void rj_batch_clear(rj_batch *b);
 void rj_batch_free(rj_batch *b);

@@ -44,6 +44,21 @@ static int add_error(rj_batch *b, uint64_t line, uint64_t offset, uint64_t colum
     return 0;
 }
 
+int rj_batch_reject_row(rj_batch *b, size_t slots, size_t row, uint64_t line, uint64_t offset,
+                        uint64_t column, const char *msg)
+{
+    if (add_error(b, line, offset, column, msg))
+        return -ENOMEM;
+    memset(b->values + row * slots, 0, slots * sizeof *b->values);
+    /* Keep the errors in line order: move the new one back into place. */
+    for (size_t i = b->n_errors - 1; i > 0 && b->errors[i - 1].line > line; i--) {
+        rj_line_error t = b->errors[i - 1];
+        b->errors[i - 1] = b->errors[i];
+        b->errors[i] = t;
+    }
+    return 0;
+}
+
 static int blank(const uint8_t *p, const uint8_t *end)
 {
     for (; p < end; p++)
