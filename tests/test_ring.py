@@ -8,6 +8,7 @@ import multiprocessing as mp
 import os
 import signal
 import struct
+import threading
 import time
 import uuid
 import zlib
@@ -416,6 +417,35 @@ def test_a_signal_handler_closing_a_waiting_ring(name: str) -> None:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+@pytest.mark.parametrize("side", ["get", "get_many", "put"])
+def test_close_wakes_calls_waiting_in_other_threads(name: str, side: str) -> None:
+    r = Ring.create(name, 4096)
+    if side == "put":
+        r.put(b"x" * 3000)  # no room for another
+    raised: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            if side == "get":
+                r.get()  # no timeout: only close() can end it
+            elif side == "get_many":
+                r.get_many(10)
+            else:
+                r.put(b"y" * 3000)
+        except BaseException as e:  # the test inspects it
+            raised.append(e)
+
+    t = threading.Thread(target=wait, daemon=True)  # a failure must not hang the run
+    t.start()
+    time.sleep(0.2)  # let it fall asleep (if not yet, it raises ClosedError anyway)
+    r.close()  # before, BusyError: the waiting call could not be woken
+    t.join(timeout=10)
+    assert not t.is_alive()
+    assert len(raised) == 1 and isinstance(raised[0], ClosedError)
+    with pytest.raises(ClosedError):
+        r.get(timeout=0)
 
 
 def test_damaged_lengths_and_positions_are_ring_errors(name: str) -> None:

@@ -102,12 +102,21 @@ static int parse_timeout(PyObject *t, int64_t *deadline)
     return 0;
 }
 
+static int closed_while_waiting(Ring *self)
+{
+    rj_state *st = rj_state_from_type(Py_TYPE(self));
+    PyErr_SetString(st->ClosedError, "the ring was closed while this call waited");
+    return -1;
+}
+
 /* Sleep for data (space_len < 0) or room for space_len bytes until the
  * deadline. 0 when it may be there; -1 with TimeoutError or a signal's
  * exception set. */
 static int wait_ring(Ring *self, Py_ssize_t space_len, int64_t deadline, const char *what)
 {
     for (;;) {
+        if (atomic_load_explicit(&self->ring.cancelled, memory_order_relaxed))
+            return closed_while_waiting(self);
         int64_t slice = SLICE_NS;
         if (deadline >= 0) {
             struct timespec ts;
@@ -129,6 +138,8 @@ static int wait_ring(Ring *self, Py_ssize_t space_len, int64_t deadline, const c
         self->waiting--;
         if (rc == 0)
             return 0;
+        if (rc == -ECANCELED)
+            return closed_while_waiting(self);
         if (PyErr_CheckSignals() < 0)
             return -1;
         if (check_open(self) < 0) /* a signal handler may have closed it */
@@ -379,11 +390,15 @@ fail:
 static PyObject *ring_close(Ring *self, PyObject *Py_UNUSED(a))
 {
     if (self->waiting) {
-        rj_state *st = rj_state_from_type(Py_TYPE(self));
-        return PyErr_Format(st->BusyError,
-                            "cannot close the ring: %zd call(s) are waiting on it in other "
-                            "threads",
-                            self->waiting);
+        /* Calls sleeping on it in other threads wake and raise ClosedError;
+         * the memory stays mapped until they have left. */
+        rj_ring_cancel_waits(&self->ring);
+        while (self->waiting) {
+            Py_BEGIN_ALLOW_THREADS
+            struct timespec ts = {0, 200000};
+            nanosleep(&ts, NULL);
+            Py_END_ALLOW_THREADS
+        }
     }
     if (self->open) {
         rj_ring_commit_writes(&self->ring);

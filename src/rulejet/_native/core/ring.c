@@ -476,6 +476,12 @@ static int wait_for(rj_ring *r, _Atomic uint32_t *epoch, _Atomic uint32_t *waite
             atomic_fetch_sub_explicit(waiters, 1, memory_order_relaxed);
             return 0;
         }
+        /* After loading the epoch: a cancel that bumped it before is seen
+         * here, one after makes the futex wait return at once. */
+        if (atomic_load_explicit(&r->cancelled, memory_order_seq_cst)) {
+            atomic_fetch_sub_explicit(waiters, 1, memory_order_relaxed);
+            return -ECANCELED;
+        }
         int64_t left = deadline == INT64_MAX ? 1000000000 : deadline - now_ns();
         if (left <= 0) {
             atomic_fetch_sub_explicit(waiters, 1, memory_order_relaxed);
@@ -497,6 +503,16 @@ static int ready_data(rj_ring *r, size_t len)
 {
     (void)len;
     return readable(r);
+}
+
+void rj_ring_cancel_waits(rj_ring *r)
+{
+    atomic_store_explicit(&r->cancelled, 1, memory_order_seq_cst);
+    _Atomic uint32_t *epochs[2] = {&r->sh->data_epoch, &r->sh->space_epoch};
+    for (int i = 0; i < 2; i++) {
+        atomic_fetch_add_explicit(epochs[i], 1, memory_order_seq_cst);
+        futex(epochs[i], FUTEX_WAKE, INT_MAX, NULL);
+    }
 }
 
 int rj_ring_wait_data(rj_ring *r, int64_t timeout_ns)

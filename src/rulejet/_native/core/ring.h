@@ -82,6 +82,7 @@ typedef struct rj_ring {
     int mode;
     int wrote, took;     /* SPSC: this side moved wpos / rpos (only then publish them) */
     uint64_t contention; /* failed CASes in this process */
+    _Atomic int cancelled; /* rj_ring_cancel_waits: waits end with -ECANCELED */
 } rj_ring;
 
 /* A message claimed by rj_ring_peek: its payload is p1[0..n1) then
@@ -120,9 +121,14 @@ void rj_ring_done(rj_ring *r, const rj_ring_msg *m);
 void rj_ring_commit_reads(rj_ring *r);
 
 /* Sleep until data (or room for a `len`-byte message) may be there, at
- * most timeout_ns (< 0: no limit): 0, or -ETIMEDOUT. Spins briefly first.
+ * most timeout_ns (< 0: no limit): 0, -ETIMEDOUT, or -ECANCELED. Spins briefly first.
  * Call with nothing uncommitted (the other side may be waiting for it). */
 int rj_ring_wait_data(rj_ring *r, int64_t timeout_ns);
 int rj_ring_wait_space(rj_ring *r, size_t len, int64_t timeout_ns);
+
+/* From another thread: end this handle's waits, now and later, with
+ * -ECANCELED (before closing it under them). Other processes' sleepers
+ * wake too, find nothing new, and sleep again. */
+void rj_ring_cancel_waits(rj_ring *r);
 
 #endif
