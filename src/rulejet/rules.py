@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from . import _native
 from ._ref.cel import CelError, evaluate
 from .compiler import CompiledRules, compile_rules
+from .errors import JSONError
 from .expr import Node, parse_expr
 from .jsonlogic import JsonLogic, from_jsonlogic
 from .paths import encode_json_text
@@ -107,18 +108,51 @@ def _json_path(path: str) -> str:
 
 def to_jsonable(data: Any) -> Any:
     """An event as JSON-ready data: dataclasses and attribute objects become
-    dicts, so expression rules can read them too."""
+    dicts, so expression rules can read them too. Raises ValueError for a
+    reference cycle or nesting too deep to convert."""
+    try:
+        return _jsonable(data, set())
+    except RecursionError:
+        raise ValueError("the event is nested too deeply to convert to JSON") from None
+
+
+def _jsonable(data: Any, path: set[int]) -> Any:
+    """to_jsonable below the top; ``path`` holds the containers being
+    converted, so a cycle is an error, not endless recursion."""
     if isinstance(data, (str, int, float, bool)) or data is None:
         return data
-    if isinstance(data, Mapping):
-        return {str(k): to_jsonable(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [to_jsonable(v) for v in data]
-    if dataclasses.is_dataclass(data) and not isinstance(data, type):
-        return {f.name: to_jsonable(getattr(data, f.name)) for f in dataclasses.fields(data)}
-    if hasattr(data, "__dict__"):
-        return {k: to_jsonable(v) for k, v in vars(data).items() if not k.startswith("_")}
-    return str(data)
+    if id(data) in path:
+        raise ValueError(f"the event contains a reference cycle (through a {type(data).__name__})")
+    path.add(id(data))
+    try:
+        if isinstance(data, Mapping):
+            return {str(k): _jsonable(v, path) for k, v in data.items()}
+        if isinstance(data, (list, tuple)):
+            return [_jsonable(v, path) for v in data]
+        if dataclasses.is_dataclass(data) and not isinstance(data, type):
+            fields = dataclasses.fields(data)
+            return {f.name: _jsonable(getattr(data, f.name), path) for f in fields}
+        if hasattr(data, "__dict__"):
+            return {k: _jsonable(v, path) for k, v in vars(data).items() if not k.startswith("_")}
+        return str(data)
+    finally:
+        path.discard(id(data))
+
+
+def decode_event(raw: bytes) -> Any:
+    """The Python value of a JSON event for callables, JSONLogic and actions.
+    The native scan checks only what the rules read, so a line it accepted
+    may still be malformed elsewhere (``{"geo": [01]}``): that, nesting
+    past what Python's json decodes, and integers past
+    ``sys.get_int_max_str_digits()`` are JSONErrors with a position."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        _native.validate(raw)  # malformed: a JSONError at the native parser's position
+        pos = e.pos if isinstance(e, json.JSONDecodeError) else 0
+        raise JSONError(
+            f"valid JSON that Python's json module cannot decode: {e}", offset=pos, column=pos + 1
+        ) from None
 
 
 class Engine:
@@ -226,12 +260,16 @@ class Engine:
         raw, obj = self._decode(event)
         native: set[int] = set()
         errored: dict[int, str] = {}
+        # The event as JSON data, for expression and JSONLogic rules.
+        plain: Any = None
+        if obj is not None and (self.compiled is not None or self._jsonlogic):
+            plain = to_jsonable(obj)
         if self.compiled is not None:
             try:
-                doc = raw if raw is not None else json.dumps(to_jsonable(obj), allow_nan=False)
+                doc = raw if raw is not None else json.dumps(plain, allow_nan=False)
             except ValueError:  # NaN or infinity has no JSON spelling: ask the reference
                 for i in self._native_rules:
-                    result = evaluate(self._ast[i], to_jsonable(obj))
+                    result = evaluate(self._ast[i], plain)
                     if result is True:
                         native.add(i)
                     elif isinstance(result, CelError):
@@ -248,14 +286,14 @@ class Engine:
         elif raw is not None and len(self._native_rules) != len(self.rules):
             if self.compiled is None:
                 _native.validate(raw)  # JSONError with an offset, as native rules give
-            value = json.loads(raw)
+            value = plain = decode_event(raw)
         out: list[int] = []
         for i, r in enumerate(self.rules):
             kind = self._kind[i]
             if kind == _EXPR:
                 hit = i in native
             elif kind == _JSONLOGIC:
-                hit = self._jsonlogic[i].matches(to_jsonable(value))
+                hit = self._jsonlogic[i].matches(plain)
             else:
                 try:
                     hit = bool(r.cond(value))  # type: ignore[operator]
@@ -284,7 +322,7 @@ class Engine:
         positions, _ = self._matches(data)
         value = data
         if isinstance(data, (bytes, bytearray, memoryview, str)) and positions:
-            value = json.loads(bytes(data) if not isinstance(data, str) else data)
+            value = decode_event(self._decode(data)[0] or b"")
         for i in positions:
             self.run_actions(i, value)
         return [self.rules[i].name for i in positions]
@@ -305,7 +343,7 @@ class Engine:
         raw, obj = self._decode(event)
         if raw is not None:
             _native.validate(raw)
-            value = json.loads(raw)
+            value = decode_event(raw)
         else:
             value = to_jsonable(obj)
         matched = set(self._matches(event, on_error="skip")[0])  # errors are shown, not raised

@@ -11,7 +11,8 @@ lines go to their sinks with vectored writes straight from the map.
 
 from __future__ import annotations
 
-import json
+import errno
+import itertools
 import os
 import sys
 import time
@@ -23,8 +24,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import _native
-from .errors import JSONError
+from .errors import FileError, JSONError
 from .mapped import MappedFile
+from .rules import decode_event
 from .workers import WorkerPool
 
 if TYPE_CHECKING:
@@ -331,6 +333,8 @@ def _run_view(
     for k, r in enumerate(results):
         total = total.merge(r.shifted(lines_before, cuts[k]))
         lines_before += r.lines
+    if collect:
+        _reject_undecodable(engine, view, total)
     if strict and total.bad:
         first = total.errors[0]
         raise JSONError(first.message, offset=first.offset, line=first.line, column=first.column)
@@ -370,6 +374,43 @@ def _python_actions(engine: Engine) -> list[bool]:
     return has if any(has) else []
 
 
+def _reject_undecodable(engine: Engine, view: memoryview, total: PartialResult) -> None:
+    """Matched lines whose Python actions need the whole event, but which
+    are malformed where no rule read (``{"geo": [01]}``), become malformed
+    lines: counted and reported as such, their matches taken back, their
+    actions, tags and routes not run."""
+    python = _python_actions(engine)
+    if not python:
+        return
+    # Shorter lines cannot nest or spell digits past Python's json limits:
+    # the native check says all; longer ones are decoded once here too.
+    digits = sys.get_int_max_str_digits() or sys.maxsize
+    risky = min(2 * sys.getrecursionlimit(), digits)
+    kept = []
+    for match in total.matches:
+        line, off, length, rule_ids = match
+        if any(python[p] for p in rule_ids):
+            raw = bytes(view[off : off + length])
+            try:
+                _native.validate(raw)
+                if length >= risky:
+                    decode_event(raw)
+            except JSONError as e:
+                positions, errored = engine._matches(raw)
+                for p in positions:
+                    total.counts[p] -= 1
+                for p in errored:
+                    total.eval_errors[p] -= 1
+                total.bad += 1
+                at = e.offset or 0
+                total.errors.append(LineErrorInfo(line, off + at, at + 1, e.args[0]))
+                continue
+        kept.append(match)
+    if len(kept) != len(total.matches):
+        total.matches = kept
+        total.errors = sorted(total.errors, key=lambda e: e.line)[:MAX_ERRORS]
+
+
 def _act(
     engine: Engine,
     view: memoryview,
@@ -400,7 +441,7 @@ def _act(
         if pool is not None:
             to_workers.append((positions, off, length))
             continue
-        value = json.loads(bytes(view[off : off + length]))
+        value = decode_event(bytes(view[off : off + length]))
         for pos in positions:
             ran[pos] += 1
             engine.run_actions(pos, value)
@@ -512,10 +553,29 @@ def run_file(
 
 
 def scan_file(engine: Engine, path: str | os.PathLike[str]) -> Iterator[tuple[str, int, bytes]]:
-    """(rule name, line number, raw line) for every match, in file order."""
-    with MappedFile(path) as mf, mf.lease() as view:
-        result = run_partition(engine, view, list(range(len(engine.rules))))
-        for line, off, length, rule_ids in result.matches:
-            raw = bytes(view[off : off + length])
-            for pos in rule_ids:
-                yield engine.rules[pos].name, line, raw
+    """(rule name, line number, raw line) for every match, in file order.
+
+    The file is read a partition at a time, its matched lines copied out
+    before any is yielded: no map is read while the caller's code runs (it
+    may rotate or truncate the file), and a file found shorter than when it
+    was opened raises FileError instead of faulting on pages past its end."""
+    every = list(range(len(engine.rules)))
+    with MappedFile(path) as mf:
+        first = os.stat(path)
+        with mf.lease() as view:
+            cuts = split_points(view, 1)
+        lines_before = 0
+        for start, end in itertools.pairwise(cuts):
+            now = os.stat(path)
+            if (now.st_dev, now.st_ino) == (first.st_dev, first.st_ino) and now.st_size < end:
+                raise FileError(errno.EIO, "the file shrank while it was scanned", str(path))
+            with mf.lease(start, end - start) as view:
+                part = run_partition(engine, view, every)
+                found = [
+                    (line + lines_before, bytes(view[off : off + n]), rule_ids)
+                    for line, off, n, rule_ids in part.matches
+                ]
+            lines_before += part.lines
+            for line, raw, rule_ids in found:
+                for pos in rule_ids:
+                    yield engine.rules[pos].name, line, raw

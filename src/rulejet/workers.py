@@ -16,20 +16,17 @@ actions run in no particular order; within an event, in priority order.
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import os
 import struct
 import traceback
 import uuid
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import RulejetError
 from .ring import Ring
-
-if TYPE_CHECKING:
-    from .rules import Engine
+from .rules import Engine, decode_event
 
 RING_BYTES = 16 << 20
 LOCAL_BYTES = RING_BYTES // 4  # an event this large has its actions run in the parent
@@ -66,7 +63,7 @@ def decode(message: bytes) -> tuple[tuple[int, ...], bytes]:
 def _run_event(engine: Engine, positions: Any, raw: bytes, counts: list[int]) -> str | None:
     """One event's actions, counting each rule's that completed; the first
     failure's traceback stops the rest (None if all ran)."""
-    value = json.loads(raw)
+    value = decode_event(raw)
     for pos in positions:
         try:
             engine.run_actions(pos, value)
