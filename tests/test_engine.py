@@ -516,3 +516,23 @@ def test_actions_any_mapping_and_misspellings_refused(tmp_path: Path) -> None:
     for bad in ("stpo", {"rout": "s"}, {"tag": 1}, {"tag": "a", "route": "b"}, 3):
         with pytest.raises(ValueError, match="unknown action"):
             Rule("r", "a > 0", then=[bad])  # type: ignore[list-item]
+
+
+def test_in_a_list_with_an_erroring_comparison_is_an_error(kernel: str) -> None:
+    # CEL's exists(e, e == x): true decides; else an error among the
+    # comparisons is the result, so a negated membership does not match.
+    event = b'{"a":[[1]],"b":{"k":1},"c":[{"k":1}],"d":[9223372036854775808],"e":[1,[2]]}'
+    engine = Engine(
+        [
+            Rule("not_in", "!([1] in a)"),
+            Rule("obj", "!(b in c)"),
+            Rule("big", "!(2 in d)"),
+            Rule("found", "1 in e"),  # a true comparison absorbs the error
+            Rule("literal", '!("x" in ["y", 1])'),
+            Rule("list_in_literal", "!(a in [1, 2])"),
+        ]
+    )
+    assert engine.evaluate(event) == ["found", "literal", "list_in_literal"]
+    explained = {x.rule: x.result for x in engine.explain(event)}
+    assert str(explained["big"]).startswith("error: integer out of 64-bit range")
+    assert str(explained["obj"]).startswith("error: equality of lists or objects")

@@ -170,11 +170,17 @@ def _in(x: Any, container: Any) -> Any:
     if isinstance(container, CelError):
         return container
     if isinstance(container, list):
+        # CEL's `exists(e, e == x)`: a true comparison decides; otherwise
+        # an error among them (lists compared, an item out of int64 range)
+        # makes the result an error, not false.
+        error = None
         for item in container:
             r = _eq(x, _normalize(item))
             if r is True:
                 return True
-        return False
+            if error is None and isinstance(r, CelError):
+                error = r
+        return error if error is not None else False
     if isinstance(container, dict):
         return isinstance(x, str) and x in container
     return CelError(f"no such overload: in {type(container).__name__}")

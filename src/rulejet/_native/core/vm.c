@@ -368,7 +368,14 @@ static int raw_walk(rj_vm *vm, const rj_cel *c, raw_visit fn, void *ctx)
  * (an operand's own error passes through). Returning small ints instead
  * of values keeps results in registers: building a 16-byte value in
  * memory field by field and copying it whole stalls store forwarding. */
-enum { RJ_R_ERR_A = -1, RJ_R_ERR_B = -2, RJ_R_UNSUP = -3, RJ_R_OVERLOAD = -4, RJ_R_BADJSON = -5 };
+enum {
+    RJ_R_ERR_A = -1,
+    RJ_R_ERR_B = -2,
+    RJ_R_UNSUP = -3,
+    RJ_R_OVERLOAD = -4,
+    RJ_R_BADJSON = -5,
+    RJ_R_RANGE = -6
+};
 
 /* CEL equality. */
 static inline RJ_HOT int eq3(const rj_cel *a, const rj_cel *b)
@@ -431,8 +438,10 @@ static inline RJ_HOT void put(rj_cel *out, int r, const rj_cel *a, const rj_cel 
         cel_copy(out, b);
     } else {
         out->type = RJ_C_ERR;
-        out->len = r == RJ_R_UNSUP ? RJ_CE_UNSUPPORTED
-                 : r == RJ_R_BADJSON ? RJ_CE_BAD_JSON : RJ_CE_OVERLOAD;
+        out->len = r == RJ_R_UNSUP     ? RJ_CE_UNSUPPORTED
+                 : r == RJ_R_BADJSON ? RJ_CE_BAD_JSON
+                 : r == RJ_R_RANGE   ? RJ_CE_RANGE
+                                     : RJ_CE_OVERLOAD;
     }
 }
 
@@ -500,16 +509,29 @@ static rj_cel arith(rj_vm *vm, uint32_t op, const rj_cel *a, const rj_cel *b)
 typedef struct {
     const rj_cel *needle;
     int found;
+    int error; /* the first comparison's error outcome, 0 if none */
 } in_ctx;
+
+/* An item comparison's error as an outcome of in3 (whose ERR_B means the
+ * container's own error, not an item's). */
+static int in_item_error(int r, const rj_cel *item)
+{
+    if (r != RJ_R_ERR_B)
+        return r;
+    return item->len == RJ_CE_RANGE ? RJ_R_RANGE : RJ_R_BADJSON;
+}
 
 static int visit_in(rj_vm *vm, const rj_cel *item, void *ctx)
 {
     (void)vm;
     in_ctx *c = ctx;
-    if (eq3(c->needle, item) == 1) {
+    int r = eq3(c->needle, item);
+    if (r == 1) {
         c->found = 1;
         return 1;
     }
+    if (r < 0 && !c->error)
+        c->error = in_item_error(r, item);
     return 0;
 }
 
@@ -520,20 +542,27 @@ static int in3(rj_vm *vm, const rj_cel *x, const rj_cel *c)
         return RJ_R_ERR_A;
     if (c->type == RJ_C_ERR)
         return RJ_R_ERR_B;
+    /* Lists: CEL's exists(e, e == x): a true comparison decides, else an
+     * error among them is the result, else false. */
     if (c->type == RJ_C_CLIST) {
         const rj_cel *items = vm->prog->consts + c->n.i;
-        for (uint32_t i = 0; i < c->len; i++)
-            if (eq3(x, &items[i]) == 1)
+        int error = 0;
+        for (uint32_t i = 0; i < c->len; i++) {
+            int r = eq3(x, &items[i]);
+            if (r == 1)
                 return 1;
-        return 0;
+            if (r < 0 && !error)
+                error = in_item_error(r, &items[i]);
+        }
+        return error;
     }
     if (c->type == RJ_C_LIST || c->type == RJ_C_MAP) {
         if (c->type == RJ_C_MAP && x->type != RJ_C_STR)
             return 0;
-        in_ctx ctx = {x, 0};
+        in_ctx ctx = {x, 0, 0};
         if (raw_walk(vm, c, visit_in, &ctx) < 0)
             return RJ_R_BADJSON;
-        return ctx.found;
+        return ctx.found ? 1 : c->type == RJ_C_MAP ? 0 : ctx.error;
     }
     return RJ_R_OVERLOAD;
 }
