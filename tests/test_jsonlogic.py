@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from rulejet import Engine, Rule
 from rulejet.errors import InputError
 from rulejet.jsonlogic import (
     SUPPORTED_OPERATORS,
@@ -286,3 +287,13 @@ def test_apply_does_not_share_literal_arrays_between_calls() -> None:
     first = logic.apply()
     first.append(3)
     assert logic.apply() == [1, 2]
+
+
+def test_an_int_too_large_for_a_double_is_infinity() -> None:
+    # JavaScript reads 1e400 as Infinity; converting it to float raised OverflowError.
+    above = {">": [{"var": "a"}, 1]}
+    assert from_jsonlogic(above).apply({"a": 10**400}) is True
+    assert from_jsonlogic({"<": [{"var": "a"}, 1]}).apply({"a": -(10**400)}) is True
+    assert from_jsonlogic({"cat": [{"var": "a"}]}).apply({"a": -(10**400)}) == "-Infinity"
+    engine = Engine([Rule("big", above)])
+    assert engine.evaluate(b'{"a": 1' + b"0" * 400 + b"}") == ["big"]

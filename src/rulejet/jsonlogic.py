@@ -69,8 +69,8 @@ def _norm(n: int) -> Number:
         return n
     try:
         return float(n)
-    except OverflowError:
-        return math.copysign(math.inf, n)
+    except OverflowError:  # JavaScript reads such a literal as Infinity; copysign() would
+        return math.inf if n > 0 else -math.inf  # convert n again and raise
 
 
 def _is_scalar(v: Any) -> bool:
