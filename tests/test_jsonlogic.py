@@ -297,3 +297,35 @@ def test_an_int_too_large_for_a_double_is_infinity() -> None:
     assert from_jsonlogic({"cat": [{"var": "a"}]}).apply({"a": -(10**400)}) == "-Infinity"
     engine = Engine([Rule("big", above)])
     assert engine.evaluate(b'{"a": 1' + b"0" * 400 + b"}") == ["big"]
+
+
+def test_deeply_nested_data_converts_without_recursion() -> None:
+    # String([[["x"]]]) is "x" in JavaScript; 1,024 levels is the engine's nesting limit,
+    # and a recursive conversion ran out of Python stack at about 340.
+    deep: Any = "x"
+    for _ in range(1024):
+        deep = [deep]
+    for rule, expected in [
+        ({"==": [{"var": "d"}, "x"]}, True),
+        ({"cat": [{"var": "d"}, "y"]}, "xy"),
+        ({"in": ["x", {"cat": [{"var": "d"}]}]}, True),
+        ({"<": [{"var": "d"}, "y"]}, True),
+    ]:
+        assert from_jsonlogic(rule).apply({"d": deep}) == expected
+    engine = Engine([Rule("deep", {"==": [{"var": "d"}, "x"]})])
+    assert engine.evaluate(b'{"d": ' + b"[" * 400 + b'"x"' + b"]" * 400 + b"}") == ["deep"]
+
+
+def test_array_to_string_matches_javascript_join() -> None:
+    cyclic: list[Any] = [1]
+    cyclic += [cyclic, 2]
+    shared = [3]
+    for value, text in [
+        ([[], 1], ",1"),
+        ([1, []], "1,"),
+        ([[1, 2], 3, None, [None, [4, {}]]], "1,2,3,,,4,[object Object]"),
+        ([[]], ""),
+        (cyclic, "1,,2"),  # JavaScript's join prints an array inside itself as ""
+        ([shared, [shared]], "3,3"),
+    ]:
+        assert from_jsonlogic({"cat": [{"var": "v"}]}).apply({"v": value}) == text

@@ -125,8 +125,7 @@ def _number_to_string(n: Number) -> str:
     return ("-" if n < 0 else "") + body
 
 
-def _to_string(v: Any) -> str:
-    """JavaScript's String(v); arrays join with "," and show null elements as ""."""
+def _scalar_to_string(v: Any) -> str:
     if isinstance(v, str):
         return v
     if v is None:
@@ -135,9 +134,36 @@ def _to_string(v: Any) -> str:
         return "true" if v else "false"
     if isinstance(v, int | float):
         return _number_to_string(_to_number(v))
-    if isinstance(v, list):
-        return ",".join("" if x is None else _to_string(x) for x in v)
     return "[object Object]"
+
+
+def _to_string(v: Any) -> str:
+    """JavaScript's String(v); arrays join with "," and show null elements as ""."""
+    if not isinstance(v, list):
+        return _scalar_to_string(v)
+    # Iterative, with a stack of open arrays: data may nest deeper (the engine allows 1,024
+    # levels) than Python's recursion limit. Like JavaScript's join, an array inside itself
+    # prints as "", so a cyclic Python list cannot loop forever.
+    out: list[str] = []
+    stack, open_ids = [(iter(v), id(v))], {id(v)}
+    first = True  # no element of the innermost open array is printed yet
+    while stack:
+        item = next(stack[-1][0], _ABSENT)
+        if item is _ABSENT:
+            open_ids.discard(stack.pop()[1])
+            first = False
+            continue
+        if not first:
+            out.append(",")
+        first = False
+        if isinstance(item, list):
+            if id(item) not in open_ids:
+                stack.append((iter(item), id(item)))
+                open_ids.add(id(item))
+                first = True
+        elif item is not None:
+            out.append(_scalar_to_string(item))
+    return "".join(out)
 
 
 def _to_primitive(v: Any) -> Any:
