@@ -329,3 +329,25 @@ def test_array_to_string_matches_javascript_join() -> None:
         ([shared, [shared]], "3,3"),
     ]:
         assert from_jsonlogic({"cat": [{"var": "v"}]}).apply({"v": value}) == text
+
+
+@pytest.mark.parametrize(
+    ("op", "args", "sign"),
+    [
+        ("max", [-0.0, 0], 1.0),
+        ("max", [0, -0.0], 1.0),
+        ("min", [0, -0.0], -1.0),
+        ("min", [-0.0, 0.0], -1.0),
+        ("max", [-0.0, -0.0], -1.0),
+    ],
+)
+def test_max_and_min_order_negative_zero_below_zero(op: str, args: list[Any], sign: float) -> None:
+    # Math.max(-0, 0) is +0 and Math.min(0, -0) is -0; Python's max/min keep the first.
+    result = from_jsonlogic({op: args}).apply()
+    assert result == 0 and math.copysign(1.0, result) == sign
+
+
+def test_max_of_negative_zero_and_zero_divides_to_infinity() -> None:
+    rule = {">": [{"/": [1, {"max": [{"var": "a"}, 0]}]}, 0]}
+    assert from_jsonlogic(rule).matches({"a": -0.0})
+    assert Engine([Rule("pos", rule)]).evaluate(b'{"a": -0.0}') == ["pos"]

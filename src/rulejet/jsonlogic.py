@@ -298,9 +298,16 @@ def _mod(a: Number, b: Number) -> Number:
     return x if math.isinf(y) else math.fmod(x, y)
 
 
-def _extreme(args: list[Any], pick: Callable[[list[Number]], Number]) -> Number:
+def _signed_zero_order(n: Number) -> tuple[Number, float]:
+    return n, math.copysign(1.0, n)
+
+
+def _extreme(args: list[Any], pick: Callable[..., Number]) -> Number:
     numbers = [_to_number(a) for a in args]
-    return _NAN if any(math.isnan(n) for n in numbers) else pick(numbers)
+    if any(math.isnan(n) for n in numbers):
+        return _NAN
+    # Math.max/Math.min order -0 below +0; Python's max/min take the first of equal values.
+    return pick(numbers, key=_signed_zero_order)
 
 
 def _utf16(s: str) -> bytes:
