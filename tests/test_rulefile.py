@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
+import yaml
 
 from rulejet import Engine, InputError, RuleFileError, load_rule_file
 from rulejet.rulefile import Problem, RuleFile
@@ -274,3 +276,54 @@ def test_problem_str_without_line() -> None:
     assert str(Problem("f.yaml", 3, 7, "boom", "  when: x", 8)) == (
         "f.yaml:3:7: error: boom\n    when: x\n          ^"
     )
+
+
+def test_yaml_and_json_rule_files_read_numbers_and_escapes_alike(tmp_path: Path) -> None:
+    # yaml's SafeLoader (YAML 1.1) read 1e3 as a string and "\ud83d\ude00" as two lone
+    # surrogates; JSON reads a number and one character.
+    conditions = {
+        "plain-exp": '{"===": [{"var": "a"}, 1e3]}',
+        "dot-exp": '{"===": [{"var": "b"}, 1.5e3]}',
+        "signed-exp": '{"===": [{"var": "a"}, 1E+3]}',
+        "negative-exp": '{"===": [{"var": "c"}, 25e-1]}',
+        "infinity": '{"===": [{"var": "a"}, 1e400]}',
+        "pair": '{"===": [{"var": "s"}, "\\ud83d\\ude00"]}',
+        "lone": '{"===": [{"var": "t"}, "x\\ud83d"]}',
+    }
+    yaml_text = "rules:\n" + "".join(
+        f"  - name: {name}\n    when_jsonlogic: {cond}\n" for name, cond in conditions.items()
+    )
+    json_text = json.dumps({"rules": [{"name": n, "when_jsonlogic": "@" + n} for n in conditions]})
+    for name, cond in conditions.items():
+        json_text = json_text.replace(f'"@{name}"', cond)
+    (tmp_path / "r.yaml").write_text(yaml_text)
+    (tmp_path / "r.json").write_text(json_text)
+    event = b'{"a": 1000, "b": 1500, "c": 2.5, "s": "\\ud83d\\ude00", "t": "x\\ud83d"}'
+    expected = [n for n in conditions if n != "infinity"]
+    for suffix in ("yaml", "json"):
+        assert Engine.from_file(tmp_path / f"r.{suffix}").evaluate(event) == expected, suffix
+    jl = load_rule_file(tmp_path / "r.yaml").rules[-2].when_jsonlogic
+    assert jl["==="][1] == "\U0001f600"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1e3", 1000.0),
+        ("-1.5E-3", -0.0015),
+        ("12", 12),
+        ("0x10", 16),
+        (".inf", math.inf),
+        ("-.inf", -math.inf),
+        ("1e", "1e"),
+        ("e3", "e3"),
+        ("1e3x", "1e3x"),
+        ('"\\ude00\\ud83d"', "\ude00\ud83d"),  # out of order: both stay lone
+    ],
+)
+def test_yaml_rule_file_scalars(tmp_path: Path, text: str, value: object) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(f"rules:\n  - name: r\n    when_jsonlogic: {{'==': [1, {text}]}}\n")
+    assert load_rule_file(path).rules[0].when_jsonlogic["=="][1] == value
+    # The loader has its own tables: yaml's SafeLoader still reads YAML 1.1.
+    assert yaml.safe_load("1e3") == "1e3"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,45 @@ class RuleFile:
     path: str
     rules: list[RuleSpec]
     sinks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+# YAML 1.1's float spellings, with JSON's (YAML 1.2's) added: an exponent without a dot or
+# without a sign (1e3, 1.5e3). A trailing "e" or an exponent without digits stays a string.
+_FLOAT_RE = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+    |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.VERBOSE,
+)
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+# SafeLoader's resolver table with the float entry swapped; a copy, never the shared one.
+_RESOLVERS = {
+    first: [(tag, _FLOAT_RE if tag == _FLOAT_TAG else regexp) for tag, regexp in resolvers]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+class _RuleLoader(yaml.SafeLoader):
+    """SafeLoader reading numbers and escapes as JSON does, so that a rule means the same in
+    a .yaml and a .json file. Its own resolver and constructor tables: yaml's global state and
+    other SafeLoader users are untouched."""
+
+    yaml_implicit_resolvers = _RESOLVERS
+
+    def construct_yaml_str(self, node: yaml.Node) -> str:
+        text = super().construct_yaml_str(node)
+        if not _SURROGATE_RE.search(text):
+            return text
+        # YAML decodes "\ud83d\ude00" as two lone surrogates, JSON as one character: join
+        # the pairs; a lone surrogate stays as it is, as in JSON.
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+
+
+_RuleLoader.add_constructor("tag:yaml.org,2002:str", _RuleLoader.construct_yaml_str)
 
 
 @dataclass
@@ -177,7 +217,7 @@ def _parse(path: str | os.PathLike[str], text: str) -> tuple[str, Any, yaml.Node
             problem = Problem(str(path), e.lineno, e.colno, f"invalid JSON: {e.msg}")
             raise RuleFileError([problem]) from None
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _RuleLoader(text)
         try:
             node = loader.get_single_node()
             data = loader.construct_document(node) if node is not None else None
