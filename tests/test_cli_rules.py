@@ -143,8 +143,32 @@ def test_huge_thread_counts_are_fine(
             ":1:1:",
             "nested too deeply",
         ),
+        # json.loads accepts these constants, JSON does not; a string holding one is fine.
+        (
+            b'{"rules": [\n {"name": "NaN", "when_jsonlogic": {"==": [{"var": "a"}, NaN]}}]}',
+            ":2:58:",
+            "invalid JSON: NaN is not JSON",
+        ),
+        (
+            b'{"rules": [\n {"name": "\\"Infinity", "when_jsonlogic": {">": [Infinity, 1]}}]}',
+            ":2:50:",
+            "invalid JSON: Infinity is not JSON",
+        ),
+        (b'{"rules": [{"name": "a", "x": -Infinity}]}', ":1:31:", "-Infinity is not JSON"),
     ],
-    ids=["utf8", "int-key", "int-rule-key", "jl-bool", "jl-str", "parens", "depth", "json-deep"],
+    ids=[
+        "utf8",
+        "int-key",
+        "int-rule-key",
+        "jl-bool",
+        "jl-str",
+        "parens",
+        "depth",
+        "json-deep",
+        "json-nan",
+        "json-infinity",
+        "json-minus-infinity",
+    ],
 )
 def test_check_reports_bad_rule_files_with_position(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, text: bytes, where: str, message: str

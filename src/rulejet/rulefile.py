@@ -209,10 +209,34 @@ def _read(path: str | os.PathLike[str]) -> tuple[str, Any, yaml.Node | None]:
         raise RuleFileError([problem]) from None
 
 
+class _NotJson(Exception):
+    pass
+
+
+def _refuse_constant(name: str) -> None:
+    raise _NotJson(name)
+
+
+# A JSON string, or one of the constants json.loads accepts outside strings.
+_CONSTANT_RE = re.compile(r'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
+
+
+def _json_loads(text: str) -> Any:
+    """json.loads, refusing NaN and Infinity: they are not JSON, and other tools reading the
+    same file would reject it. Raises JSONDecodeError at the constant."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except _NotJson:
+        # json.loads stops at the first constant without saying where; everything before
+        # it parsed, so a scan that skips strings finds it.
+        match = next(m for m in _CONSTANT_RE.finditer(text) if m.group(1))
+        raise json.JSONDecodeError(f"{match.group(1)} is not JSON", text, match.start(1)) from None
+
+
 def _parse(path: str | os.PathLike[str], text: str) -> tuple[str, Any, yaml.Node | None]:
     if str(path).endswith(".json"):
         try:
-            return text, json.loads(text), None
+            return text, _json_loads(text), None
         except json.JSONDecodeError as e:
             problem = Problem(str(path), e.lineno, e.colno, f"invalid JSON: {e.msg}")
             raise RuleFileError([problem]) from None
