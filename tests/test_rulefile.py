@@ -327,3 +327,36 @@ def test_yaml_rule_file_scalars(tmp_path: Path, text: str, value: object) -> Non
     assert load_rule_file(path).rules[0].when_jsonlogic["=="][1] == value
     # The loader has its own tables: yaml's SafeLoader still reads YAML 1.1.
     assert yaml.safe_load("1e3") == "1e3"
+
+
+def test_json_problems_are_placed_in_their_own_rule(tmp_path: Path) -> None:
+    # The rule name "b" is also a value inside rule a; a text search for it from the
+    # previous rule's line placed rule b's problem inside rule a.
+    lines = [
+        "{",
+        '  "rules": [1, 2],',  # replaced by the later "rules", as json.loads does
+        '  "r\\u0075les": [',
+        "    {",
+        '      "name": "a",',
+        '      "when_jsonlogic": {"==": [{"var": "b"}, 1]}',
+        "    },",
+        "    {",
+        '      "name": "b",',
+        '      "when_jsonlogic": {"==": [{"var": "x"}, 1, 2]}',
+        "    },",
+        "    5,",
+        '    {"when": "true", "name": "c", "tags": 3, "zz": {"name": "c"}}',
+        "  ]",
+        "}",
+    ]
+    path = tmp_path / "r.json"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(RuleFileError) as info:
+        load_rule_file(path)
+    places = [(p.line, p.column, p.message.split(":")[0]) for p in info.value.problems]
+    assert places == [
+        (10, lines[9].index("{") + 1, "rule 'b'"),  # at the when_jsonlogic value
+        (12, 5, "rule 3 is not a mapping"),
+        (13, lines[12].index('{"name"') + 1, "unknown key 'zz' in rule 4"),
+        (13, lines[12].index("3") + 1, "tags must be a list of strings"),
+    ]

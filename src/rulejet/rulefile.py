@@ -143,41 +143,90 @@ _RuleLoader.add_constructor("tag:yaml.org,2002:str", _RuleLoader.construct_yaml_
 class _Pos:
     line: int
     column: int
-    style: str | None = None  # YAML scalar style of a condition
+    style: str | None = None  # YAML scalar style of a condition; '"' for a JSON string
+
+
+# Where each rule and its keys' values start: {None: the rule, key: that key's value}.
+RulePositions = list[dict[str | None, _Pos]]
+
+# JSON tokens: a string, a number or literal, or one structural character.
+_JSON_TOKEN_RE = re.compile(r'"(?:[^"\\]|\\.)*"|[^\s{}\[\]:,"]+|\S')
+
+
+def _yaml_rule_positions(root: yaml.Node | None) -> RulePositions:
+    """Rule positions from the YAML node tree; a duplicate key's last value counts, as it
+    does for the loaded data."""
+
+    def pos(node: yaml.Node) -> _Pos:
+        style = node.style if isinstance(node, yaml.ScalarNode) else None
+        return _Pos(node.start_mark.line + 1, node.start_mark.column + 1, style)
+
+    rules: list[yaml.Node] = []
+    if isinstance(root, yaml.MappingNode):
+        for k, v in root.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == "rules":
+                rules = list(v.value) if isinstance(v, yaml.SequenceNode) else []
+    found: RulePositions = []
+    for rule in rules:
+        at: dict[str | None, _Pos] = {None: pos(rule)}
+        if isinstance(rule, yaml.MappingNode):
+            at.update((k.value, pos(v)) for k, v in rule.value if isinstance(k, yaml.ScalarNode))
+        found.append(at)
+    return found
+
+
+def _json_rule_positions(text: str) -> RulePositions:
+    """Rule positions in valid JSON text, from a scan of its tokens that tracks the open
+    containers; a duplicate key's last value counts, as it does for json.loads."""
+    found: RulePositions = []
+    stack: list[list[Any]] = []  # per open container: its bracket and, for objects, the key
+    expect_key = False
+    for m in _JSON_TOKEN_RE.finditer(text):
+        token = m.group()
+        if token in ("}", "]"):
+            stack.pop()
+        elif token == ",":
+            expect_key = stack[-1][0] == "{"
+        elif token == ":":
+            pass
+        elif expect_key:
+            stack[-1][1] = json.loads(token)
+            expect_key = False
+        else:  # a value starts here
+            in_rules = len(stack) >= 2 and stack[0] == ["{", "rules"] and stack[1][0] == "["
+            if len(stack) == 1 and stack[0] == ["{", "rules"]:
+                found = []  # a later "rules" key replaces an earlier one
+            elif len(stack) == 2 and in_rules:
+                found.append({None: _json_pos(text, m.start(), token)})
+            elif len(stack) == 3 and in_rules and stack[2][0] == "{":
+                found[-1][stack[2][1]] = _json_pos(text, m.start(), token)
+            if token in ("{", "["):
+                stack.append([token, None])
+                expect_key = token == "{"
+    return found
+
+
+def _json_pos(text: str, offset: int, token: str) -> _Pos:
+    # Lines and columns as json's error messages count them: after "\n", in characters.
+    line_start = text.rfind("\n", 0, offset) + 1
+    style = '"' if token.startswith('"') else None
+    return _Pos(text.count("\n", 0, offset) + 1, offset - line_start + 1, style)
 
 
 class _Locator:
-    """Line/column of values, from YAML nodes or, for JSON, a text search."""
+    """Line/column of rules and their values, and a text search for the rest."""
 
-    def __init__(self, text: str, node: yaml.Node | None) -> None:
+    def __init__(self, text: str, rules: RulePositions) -> None:
         self.lines = text.splitlines()
-        self.node = node
+        self.rules = rules
 
-    def rule_nodes(self) -> list[yaml.Node | None]:
-        if not isinstance(self.node, yaml.MappingNode):
-            return []
-        for k, v in self.node.value:
-            if (
-                isinstance(k, yaml.ScalarNode)
-                and k.value == "rules"
-                and isinstance(v, yaml.SequenceNode)
-            ):
-                return list(v.value)
-        return []
+    def rule(self, i: int) -> _Pos:
+        return self.rules[i][None] if i < len(self.rules) else _Pos(0, 0)
 
-    @staticmethod
-    def key_node(mapping: yaml.Node | None, key: str) -> yaml.Node | None:
-        if isinstance(mapping, yaml.MappingNode):
-            for k, v in mapping.value:
-                if isinstance(k, yaml.ScalarNode) and k.value == key:
-                    return v  # type: ignore[no-any-return]
-        return None
-
-    def pos(self, node: yaml.Node | None, fallback: _Pos) -> _Pos:
-        if node is None:
-            return fallback
-        style = node.style if isinstance(node, yaml.ScalarNode) else None
-        return _Pos(node.start_mark.line + 1, node.start_mark.column + 1, style)
+    def value(self, i: int, key: Any, fallback: _Pos) -> _Pos:
+        """Where rule i's value for key starts, else fallback."""
+        found = self.rules[i].get(key) if i < len(self.rules) and isinstance(key, str) else None
+        return found or fallback
 
     def find(self, needle: str, start_line: int = 1) -> _Pos:
         for i in range(max(start_line - 1, 0), len(self.lines)):
@@ -186,14 +235,8 @@ class _Locator:
                 return _Pos(i + 1, col + 1, '"')
         return _Pos(0, 0)
 
-    def find_json(self, value: Any, start_line: int = 1) -> _Pos:
-        """A JSON value as written (raw UTF-8 or \\u escapes): for a string,
-        the column of its opening quote, as YAML nodes give."""
-        pos = self.find(json.dumps(value, ensure_ascii=False), start_line)
-        return pos if pos.line else self.find(json.dumps(value), start_line)
 
-
-def _read(path: str | os.PathLike[str]) -> tuple[str, Any, yaml.Node | None]:
+def _read(path: str | os.PathLike[str]) -> tuple[str, Any, RulePositions]:
     raw = Path(path).read_bytes()
     try:
         text = raw.decode("utf-8")
@@ -233,13 +276,14 @@ def _json_loads(text: str) -> Any:
         raise json.JSONDecodeError(f"{match.group(1)} is not JSON", text, match.start(1)) from None
 
 
-def _parse(path: str | os.PathLike[str], text: str) -> tuple[str, Any, yaml.Node | None]:
+def _parse(path: str | os.PathLike[str], text: str) -> tuple[str, Any, RulePositions]:
     if str(path).endswith(".json"):
         try:
-            return text, _json_loads(text), None
+            data = _json_loads(text)
         except json.JSONDecodeError as e:
             problem = Problem(str(path), e.lineno, e.colno, f"invalid JSON: {e.msg}")
             raise RuleFileError([problem]) from None
+        return text, data, _json_rule_positions(text)
     try:
         loader = _RuleLoader(text)
         try:
@@ -251,7 +295,7 @@ def _parse(path: str | os.PathLike[str], text: str) -> tuple[str, Any, yaml.Node
         mark = getattr(e, "problem_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         raise RuleFileError([Problem(str(path), line, col, f"invalid YAML: {e}")]) from None
-    return text, data, node
+    return text, data, _yaml_rule_positions(node)
 
 
 def load_rule_file(path: str | os.PathLike[str]) -> RuleFile:
@@ -260,8 +304,8 @@ def load_rule_file(path: str | os.PathLike[str]) -> RuleFile:
     from .rules import check_condition
 
     name = str(path)
-    text, data, node = _read(path)
-    loc = _Locator(text, node)
+    text, data, rule_positions = _read(path)
+    loc = _Locator(text, rule_positions)
     problems: list[Problem] = []
 
     def problem(pos: _Pos, message: str) -> None:
@@ -274,22 +318,15 @@ def load_rule_file(path: str | os.PathLike[str]) -> RuleFile:
         problem(loc.find(f"{key}"), f"unknown top-level key {key!r}")
     sinks = _check_sinks(data.get("sinks"), loc, problem)
 
-    rule_nodes = loc.rule_nodes()
     specs: list[RuleSpec] = []
     seen: dict[str, int] = {}
-    prev_line = 1  # JSON: a rule's name is searched for from the previous rule on
     for i, raw in enumerate(data["rules"]):
-        rnode = rule_nodes[i] if i < len(rule_nodes) else None
-        rpos = loc.pos(
-            rnode,
-            loc.find_json(raw.get("name", ""), prev_line) if isinstance(raw, dict) else _Pos(0, 0),
-        )
-        prev_line = rpos.line or prev_line
+        rpos = loc.rule(i)
         if not isinstance(raw, dict):
             problem(rpos, f"rule {i + 1} is not a mapping")
             continue
         for key in sorted(set(raw) - RULE_KEYS, key=str):
-            problem(loc.pos(loc.key_node(rnode, key), rpos), f"unknown key {key!r} in rule {i + 1}")
+            problem(loc.value(i, key, rpos), f"unknown key {key!r} in rule {i + 1}")
         rname = raw.get("name")
         if not isinstance(rname, str) or not rname:
             problem(rpos, f"rule {i + 1} needs a non-empty string 'name'")
@@ -302,8 +339,7 @@ def load_rule_file(path: str | os.PathLike[str]) -> RuleFile:
         if (when is None) == (jl is None):
             problem(rpos, f"rule {rname!r} needs exactly one of 'when' and 'when_jsonlogic'")
         elif when is not None:
-            wnode = loc.key_node(rnode, "when")
-            wpos = loc.pos(wnode, loc.find_json(when, rpos.line) if node is None else rpos)
+            wpos = loc.value(i, "when", rpos)
             if not isinstance(when, str):
                 problem(wpos, f"rule {rname!r}: 'when' must be a string")
             else:
@@ -312,7 +348,7 @@ def load_rule_file(path: str | os.PathLike[str]) -> RuleFile:
                 except ExprError as e:
                     problems.append(_expr_problem(name, loc, wpos, when, e, rname))
         else:
-            jpos = loc.pos(loc.key_node(rnode, "when_jsonlogic"), rpos)
+            jpos = loc.value(i, "when_jsonlogic", rpos)
             try:
                 from .jsonlogic import from_jsonlogic
 
@@ -323,19 +359,19 @@ def load_rule_file(path: str | os.PathLike[str]) -> RuleFile:
             except InputError as e:
                 problem(jpos, f"rule {rname!r}: {e}")
         then = raw.get("then", [])
-        tpos = loc.pos(loc.key_node(rnode, "then"), rpos)
+        tpos = loc.value(i, "then", rpos)
         then = _check_then(then, sinks, tpos, rname, problem)
         priority = raw.get("priority", 0)
         if not isinstance(priority, int) or isinstance(priority, bool):
-            problem(loc.pos(loc.key_node(rnode, "priority"), rpos), "priority must be an integer")
+            problem(loc.value(i, "priority", rpos), "priority must be an integer")
             priority = 0
         tags = raw.get("tags", [])
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            problem(loc.pos(loc.key_node(rnode, "tags"), rpos), "tags must be a list of strings")
+            problem(loc.value(i, "tags", rpos), "tags must be a list of strings")
             tags = []
         enabled = raw.get("enabled", True)
         if not isinstance(enabled, bool):
-            problem(loc.pos(loc.key_node(rnode, "enabled"), rpos), "enabled must be true or false")
+            problem(loc.value(i, "enabled", rpos), "enabled must be true or false")
             enabled = True
         specs.append(
             RuleSpec(rname, when, jl, then, priority, tags, enabled, rpos.line, rpos.column)
