@@ -787,6 +787,10 @@ CASES: list[tuple[str, Any, Any]] = [
     ('a.matches("a{,2}b")', {"a": "b"}, True),
     ('a.matches("\\\\<")', {"a": "<"}, True),
     ("a.matches('x')", {"a": 1}, CelError),
+    # CEL's octal (three digits, the code point) and \x \X (two hex digits).
+    ('a == "\\012"', {"a": "\n"}, True),
+    ('a == "\\101\\X41\\x41\\x7e"', {"a": "AAA~"}, True),
+    ('a == "\\000\\377"', {"a": "\x00\xff"}, True),
 ]
 
 
@@ -1105,6 +1109,15 @@ def test_evaluate_accepts_bytes_str_and_dict(kernel: str) -> None:
     doc = {"a": 11, "user": {"name": "José"}}
     for form in (json.dumps(doc).encode(), json.dumps(doc, ensure_ascii=False), doc):
         assert engine.evaluate(form) == ["big", "named"]
+
+
+@pytest.mark.parametrize("escape", ["\\0", "\\0a", "\\01", "\\09", "\\400", "\\8", "\\x4", "\\Xg1"])
+def test_bad_octal_and_hex_escapes_are_refused_at_the_escape(escape: str) -> None:
+    """A lone \\0 is no CEL escape (not NUL followed by digits)."""
+    text = f'a == "x{escape}z"'
+    with pytest.raises(ExprError) as info:
+        Engine([Rule("r", text)])
+    assert info.value.column == text.index("\\") + 1
 
 
 # ---- native bugs found by these tests (fixed; kept as regressions) ----

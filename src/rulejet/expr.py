@@ -7,7 +7,8 @@
 Grammar (lowest to highest precedence): ``c ? a : b``; ``||``; ``&&``;
 ``== != < <= > >= in``; ``+ -``; ``* / %``; unary ``! -``; postfix
 ``.name``, ``[literal]``, ``.method(args)``. Literals: integers, floats,
-strings (double or single quotes; escapes ``\\n \\t \\r \\\\ \\" \\' \\uXXXX``),
+strings (double or single quotes; escapes ``\\n \\t \\r \\\\ \\" \\'``, ``\\ooo``
+octal, ``\\xHH \\XHH \\uXXXX \\UXXXXXXXX``),
 ``true false null``, lists ``[a, b]``. Fields are dotted paths from the
 event root, brackets for odd keys and indexes (``user["odd key"]``,
 ``tags[0]``), or JSONPath after ``$``. Functions: ``has(field)``,
@@ -142,7 +143,8 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _ESC = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "/": "/",
-        "b": "\b", "f": "\f", "a": "\a", "v": "\v", "0": "\0", "`": "`", "?": "?"}  # fmt: skip
+        "b": "\b", "f": "\f", "a": "\a", "v": "\v", "`": "`", "?": "?"}  # fmt: skip
+_HEX_WIDTH = {"u": 4, "x": 2, "X": 2, "U": 8}
 
 
 @dataclass
@@ -163,8 +165,16 @@ def _unescape(body: str, text: str, start: int) -> str:
             i += 1
             continue
         nxt = body[i + 1]
-        if nxt in ("u", "x", "U"):
-            width = {"u": 4, "x": 2, "U": 8}[nxt]
+        if nxt in "0123":
+            # CEL's only octal form is three digits, \000-\377 (so a lone
+            # \0 is refused rather than read as NUL before more digits).
+            digits = body[i + 1 : i + 4]
+            if not re.fullmatch("[0-3][0-7]{2}", digits):
+                raise ExprError("invalid octal escape (needs \\000-\\377)", text, start + i)
+            out.append(chr(int(digits, 8)))
+            i += 4
+        elif nxt in _HEX_WIDTH:
+            width = _HEX_WIDTH[nxt]
             digits = body[i + 2 : i + 2 + width]
             if not re.fullmatch(f"[0-9a-fA-F]{{{width}}}", digits):
                 raise ExprError(f"invalid \\{nxt} escape", text, start + i)
