@@ -125,6 +125,9 @@ PATTERNS = [
     "[a\\-z]",
     "A",
     "^\\+",
+    "(^a|b)",
+    "a$|^b",
+    "^(ab|c)\n?$",
 ]
 
 
@@ -1269,6 +1272,55 @@ def test_unsupported_regex_is_an_expr_error(pattern: str) -> None:
     with pytest.raises(ExprError) as info:
         Engine([Rule("r", text)])
     assert info.value.column == text.index("(") + 2  # at the pattern
+
+
+# ^ and $ away from the pattern's edges, or in a repeated group: glibc
+# matched these where Python does not (after or before a newline the
+# pattern consumes; ^ again on a later round of the repeat).
+MISPLACED_ANCHORS = ["x\n^y", "x$\ny", "\\s^", "\\W^", "[^a]^", "x^", "x(a|^b)", "(a)(^b)"]
+MISPLACED_ANCHORS += ["(a$|b)c", "a$b", "$^", "a$$", "(a$|b)$"]
+MISPLACED_ANCHORS += ["(^a){2}", "(x|^a){2}", "(^b?a){2}", "(^a|b){2}", "((^a))*", "(a$)+", "(^)*a"]
+EDGE_ANCHORS = ["^a", "(^a|^b)", "^(a|b)", "a|^b", "^^a", "((^a))", "(^|x)a", "^$", "a$|b"]
+EDGE_ANCHORS += ["(a|b)$", "(a$|b$)", "a(x|$)", "(^a)b", "^(a)*$", "^a$|^$", "\\^x\\$", "[$^]"]
+ANCHOR_SAMPLES = ["".join(p) for n in range(4) for p in itertools.product("abx\n^$", repeat=n)]
+
+
+@pytest.mark.parametrize("pattern", MISPLACED_ANCHORS)
+def test_misplaced_anchors_are_refused(pattern: str) -> None:
+    text = f"a.matches({cel_str(pattern)})"
+    with pytest.raises(ExprError, match="glibc differs") as info:
+        Engine([Rule("r", text)])
+    assert info.value.column == text.index("(") + 2
+
+
+@pytest.mark.parametrize("pattern", EDGE_ANCHORS)
+def test_anchors_at_the_edges_agree_with_the_reference(kernel: str, pattern: str) -> None:
+    text = f"a.matches({cel_str(pattern)})"
+    engine, ast = Engine([Rule("r", text)]), parse_expr(text)
+    for s in ANCHOR_SAMPLES:
+        want = evaluate(ast, {"a": s})
+        assert want is (re.search(pattern, s, re.ASCII) is not None)
+        assert (engine.evaluate(json.dumps({"a": s})) == ["r"]) is want, (pattern, s)
+
+
+@given(
+    st.lists(
+        st.sampled_from(["a", "x", "\\n", ".", "[^a]", "^", "$", "(", ")", "|", "*", "?", "{2}"])
+    )
+)
+@settings(max_examples=300)
+def test_accepted_anchors_agree_with_the_reference(parts: list[str]) -> None:
+    """Any pattern matches() accepts means natively what it means in Python."""
+    pattern = "".join(parts)
+    try:
+        re.compile(pattern)
+        engine = Engine([Rule("r", f"a.matches({cel_str(pattern)})")])
+    except (re.error, ExprError):
+        return
+    ast = parse_expr(f"a.matches({cel_str(pattern)})")
+    for s in ANCHOR_SAMPLES:
+        want = evaluate(ast, {"a": s}) is True
+        assert (engine.evaluate(json.dumps({"a": s})) == ["r"]) is want, (pattern, s)
 
 
 def test_regex_posix_rejects_is_an_expr_error() -> None:

@@ -14,6 +14,7 @@ disjunct is false.
 
 from __future__ import annotations
 
+import itertools
 import re
 import struct
 from collections.abc import Callable
@@ -77,18 +78,72 @@ def _listed_range(lo: str, hi: str, fail: Callable[[str], ExprError]) -> str:
     return ascii_part + "".join(c for c in listed if not "\ud800" <= c <= "\udfff")
 
 
+def _check_anchors(kinds: list[str], fail: Callable[[str], ExprError]) -> None:
+    """Refuse ``^`` and ``$`` where glibc and Python disagree on them.
+
+    kinds is the pattern as "(" ")" "|" "^" "$" "q" (a quantifier) and "a"
+    (anything that consumes a character). glibc lets ``^`` match after a
+    newline the pattern itself consumed (``x\\n^y``) and ``$`` before one,
+    and a ``^`` in a repeated group matches again on later rounds
+    (``(^a){2}`` on "aa"). So ``^`` may only follow ``(``, ``^`` or the
+    ``|`` of a group that starts the pattern, ``$`` likewise before the
+    end (but not before another ``$``), and no group holding an anchor may
+    carry a quantifier."""
+    holds_anchor = [False]  # per open group, innermost last
+    for kind, after in itertools.pairwise([*kinds, ""]):
+        if kind in "^$":
+            holds_anchor[-1] = True
+            if after == "q":
+                raise fail(f"a quantifier on {kind}")
+        elif kind == "(":
+            holds_anchor.append(False)
+        elif kind == ")" and len(holds_anchor) > 1:
+            inner = holds_anchor.pop()
+            if inner and after == "q":
+                raise fail("a quantifier on a group holding ^ or $ (glibc differs there)")
+            holds_anchor[-1] |= inner
+
+    for anchor, kinds_in_order in (("^", kinds), ("$", _mirrored(kinds))):
+        at_edge = True
+        outer: list[bool] = []  # at_edge where each open group began
+        for kind in kinds_in_order:
+            if kind == "(":
+                outer.append(at_edge)
+            elif kind == "|":
+                at_edge = outer[-1] if outer else True
+            elif kind == anchor:
+                if not at_edge:
+                    where = "start" if anchor == "^" else "end, or before another $"
+                    raise fail(f"{anchor} away from the pattern's {where} (glibc differs there)")
+                # Each $ becomes "\n?$", so "$$" would let glibc take a
+                # newline between the two ("a$$" on "a\n\n").
+                at_edge = anchor == "^"
+            else:
+                at_edge = False
+                if kind == ")" and outer:
+                    outer.pop()
+
+
+def _mirrored(kinds: list[str]) -> list[str]:
+    """kinds read from the end, so ``$`` can be checked as ``^`` is."""
+    flip = {"(": ")", ")": "("}
+    return [flip.get(k, k) for k in reversed(kinds)]
+
+
 def translate_regex(pattern: str, text: str = "", pos: int = 0) -> str:
     """A Python-style pattern as POSIX extended regex, for the supported
     subset: literals, ``. ^ $ | ( ) [ ] * + ? {m,n}``, escapes of
     punctuation, and the classes ``\\d \\w \\s`` (and ``\\D \\W \\S`` outside
     brackets). Lookarounds, lazy and possessive quantifiers, backreferences,
-    ``(?...)`` groups, word boundaries, NUL and lone surrogates raise
-    ExprError. Python's meaning is kept where POSIX differs: ``.`` does not
-    match a newline, ``$`` also matches before a final newline, ``{`` is a
-    literal unless it starts a quantifier, and escaped characters inside
-    brackets (``[a\\]\\-]``) are literal (as POSIX collating symbols)."""
+    ``(?...)`` groups, word boundaries, NUL, lone surrogates and ``^ $``
+    away from the pattern's edges (_check_anchors) raise ExprError.
+    Python's meaning is kept where POSIX differs: ``.`` does not match a
+    newline, ``$`` also matches before a final newline, ``{`` is a literal
+    unless it starts a quantifier, and escaped characters inside brackets
+    (``[a\\]\\-]``) are literal (as POSIX collating symbols)."""
     classes = {"d": "0-9", "w": "A-Za-z0-9_", "s": " \t\n\r\f\v"}
     out: list[str] = []
+    kinds: list[str] = []  # the pattern's outline, for _check_anchors
     i, in_bracket = 0, False
 
     def fail(why: str) -> ExprError:
@@ -104,6 +159,7 @@ def translate_regex(pattern: str, text: str = "", pos: int = 0) -> str:
                 raise fail("trailing backslash")
             nxt = pattern[i + 1]
             i += 2
+            kinds += [] if in_bracket else ["a"]
             if nxt in classes:
                 out.append(classes[nxt] if in_bracket else f"[{classes[nxt]}]")
             elif nxt in "DWS" and not in_bracket:
@@ -131,6 +187,7 @@ def translate_regex(pattern: str, text: str = "", pos: int = 0) -> str:
             out.append("[.[.]" if ch == "[" else ch)  # "[:" would start a POSIX class
         elif ch == "[":
             in_bracket = True
+            kinds.append("a")
             if pattern[i + 1 : i + 2] == "^":
                 out.append("[^")
                 i += 1
@@ -140,30 +197,34 @@ def translate_regex(pattern: str, text: str = "", pos: int = 0) -> str:
             raise fail("(?...) groups")
         elif ch in "*+?" and pattern[i + 1 : i + 2] in ("?", "+"):
             raise fail("lazy or possessive quantifiers")
+        elif ch in "*+?":
+            kinds.append("q")
+            out.append(ch)
         elif ch == "{":
             # Python reads "{" as a quantifier only in these shapes, else
             # as a literal (which POSIX would reject).
             m = re.match(r"\{([0-9]*)(,?)([0-9]*)\}", pattern[i:])
             if m is None or m.group() == "{}":
+                kinds.append("a")
                 out.append("\\{")
             else:
+                kinds.append("q")
                 lo, comma, hi = m.groups()
                 out.append("{" + (lo or "0") + comma + hi + "}")
                 i += len(m.group())
                 if pattern[i : i + 1] in ("?", "+"):
                     raise fail("lazy or possessive quantifiers")
                 continue
-        elif ch == "}":
-            out.append("\\}")
-        elif ch == ".":
-            out.append("[^\n]")
-        elif ch == "$":
-            out.append("\n?$")
+        elif ch in "()|^$":
+            kinds.append(ch)
+            out.append("\n?$" if ch == "$" else ch)
         else:
-            out.append(ch)
+            kinds.append("a")
+            out.append({"}": "\\}", ".": "[^\n]"}.get(ch, ch))
         i += 1
     if in_bracket:
         raise fail("unterminated [")
+    _check_anchors(kinds, fail)
     return "".join(out)
 
 
