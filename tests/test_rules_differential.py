@@ -77,6 +77,8 @@ STRINGS = [
     "admin",
     "9007199254740993",
     "99999999999999999999",
+    "1e400",
+    "-1e400",
 ]
 INTS = [0, 1, -1, 2, 3, -2, 7, 18, 100, 2**31, 2**53, 2**53 + 1, 2**62, INT64_MAX, INT64_MIN]
 FLOATS = [
@@ -748,7 +750,7 @@ CASES: list[tuple[str, Any, Any]] = [
     ("int(-2.7) == -2", {}, True),
     ("int(9.3e18) > 0", {}, CelError),
     ('double(".5") == 0.5', {}, True),
-    ('double("1e400") > 1e308', {}, True),
+    ('double("1e400") > 1e308', {}, CelError),  # beyond the double range
     ('double("x") > 0.0', {}, CelError),
     ("double(a) == 9007199254740992.0", {"a": 9007199254740993}, True),
     ('string(-0.0) == "-0.0"', {}, True),
@@ -794,6 +796,17 @@ CASES: list[tuple[str, Any, Any]] = [
     ('a == "\\012"', {"a": "\n"}, True),
     ('a == "\\101\\X41\\x41\\x7e"', {"a": "AAA~"}, True),
     ('a == "\\000\\377"', {"a": "\x00\xff"}, True),
+    # double(s) beyond the double range is an error, as int() is; inf and
+    # nan are not numbers it reads.
+    ("double(a) > 0.0", {"a": "1e400"}, CelError),
+    ("double(a) < 0.0", {"a": "-1e400"}, CelError),
+    ("double(a) > 0.0", {"a": "1.7976931348623159e308"}, CelError),  # rounds to inf
+    ("double(a) > 0.0", {"a": "1" * 400}, CelError),
+    ("double(a) > 1e308", {"a": "1.7976931348623157e308"}, True),
+    ("double(a) == 0.0", {"a": "1e-400"}, True),  # underflow is zero, not an error
+    ("double(a) > 0.0", {"a": "inf"}, CelError),
+    ("double(a) > 0.0", {"a": "Infinity"}, CelError),
+    ("double(a) != 0.0", {"a": "nan"}, CelError),
 ]
 
 

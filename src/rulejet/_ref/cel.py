@@ -248,7 +248,10 @@ def _call(name: str, target: Any, args: list[Any]) -> Any:
         if isinstance(x, str) and re.fullmatch(
             r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", x
         ):
-            return float(x)
+            # Digits only, so inf means the value overflowed: CEL makes a
+            # conversion beyond the target's range an error, as int() does.
+            d = float(x)
+            return CelError("double out of range") if math.isinf(d) else d
         return CelError("no such overload: double")
     if name == "string":
         if isinstance(x, str):

@@ -757,7 +757,9 @@ static rj_cel to_double(rj_vm *vm, const rj_cel *x)
         buf[x->len] = 0;
         locale_t c = rj_c_locale();
         r.n.d = c ? strtod_l(buf, NULL, c) : strtod(buf, NULL);
-        return r;
+        /* Digits only, so inf means the value overflowed: CEL makes a
+         * conversion beyond the target's range an error, as int() does. */
+        return isinf(r.n.d) ? err(RJ_CE_RANGE) : r;
     }
     return err(RJ_CE_OVERLOAD);
 }
