@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -111,32 +112,55 @@ def to_jsonable(data: Any) -> Any:
     dicts, so expression rules can read them too. Raises ValueError for a
     reference cycle or nesting too deep to convert."""
     try:
-        return _jsonable(data, set())
+        return _jsonable(data)
     except RecursionError:
-        raise ValueError("the event is nested too deeply to convert to JSON") from None
+        pass
+    # Only now look for the cycle: the bookkeeping would slow every event.
+    with suppress(RecursionError):
+        _check_acyclic(data, set())
+    raise ValueError("the event is nested too deeply to convert to JSON")
 
 
-def _jsonable(data: Any, path: set[int]) -> Any:
-    """to_jsonable below the top; ``path`` holds the containers being
-    converted, so a cycle is an error, not endless recursion."""
+def _children(data: Any) -> Iterator[Any] | None:
+    """The values inside a container as to_jsonable sees it (None for a leaf)."""
+    if isinstance(data, (str, int, float, bool)) or data is None:
+        return None
+    if isinstance(data, Mapping):
+        return iter(data.values())
+    if isinstance(data, (list, tuple)):
+        return iter(data)
+    if dataclasses.is_dataclass(data) and not isinstance(data, type):
+        return (getattr(data, f.name) for f in dataclasses.fields(data))
+    if hasattr(data, "__dict__"):
+        return (v for k, v in vars(data).items() if not k.startswith("_"))
+    return None
+
+
+def _jsonable(data: Any) -> Any:
     if isinstance(data, (str, int, float, bool)) or data is None:
         return data
+    if isinstance(data, Mapping):
+        return {str(k): _jsonable(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_jsonable(v) for v in data]
+    if dataclasses.is_dataclass(data) and not isinstance(data, type):
+        return {f.name: _jsonable(getattr(data, f.name)) for f in dataclasses.fields(data)}
+    if hasattr(data, "__dict__"):
+        return {k: _jsonable(v) for k, v in vars(data).items() if not k.startswith("_")}
+    return str(data)
+
+
+def _check_acyclic(data: Any, path: set[int]) -> None:
+    """ValueError if a container holds itself; ``path``: the ones entered."""
+    children = _children(data)
+    if children is None:
+        return
     if id(data) in path:
         raise ValueError(f"the event contains a reference cycle (through a {type(data).__name__})")
     path.add(id(data))
-    try:
-        if isinstance(data, Mapping):
-            return {str(k): _jsonable(v, path) for k, v in data.items()}
-        if isinstance(data, (list, tuple)):
-            return [_jsonable(v, path) for v in data]
-        if dataclasses.is_dataclass(data) and not isinstance(data, type):
-            fields = dataclasses.fields(data)
-            return {f.name: _jsonable(getattr(data, f.name), path) for f in fields}
-        if hasattr(data, "__dict__"):
-            return {k: _jsonable(v, path) for k, v in vars(data).items() if not k.startswith("_")}
-        return str(data)
-    finally:
-        path.discard(id(data))
+    for child in children:
+        _check_acyclic(child, path)
+    path.discard(id(data))
 
 
 def decode_event(raw: bytes) -> Any:
