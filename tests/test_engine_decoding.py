@@ -38,6 +38,10 @@ def test_a_line_malformed_where_no_rule_reads_is_a_malformed_line(
     assert (err.line, err.offset) == (2, 8 + 15) and err.column == 16  # the "1" after "0"
 
 
+def _note(event: object) -> None:
+    pass
+
+
 def test_python_actions_do_not_run_for_such_a_line(tmp_path: Path) -> None:
     seen: list[object] = []
     path = tmp_path / "geo.ndjson"
@@ -46,6 +50,17 @@ def test_python_actions_do_not_run_for_such_a_line(tmp_path: Path) -> None:
     stats = engine.run_file(path)
     assert seen == [{"a": 1}, {"a": 1}] and stats.tags == {"t": 2}
     assert stats.actions_run == {"x": 2}
+    assert (stats.errors, stats.matches, stats.error_samples[0].line) == (1, {"x": 2}, 2)
+    # Worker processes decode for themselves: the line is refused before.
+    pooled = Engine([Rule("x", "a == 1", action=_note, then=[{"tag": "t"}])])
+    stats = pooled.run_file(path, workers=2)
+    assert stats.workers == 2
+    assert (stats.errors, stats.matches, stats.tags, stats.actions_run) == (
+        1,
+        {"x": 2},
+        {"t": 2},
+        {"x": 2},
+    )
     with pytest.raises(JSONError):
         engine.run_file(path, strict=True)  # before any action runs
     assert len(seen) == 2

@@ -333,7 +333,7 @@ def _run_view(
     for k, r in enumerate(results):
         total = total.merge(r.shifted(lines_before, cuts[k]))
         lines_before += r.lines
-    if collect:
+    if collect and (strict or pool is not None):
         _reject_undecodable(engine, view, total)
     if strict and total.bad:
         first = total.errors[0]
@@ -378,7 +378,9 @@ def _reject_undecodable(engine: Engine, view: memoryview, total: PartialResult) 
     """Matched lines whose Python actions need the whole event, but which
     are malformed where no rule read (``{"geo": [01]}``), become malformed
     lines: counted and reported as such, their matches taken back, their
-    actions, tags and routes not run."""
+    actions, tags and routes not run. Ahead of any action: for strict runs
+    (which must fail before one runs) and worker pools (which decode in
+    their own processes); otherwise _act finds them as it decodes."""
     python = _python_actions(engine)
     if not python:
         return
@@ -396,19 +398,26 @@ def _reject_undecodable(engine: Engine, view: memoryview, total: PartialResult) 
                 if length >= risky:
                     decode_event(raw)
             except JSONError as e:
-                positions, errored = engine._matches(raw)
-                for p in positions:
-                    total.counts[p] -= 1
-                for p in errored:
-                    total.eval_errors[p] -= 1
-                total.bad += 1
-                at = e.offset or 0
-                total.errors.append(LineErrorInfo(line, off + at, at + 1, e.args[0]))
+                _take_back(engine, total, line, off, raw, e)
                 continue
         kept.append(match)
     if len(kept) != len(total.matches):
         total.matches = kept
-        total.errors = sorted(total.errors, key=lambda e: e.line)[:MAX_ERRORS]
+
+
+def _take_back(
+    engine: Engine, total: PartialResult, line: int, off: int, raw: bytes, e: JSONError
+) -> None:
+    """Count a matched line as malformed after all (see _reject_undecodable)."""
+    positions, errored = engine._matches(raw)
+    for p in positions:
+        total.counts[p] -= 1
+    for p in errored:
+        total.eval_errors[p] -= 1
+    total.bad += 1
+    at = e.offset or 0
+    total.errors.append(LineErrorInfo(line, off + at, at + 1, e.args[0]))
+    total.errors = sorted(total.errors, key=lambda e: e.line)[:MAX_ERRORS]
 
 
 def _act(
@@ -427,7 +436,16 @@ def _act(
     python = _python_actions(engine)
     ran = [0] * len(engine.rules)
     to_workers: list[tuple[list[int], int, int]] = []
-    for _line, off, length, rule_ids in total.matches:
+    for line, off, length, rule_ids in total.matches:
+        positions = [p for p in rule_ids if python and python[p]]
+        value = None
+        if positions and pool is None:
+            raw = bytes(view[off : off + length])
+            try:
+                value = decode_event(raw)
+            except JSONError as e:  # malformed where no rule read: no actions, tags or routes
+                _take_back(engine, total, line, off, raw, e)
+                continue
         for pos in rule_ids:
             rule = engine.rules[pos]
             for act in rule.actions:
@@ -435,13 +453,11 @@ def _act(
                     tags[act["tag"]] = tags.get(act["tag"], 0) + 1
                 elif isinstance(act, dict) and "route" in act:
                     spans.setdefault(act["route"], array("Q")).extend((off, length))
-        positions = [p for p in rule_ids if python and python[p]]
         if not positions:
             continue
         if pool is not None:
             to_workers.append((positions, off, length))
             continue
-        value = decode_event(bytes(view[off : off + length]))
         for pos in positions:
             ran[pos] += 1
             engine.run_actions(pos, value)
