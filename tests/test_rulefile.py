@@ -360,3 +360,21 @@ def test_json_problems_are_placed_in_their_own_rule(tmp_path: Path) -> None:
         (13, lines[12].index('{"name"') + 1, "unknown key 'zz' in rule 4"),
         (13, lines[12].index("3") + 1, "tags must be a list of strings"),
     ]
+
+
+def test_json_number_spellings_stay_strings_outside_jsonlogic(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "rules:\n"
+        "  - name: 123e4567\n"  # a hex-like id: a string, as YAML 1.1 reads it
+        '    when: "x == 1"\n'
+        "    tags: [8e12345, 1e3, -.5]\n"
+        "    then: [{tag: 2026e11}]\n"
+        "  - name: j\n"
+        '    when_jsonlogic: {"in": [{"var": "x"}, [1e3, "1e3"]]}\n'
+    )
+    rf = load_rule_file(path)
+    first, second = rf.rules
+    assert first.name == "123e4567" and first.tags == ["8e12345", "1e3", "-.5"]
+    assert all(type(t) is str for t in [first.name, *first.tags])
+    assert second.when_jsonlogic == {"in": [{"var": "x"}, [1000.0, "1e3"]]}

@@ -100,32 +100,27 @@ class RuleFile:
     sinks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-_FLOAT_TAG = "tag:yaml.org,2002:float"
-# YAML 1.1's float spellings, with JSON's (YAML 1.2's) added: an exponent without a dot or
-# without a sign (1e3, 1.5e3). A trailing "e" or an exponent without digits stays a string.
-_FLOAT_RE = re.compile(
-    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-    |[-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?
-    |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
-    |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
-    |[-+]?\.(?:inf|Inf|INF)
-    |\.(?:nan|NaN|NAN))$""",
-    re.VERBOSE,
-)
+# JSON numbers that YAML 1.1 reads as strings: an exponent without a dot or
+# without a sign (1e3, 1.5e3, 1E+3).
+_JSON_NUMBER_TAG = "tag:rulejet,2026:json-number"
+_JSON_NUMBER_RE = re.compile(r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?[eE][-+]?[0-9]+$")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
-# SafeLoader's resolver table with the float entry swapped; a copy, never the shared one.
-_RESOLVERS = {
-    first: [(tag, _FLOAT_RE if tag == _FLOAT_TAG else regexp) for tag, regexp in resolvers]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+
+
+class _JsonNumber(str):
+    """A plain scalar spelled as a JSON number that YAML 1.1 calls a string:
+    a number inside when_jsonlogic (as in a .json rule file), a string
+    everywhere else (names, tags and routes such as 123e4567 stay as they
+    were)."""
 
 
 class _RuleLoader(yaml.SafeLoader):
-    """SafeLoader reading numbers and escapes as JSON does, so that a rule means the same in
-    a .yaml and a .json file. Its own resolver and constructor tables: yaml's global state and
-    other SafeLoader users are untouched."""
+    """SafeLoader reading JSONLogic numbers and escapes as JSON does, so that a
+    rule means the same in a .yaml and a .json file. Its own resolver and
+    constructor tables: yaml's global state and other SafeLoader users are
+    untouched."""
 
-    yaml_implicit_resolvers = _RESOLVERS
+    json_numbers = 0
 
     def construct_yaml_str(self, node: yaml.Node) -> str:
         text = super().construct_yaml_str(node)
@@ -135,8 +130,32 @@ class _RuleLoader(yaml.SafeLoader):
         # the pairs; a lone surrogate stays as it is, as in JSON.
         return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
 
+    def construct_json_number(self, node: yaml.Node) -> str:
+        self.json_numbers += 1
+        return _JsonNumber(self.construct_scalar(node))  # type: ignore[arg-type]
+
 
 _RuleLoader.add_constructor("tag:yaml.org,2002:str", _RuleLoader.construct_yaml_str)
+_RuleLoader.add_constructor(_JSON_NUMBER_TAG, _RuleLoader.construct_json_number)
+# Tried after YAML's own resolvers, so it only takes what they leave as strings.
+_RuleLoader.add_implicit_resolver(_JSON_NUMBER_TAG, _JSON_NUMBER_RE, list("-0123456789"))
+
+
+def _settle_json_numbers(data: Any) -> Any:
+    """_JsonNumber values as floats inside when_jsonlogic, plain strings
+    elsewhere (walked with a stack: rule files may nest deeply)."""
+    root = [data]
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        container, numbers = stack.pop()
+        items = container.items() if isinstance(container, dict) else enumerate(container)
+        for key, value in list(items):
+            if isinstance(value, _JsonNumber):
+                container[key] = float(value) if numbers else str(value)
+            elif isinstance(value, (dict, list)):
+                inner = numbers or (key == "when_jsonlogic" and isinstance(container, dict))
+                stack.append((value, inner))
+    return root[0]
 
 
 @dataclass
@@ -289,6 +308,8 @@ def _parse(path: str | os.PathLike[str], text: str) -> tuple[str, Any, RulePosit
         try:
             node = loader.get_single_node()
             data = loader.construct_document(node) if node is not None else None
+            if loader.json_numbers:
+                data = _settle_json_numbers(data)
         finally:
             loader.dispose()
     except yaml.YAMLError as e:
