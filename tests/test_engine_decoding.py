@@ -5,6 +5,7 @@ exception that ends the run."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -125,3 +126,55 @@ def test_scan_copies_matches_before_yielding_and_sees_a_shrunk_file(
         f.truncate(0)  # before: the next read of the map was a SIGBUS
     with pytest.raises(FileError, match="shrank"):
         list(it)
+    monkeypatch.setattr(runner, "PARTITION_BYTES", 1 << 20)  # one piece, batches of 4
+    monkeypatch.setattr(runner, "SCAN_BATCH", 4)
+    path.write_bytes(b'{"a":1}\n{"a":2}\n' * 50)
+    assert [ln for _, ln, _ in engine.scan(path)] == list(range(1, 100, 2))
+    it = engine.scan(path)
+    next(it)
+    with open(path, "r+b") as f:
+        f.truncate(0)
+    with pytest.raises(FileError, match="shrank"):
+        list(it)
+
+
+def _act_on(event: object) -> None:
+    pass
+
+
+@pytest.mark.parametrize("workers", [0, 1, 2])
+def test_a_short_line_nested_past_pythons_json_limit(tmp_path: Path, workers: int) -> None:
+    # Under 2,000 bytes, yet too deep for json.loads (its recursion budget
+    # is shared with the caller's frames): a malformed line, for any pool.
+    n = sys.getrecursionlimit() - 10
+    deep = b'{"a":1,"x":' + b"[" * n + b"]" * n + b"}"
+    path = tmp_path / "deep.ndjson"
+    path.write_bytes(b'{"a":1}\n' + deep + b'\n{"a":1}\n')
+    stats = Engine([Rule("r", "a == 1", action=_act_on)]).run_file(path, workers=workers)
+    assert (stats.errors, stats.matches, stats.actions_run) == (1, {"r": 2}, {"r": 2})
+    assert [e.line for e in stats.error_samples] == [2]
+
+
+def test_a_worker_that_cannot_decode_an_event_does_not_hang_the_run(tmp_path: Path) -> None:
+    # The parent refuses such lines first; the workers' own check is the
+    # backstop: before, a worker died with the others' end marks in hand.
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys\n"
+        "from rulejet import Engine, JSONError, Rule, workers\n"
+        "from rulejet.workers import ActionError\n"
+        "def refuse(raw):\n"
+        "    raise JSONError('refused', offset=0)\n"
+        "workers.decode_event = refuse  # forked workers inherit it\n"
+        "def act(event): pass\n"
+        f"path = {str(tmp_path / 'ev.ndjson')!r}\n"
+        "open(path, 'w').write('{\"a\":1}\\n' * 100)\n"
+        "try:\n"
+        "    Engine([Rule('r', 'a == 1', action=act)]).run_file(path, workers=2)\n"
+        "except ActionError as e:\n"
+        "    print('ActionError', 'not decodable' in str(e))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == "ActionError True"

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 MAX_ERRORS = 100
 MIN_PARTITION_BYTES = 64 << 10  # below this, a partition is not worth a thread
 PARTITION_BYTES = 32 << 20  # small enough to balance threads and show progress
+SCAN_BATCH = 1024  # matched lines scan() copies out between yields
 
 
 @dataclass
@@ -384,10 +385,12 @@ def _reject_undecodable(engine: Engine, view: memoryview, total: PartialResult) 
     python = _python_actions(engine)
     if not python:
         return
-    # Shorter lines cannot nest or spell digits past Python's json limits:
-    # the native check says all; longer ones are decoded once here too.
+    # Lines with fewer brackets (an upper bound on their nesting) and fewer
+    # bytes than Python's json limits allow cannot fail to decode once the
+    # native check passes; others are decoded here too. The recursion
+    # budget is shared with the caller's frames: keep a wide margin.
     digits = sys.get_int_max_str_digits() or sys.maxsize
-    risky = min(2 * sys.getrecursionlimit(), digits)
+    deep = sys.getrecursionlimit() // 2
     kept = []
     for match in total.matches:
         line, off, length, rule_ids = match
@@ -395,7 +398,7 @@ def _reject_undecodable(engine: Engine, view: memoryview, total: PartialResult) 
             raw = bytes(view[off : off + length])
             try:
                 _native.validate(raw)
-                if length >= risky:
+                if length >= digits or raw.count(b"[") + raw.count(b"{") >= deep:
                     decode_event(raw)
             except JSONError as e:
                 _take_back(engine, total, line, off, raw, e)
@@ -571,27 +574,34 @@ def run_file(
 def scan_file(engine: Engine, path: str | os.PathLike[str]) -> Iterator[tuple[str, int, bytes]]:
     """(rule name, line number, raw line) for every match, in file order.
 
-    The file is read a partition at a time, its matched lines copied out
-    before any is yielded: no map is read while the caller's code runs (it
-    may rotate or truncate the file), and a file found shorter than when it
-    was opened raises FileError instead of faulting on pages past its end."""
+    Matched lines are copied out SCAN_BATCH at a time before any of them is
+    yielded: no map is read while the caller's code runs (it may rotate or
+    truncate the file), and before each batch a file found shorter than
+    when it was opened raises FileError instead of faulting on pages past
+    its end."""
     every = list(range(len(engine.rules)))
     with MappedFile(path) as mf:
         first = os.stat(path)
+
+        def check_size(end: int) -> None:
+            now = os.stat(path)
+            if (now.st_dev, now.st_ino) == (first.st_dev, first.st_ino) and now.st_size < end:
+                raise FileError(errno.EIO, "the file shrank while it was scanned", str(path))
+
         with mf.lease() as view:
             cuts = split_points(view, 1)
         lines_before = 0
         for start, end in itertools.pairwise(cuts):
-            now = os.stat(path)
-            if (now.st_dev, now.st_ino) == (first.st_dev, first.st_ino) and now.st_size < end:
-                raise FileError(errno.EIO, "the file shrank while it was scanned", str(path))
+            check_size(end)
             with mf.lease(start, end - start) as view:
                 part = run_partition(engine, view, every)
-                found = [
-                    (line + lines_before, bytes(view[off : off + n]), rule_ids)
-                    for line, off, n, rule_ids in part.matches
-                ]
+            for k in range(0, len(part.matches), SCAN_BATCH):
+                batch = part.matches[k : k + SCAN_BATCH]
+                if k:
+                    check_size(end)
+                with mf.lease(start, end - start) as view:
+                    raws = [bytes(view[off : off + n]) for _, off, n, _ in batch]
+                for (line, _, _, rule_ids), raw in zip(batch, raws, strict=True):
+                    for pos in rule_ids:
+                        yield engine.rules[pos].name, line + lines_before, raw
             lines_before += part.lines
-            for line, raw, rule_ids in found:
-                for pos in rule_ids:
-                    yield engine.rules[pos].name, line, raw

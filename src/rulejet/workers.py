@@ -62,8 +62,12 @@ def decode(message: bytes) -> tuple[tuple[int, ...], bytes]:
 
 def _run_event(engine: Engine, positions: Any, raw: bytes, counts: list[int]) -> str | None:
     """One event's actions, counting each rule's that completed; the first
-    failure's traceback stops the rest (None if all ran)."""
-    value = decode_event(raw)
+    failure's traceback stops the rest (None if all ran). Raises nothing: a
+    worker that died here would strand the end marks in its batch."""
+    try:
+        value = decode_event(raw)
+    except Exception:  # the parent refuses undecodable lines first; this is the backstop
+        return f"event not decodable for its actions: {traceback.format_exc()}"
     for pos in positions:
         try:
             engine.run_actions(pos, value)
