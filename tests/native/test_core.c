@@ -318,6 +318,76 @@ static void test_json_kernels_agree(void)
     rj_pathset_free(&ps);
 }
 
+/* rj_ndjson_line on every kernel against the plain way (memchr for the
+ * line's end, then json_extract on the line): same kind, end, values and
+ * error offset, on NDJSON with stray newlines mutated into documents. */
+static void test_ndjson_lines_agree(void)
+{
+    rj_pathset ps;
+    rj_step a[] = {{RJ_STEP_KEY, "a", 1, 0}};
+    rj_step ub[] = {{RJ_STEP_KEY, "user", 4, 0}, {RJ_STEP_KEY, "b", 1, 0}};
+    rj_step i1[] = {{RJ_STEP_INDEX, NULL, 0, 1}};
+    CHECK(rj_pathset_init(&ps) == 0);
+    CHECK(rj_pathset_add(&ps, a, 1) == 0);
+    CHECK(rj_pathset_add(&ps, ub, 2) == 0);
+    CHECK(rj_pathset_add(&ps, i1, 1) == 0);
+    CHECK(rj_pathset_finish(&ps) == 0);
+    rj_scan_scratch scr;
+    CHECK(rj_scratch_init(&scr, &ps) == 0);
+    rj_value want[4], got[4];
+    int disagreements = 0, lines = 0, values = 0, malformed = 0;
+    for (int round = 0; round < 3000; round++) {
+        uint8_t tmp[8192];
+        size_t n = 0;
+        for (int d = (int)(rng() % 4) + 1; d > 0 && n + 2100 < sizeof tmp; d--) {
+            if (rng() % 8 == 0)
+                tmp[n++] = " \t\r"[rng() % 3]; /* blank or padded lines */
+            n += gen_json(tmp + n, 2048, 0);
+            if (d > 1 || rng() % 2)
+                tmp[n++] = '\n';
+        }
+        if (round % 2)
+            for (int m = (int)(rng() % 2) + 1; m > 0 && n; m--)
+                tmp[rng() % n] = "\n\n \"{}\\\x01"[rng() % 8];
+        uint8_t *buf = malloc(n ? n : 1); /* exact size: ASan sees over-reads */
+        memcpy(buf, tmp, n);
+        for (size_t p = 0; p < n;) {
+            const uint8_t *nl = memchr(buf + p, '\n', n - p);
+            size_t end = nl ? (size_t)(nl - buf) : n, q = p;
+            while (q < end && (buf[q] == ' ' || buf[q] == '\t' || buf[q] == '\r'))
+                q++;
+            rj_json_err e1 = {0, NULL}, e2 = {0, NULL};
+            int kind = q == end ? RJ_LINE_BLANK
+                       : rj_kernel_scalar.json_extract(&ps, &scr, buf, p, end, n, want, &e1)
+                           ? RJ_LINE_MALFORMED
+                           : RJ_LINE_VALUES;
+            lines++;
+            values += kind == RJ_LINE_VALUES;
+            malformed += kind == RJ_LINE_MALFORMED;
+            for (size_t ki = 0; rj_all_kernels[ki]; ki++) {
+                const rj_kernel *k = rj_all_kernels[ki];
+                if (!rj_kernel_supported(k))
+                    continue;
+                size_t got_end = (size_t)-1;
+                int got_kind = rj_ndjson_line(k, &ps, &scr, buf, p, n, got, &got_end, &e2);
+                int same = got_kind == kind && got_end == end;
+                if (same && kind == RJ_LINE_VALUES)
+                    same = memcmp(want, got, ps.n_slots * sizeof *got) == 0;
+                if (same && kind == RJ_LINE_MALFORMED)
+                    same = e1.offset == e2.offset;
+                if (!same && disagreements++ < 3)
+                    fprintf(stderr, "kernel %s: line at %zu of: %.*s\n", k->name, p, (int)n, buf);
+            }
+            p = end < n ? end + 1 : n;
+        }
+        free(buf);
+    }
+    CHECK(disagreements == 0);
+    CHECK(values > 3000 && malformed > 300); /* both paths were exercised */
+    rj_scratch_free(&scr);
+    rj_pathset_free(&ps);
+}
+
 static void test_json_values(void)
 {
     uint8_t out[64];
@@ -912,6 +982,7 @@ int main(void)
     test_probes();
     test_json_values();
     test_json_kernels_agree();
+    test_ndjson_lines_agree();
     test_arena_threads();
     test_arena_free_lists();
     test_ring();

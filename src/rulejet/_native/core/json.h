@@ -203,6 +203,17 @@ typedef struct rj_batch {
 
 struct rj_kernel;
 
+/* What rj_ndjson_line found at a line. */
+enum { RJ_LINE_VALUES, RJ_LINE_BLANK, RJ_LINE_MALFORMED };
+
+/* The NDJSON line starting at buf + p (p < len): RJ_LINE_VALUES with row
+ * filled, RJ_LINE_BLANK (only ' ', '\t', '\r'; row untouched) or
+ * RJ_LINE_MALFORMED with *err set (a document over 4 GiB included).
+ * *end gets the line's '\n', or len for a last line without one. */
+int rj_ndjson_line(const struct rj_kernel *k, const rj_pathset *ps, rj_scan_scratch *scratch,
+                   const uint8_t *buf, size_t p, size_t len, rj_value *row, size_t *end,
+                   rj_json_err *err);
+
 /* Scan lines of buf from *pos until max_rows rows were added or the buffer
  * ends; *pos and *line_no (1-based number of the line at *pos) advance.
  * Lines follow rj_line_starts' rules. 0, or -ENOMEM (rows added so far

@@ -59,12 +59,27 @@ int rj_batch_reject_row(rj_batch *b, size_t slots, size_t row, uint64_t line, ui
     return 0;
 }
 
-static int blank(const uint8_t *p, const uint8_t *end)
+/* The usual line is scanned once, its end found by the scan that reads
+ * it (a separate newline pass would read every byte again); a malformed
+ * one is scanned again between known ends, which gives its error and
+ * position exactly as a single document's. */
+int rj_ndjson_line(const rj_kernel *k, const rj_pathset *ps, rj_scan_scratch *scratch,
+                   const uint8_t *buf, size_t p, size_t len, rj_value *row, size_t *end,
+                   rj_json_err *err)
 {
-    for (; p < end; p++)
-        if (*p != ' ' && *p != '\t' && *p != '\r')
-            return 0;
-    return 1;
+    size_t q = p;
+    while (q < len && (buf[q] == ' ' || buf[q] == '\t' || buf[q] == '\r'))
+        q++;
+    if (q == len || buf[q] == '\n') {
+        *end = q;
+        return RJ_LINE_BLANK;
+    }
+    if (k->json_extract_line(ps, scratch, buf, p, len, row, end) == 0)
+        return RJ_LINE_VALUES;
+    const uint8_t *nl = memchr(buf + q, '\n', len - q);
+    *end = nl ? (size_t)(nl - buf) : len;
+    return k->json_extract(ps, scratch, buf, p, *end, len, row, err) ? RJ_LINE_MALFORMED
+                                                                      : RJ_LINE_VALUES;
 }
 
 int rj_json_extract_lines(const rj_kernel *k, const rj_pathset *ps, rj_scan_scratch *scratch,
@@ -75,25 +90,26 @@ int rj_json_extract_lines(const rj_kernel *k, const rj_pathset *ps, rj_scan_scra
     size_t stop_rows = b->rows + max_rows;
     int rc = 0;
     while (p < len && b->rows < stop_rows) {
-        const uint8_t *nl = memchr(buf + p, '\n', len - p);
-        size_t end = nl ? (size_t)(nl - buf) : len;
         if ((rc = reserve_rows(b, slots, b->rows + 1)))
             break;
         rj_value *row = b->values + b->rows * slots;
-        if (blank(buf + p, buf + end)) {
+        rj_json_err err;
+        size_t end;
+        switch (rj_ndjson_line(k, ps, scratch, buf, p, len, row, &end, &err)) {
+        case RJ_LINE_BLANK:
             memset(row, 0, slots * sizeof *row);
             b->blank++;
-        } else {
-            rj_json_err err;
-            if (k->json_extract(ps, scratch, buf, p, end, len, row, &err)) {
-                memset(row, 0, slots * sizeof *row);
-                if ((rc = add_error(b, *line_no, err.offset, err.offset - p + 1, err.msg)))
-                    break;
-            }
+            break;
+        case RJ_LINE_MALFORMED:
+            memset(row, 0, slots * sizeof *row);
+            rc = add_error(b, *line_no, err.offset, err.offset - p + 1, err.msg);
+            break;
         }
+        if (rc)
+            break;
         b->rows++;
         (*line_no)++;
-        p = nl ? end + 1 : len;
+        p = end < len ? end + 1 : len;
     }
     *pos = p;
     return rc;

@@ -53,39 +53,6 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem, uint64_t *count
     return 0;
 }
 
-/* Newlines found a chunk at a time with the kernel's scan (one call per
- * chunk instead of a memchr per line, whose set-up costs more than the
- * scan of a short line). */
-#define RJ_NL_CHUNK 16384
-typedef struct nl_iter {
-    const rj_kernel *k;
-    const uint8_t *buf;
-    size_t len, scanned, n, i;
-    uint64_t *ends; /* RJ_NL_CHUNK entries: newline offsets + 1 */
-} nl_iter;
-
-/* The offset of the next newline, or len if none is left. */
-static inline size_t next_newline(nl_iter *it)
-{
-    while (it->i == it->n) {
-        if (it->scanned >= it->len)
-            return it->len;
-        size_t n = it->len - it->scanned < RJ_NL_CHUNK ? it->len - it->scanned : RJ_NL_CHUNK;
-        it->n = it->k->newline_ends(it->buf + it->scanned, n, it->scanned, it->ends);
-        it->i = 0;
-        it->scanned += n;
-    }
-    return (size_t)it->ends[it->i++] - 1;
-}
-
-static int blank(const uint8_t *p, const uint8_t *e)
-{
-    for (; p < e; p++)
-        if (*p != ' ' && *p != '\t' && *p != '\r')
-            return 0;
-    return 1;
-}
-
 int rj_run_lines(const rj_program *prog, const rj_kernel *k, const uint8_t *buf, size_t len,
                  uint64_t first_line, const uint8_t *collect, rj_run_result *out)
 {
@@ -95,27 +62,26 @@ int rj_run_lines(const rj_program *prog, const rj_kernel *k, const uint8_t *buf,
     rj_scan_scratch scratch = {0};
     rj_value *row = malloc((ps->n_slots ? ps->n_slots : 1) * sizeof(rj_value));
     uint32_t *matched = malloc((nr ? nr : 1) * sizeof(uint32_t));
-    nl_iter lines = {k, buf, len, 0, 0, 0, malloc(RJ_NL_CHUNK * sizeof(uint64_t))};
-    int rc = (row && matched && lines.ends) ? rj_vm_init(&vm, prog) : -ENOMEM;
+    int rc = (row && matched) ? rj_vm_init(&vm, prog) : -ENOMEM;
     if (rc == 0 && (rc = rj_scratch_init(&scratch, ps)) < 0)
         rj_vm_free(&vm);
     vm.kernel = k; /* one kernel for the whole run */
     if (rc < 0) {
         free(row);
         free(matched);
-        free(lines.ends);
         return rc;
     }
     uint64_t line = first_line;
     size_t p = 0;
     while (p < len) {
-        size_t end = next_newline(&lines); /* len: the last line has none */
+        size_t end; /* the line's '\n', or len: the last line has none */
+        rj_json_err jerr;
+        int found = rj_ndjson_line(k, ps, &scratch, buf, p, len, row, &end, &jerr);
         out->lines++;
-        if (blank(buf + p, buf + end)) {
+        if (found == RJ_LINE_BLANK) {
             out->blank++;
         } else {
-            rj_json_err jerr;
-            if (k->json_extract(ps, &scratch, buf, p, end, len, row, &jerr)) {
+            if (found == RJ_LINE_MALFORMED) {
                 out->bad_lines++;
                 if (out->n_errors < out->max_errors)
                     out->errors[out->n_errors++] =
@@ -154,6 +120,5 @@ int rj_run_lines(const rj_program *prog, const rj_kernel *k, const uint8_t *buf,
     rj_scratch_free(&scratch);
     free(row);
     free(matched);
-    free(lines.ends);
     return rc;
 }

@@ -147,6 +147,7 @@ const rj_kernel rj_kernel_avx2 = {
     .name = "avx2",
     .newline_ends = rj_newline_ends_avx2,
     .json_extract = rj_json_extract_avx2,
+    .json_extract_line = rj_json_extract_line_avx2,
     .json_validate = rj_json_validate_avx2,
     .find = rj_find_avx2,
 };

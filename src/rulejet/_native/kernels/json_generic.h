@@ -56,6 +56,10 @@ typedef struct {
     rj_scan_scratch *scratch;
     rj_value *out;
     rj_json_err *err;
+    /* One NDJSON line at a time with end at the buffer's end (the line's
+     * newline not yet found): '\n' is then no whitespace, and skipped
+     * containers stop at one, so nothing is read past the line. */
+    int line_mode;
 } RJ_F(rj_ctx);
 
 typedef RJ_F(rj_ctx) rj_ctx_t;
@@ -67,13 +71,21 @@ static inline const uint8_t *rj_fail(rj_ctx_t *c, const uint8_t *at, const char 
     return NULL;
 }
 
-static inline const uint8_t *rj_ws(const uint8_t *p, const uint8_t *end)
+/* nl: '\n' where it is whitespace, ' ' where it ends the document. */
+static inline const uint8_t *rj_ws_nl(const uint8_t *p, const uint8_t *end, uint8_t nl)
 {
     /* Compact JSON has no whitespace: one compare settles the usual case. */
-    while (p < end && *p <= ' ' && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+    while (p < end && *p <= ' ' && (*p == ' ' || *p == nl || *p == '\r' || *p == '\t'))
         p++;
     return p;
 }
+
+static inline const uint8_t *rj_ws(const uint8_t *p, const uint8_t *end)
+{
+    return rj_ws_nl(p, end, '\n');
+}
+
+#define RJ_WS(c, p) rj_ws_nl((p), (c)->end, (c)->line_mode ? ' ' : '\n')
 
 static inline int rj_is_hex(uint8_t c)
 {
@@ -226,9 +238,12 @@ RJ_F(rj_skip_scan)(rj_ctx_t *c, const uint8_t *p, int64_t depth, const rj_edge *
                 }
             }
         }
+        /* Bits past the end belong to what follows the object. */
+        uint64_t upto = z < 0 || z == 63 ? ~0ULL : (2ULL << z) - 1;
+        /* A line's newline inside: the value runs past its line. */
+        if (c->line_mode && (rj_block_mask(blk, '\n') & upto))
+            return n_keys ? NULL : rj_fail(c, p, "newline inside a value");
         if (n_keys) {
-            /* Bits past the end belong to what follows the object. */
-            uint64_t upto = z < 0 || z == 63 ? ~0ULL : (2ULL << z) - 1;
             if (m.bslash & upto)
                 return NULL;
             uint64_t after_quote = (m.quote << 1 | quote_carry) & upto;
@@ -278,6 +293,11 @@ RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_skip_small)(const r
     uint64_t first = closes & (0 - closes), before = first - 1;
     if (!first || (m.bslash & before) || (m.open & ~in_str & before & ~1ULL))
         return NULL;
+    if (c->line_mode) { /* a control byte before the end may be the line's newline */
+        uint64_t high;
+        if (rj_string_bits(p, &high) & ~m.quote & before)
+            return NULL;
+    }
     return p + __builtin_ctzll(first) + 1;
 }
 
@@ -525,7 +545,7 @@ RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t 
      * members since the last of them. */
     uint32_t found = 0;
     if (++p >= end || *p != '"') { /* compact JSON: the first key's quote */
-        p = rj_ws(p, end);
+        p = RJ_WS(c, p);
         if (p < end && *p == '}')
             return p + 1;
     }
@@ -533,7 +553,7 @@ RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t 
         if (p >= end || *p != '"') {
             /* Compact JSON has the quote right after the comma: only
              * other text looks for whitespace here. */
-            p = rj_ws(p, end);
+            p = RJ_WS(c, p);
             if (p >= end || *p != '"')
                 return rj_fail(c, p, "expected a string key");
         }
@@ -551,10 +571,10 @@ RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t 
         if (q + 2 < end && q[1] == ':' && q[2] > ' ') { /* compact "key":value */
             p = q + 2;
         } else {
-            p = rj_ws(q + 1, end);
+            p = RJ_WS(c, q + 1);
             if (p >= end || *p != ':')
                 return rj_fail(c, p, "expected ':' after key");
-            p = rj_ws(p + 1, end);
+            p = RJ_WS(c, p + 1);
             if (p >= end)
                 return rj_fail(c, p, "expected a value");
         }
@@ -583,7 +603,7 @@ RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t 
             p++;
         } else if (p < end && *p == '}') {
             return p + 1;
-        } else if ((p = rj_ws(p, end)) < end && *p == ',') {
+        } else if ((p = RJ_WS(c, p)) < end && *p == ',') {
             p++;
         } else if (p < end && *p == '}') {
             return p + 1;
@@ -607,16 +627,16 @@ RJ_KFN const uint8_t *RJ_F(rj_array)(rj_ctx_t *c, uint32_t node, const uint8_t *
 {
     const rj_node *n = &c->ps->nodes[node];
     const uint8_t *end = c->end;
-    p = rj_ws(p + 1, end);
+    p = RJ_WS(c, p + 1);
     if (p < end && *p == ']')
         return p + 1;
     for (uint64_t idx = 0;; idx++) {
         p = RJ_F(rj_value_at)(c, rj_lookup_index(c, n, idx), p);
         if (!p)
             return NULL;
-        p = rj_ws(p, end);
+        p = RJ_WS(c, p);
         if (p < end && *p == ',') {
-            p = rj_ws(p + 1, end);
+            p = RJ_WS(c, p + 1);
             /* Past the last wanted index: skip the rest in one go. */
             if (idx >= n->max_index)
                 return RJ_F(rj_skip_container)(c, p, 1);
@@ -628,6 +648,26 @@ RJ_KFN const uint8_t *RJ_F(rj_array)(rj_ctx_t *c, uint32_t node, const uint8_t *
     }
 }
 
+/* A fresh row and fresh seen-marks for the next document. */
+static inline void rj_extract_begin(const rj_pathset *ps, rj_scan_scratch *scratch, rj_value *out)
+{
+    memset(out, 0, ps->n_slots * sizeof(rj_value));
+    if (++scratch->gen == 0) { /* wrapped: old marks could look current */
+        memset(scratch->seen, 0, ps->n_nodes * sizeof(uint32_t));
+        scratch->gen = 1;
+    }
+}
+
+/* The document's value at p; the usual root, an object searched for
+ * keys, goes straight into the member loop. */
+static inline const uint8_t *RJ_F(rj_extract_root)(rj_ctx_t *c, const uint8_t *p)
+{
+    const rj_node *root = &c->ps->nodes[0];
+    if (*p == '{' && root->has_key_edges && root->first_slot < 0)
+        return RJ_F(rj_object)(c, 0, p);
+    return RJ_F(rj_value_at)(c, 0, p);
+}
+
 RJ_KFN int RJ_F(rj_json_extract)(const rj_pathset *ps, rj_scan_scratch *scratch,
                                  const uint8_t *base, size_t start, size_t end,
                                  size_t limit, rj_value *out, rj_json_err *err)
@@ -637,25 +677,14 @@ RJ_KFN int RJ_F(rj_json_extract)(const rj_pathset *ps, rj_scan_scratch *scratch,
         err->msg = "document larger than 4 GiB";
         return RJ_ETOOBIG;
     }
-    memset(out, 0, ps->n_slots * sizeof(rj_value));
-    if (++scratch->gen == 0) { /* wrapped: old marks could look current */
-        memset(scratch->seen, 0, ps->n_nodes * sizeof(uint32_t));
-        scratch->gen = 1;
-    }
-    rj_ctx_t c = {base, base + end, base + (limit > end ? limit : end), ps, scratch, out, err};
+    rj_extract_begin(ps, scratch, out);
+    rj_ctx_t c = {base, base + end, base + (limit > end ? limit : end), ps, scratch, out, err, 0};
     const uint8_t *p = rj_ws(base + start, c.end);
     if (p >= c.end) {
         rj_fail(&c, p, "empty document");
         return RJ_EJSON;
     }
-    /* The usual root, an object searched for keys, straight into the
-     * member loop. */
-    const rj_node *root = &ps->nodes[0];
-    if (*p == '{' && root->has_key_edges && root->first_slot < 0)
-        p = RJ_F(rj_object)(&c, 0, p);
-    else
-        p = RJ_F(rj_value_at)(&c, 0, p);
-    if (!p)
+    if (!(p = RJ_F(rj_extract_root)(&c, p)))
         return RJ_EJSON;
     p = rj_ws(p, c.end);
     if (p != c.end) {
@@ -665,10 +694,37 @@ RJ_KFN int RJ_F(rj_json_extract)(const rj_pathset *ps, rj_scan_scratch *scratch,
     return 0;
 }
 
+/* rj_json_extract for the NDJSON line starting at base + start, its end
+ * not yet known (len: the buffer's end, which loads may reach). The line
+ * is scanned once, its newline found where the document ends (a separate
+ * newline pass costs another read of every byte). 0 with *line_end at
+ * the line's '\n' (or len); RJ_EJSON for anything else, malformed lines
+ * included, with *err unset: the caller then finds the newline and runs
+ * rj_json_extract on the line, which gives the same values and the error
+ * with its position. */
+RJ_KFN int RJ_F(rj_json_extract_line)(const rj_pathset *ps, rj_scan_scratch *scratch,
+                                      const uint8_t *base, size_t start, size_t len,
+                                      rj_value *out, size_t *line_end)
+{
+    rj_json_err unused;
+    rj_extract_begin(ps, scratch, out);
+    rj_ctx_t c = {base, base + len, base + len, ps, scratch, out, &unused, 1};
+    const uint8_t *p = RJ_WS(&c, base + start);
+    if (p >= c.end || *p == '\n')
+        return RJ_EJSON;
+    if (!(p = RJ_F(rj_extract_root)(&c, p)))
+        return RJ_EJSON;
+    p = RJ_WS(&c, p);
+    if ((p < c.end && *p != '\n') || (size_t)(p - base) - start > UINT32_MAX)
+        return RJ_EJSON;
+    *line_end = (size_t)(p - base);
+    return 0;
+}
+
 RJ_KFN int RJ_F(rj_json_validate)(const uint8_t *base, size_t start, size_t end,
                                   rj_json_err *err)
 {
-    rj_ctx_t c = {base, base + end, base + end, NULL, NULL, NULL, err};
+    rj_ctx_t c = {base, base + end, base + end, NULL, NULL, NULL, err, 0};
     const uint8_t *p = rj_ws(base + start, c.end), *e = c.end;
     uint8_t stack[RJ_JSON_MAX_DEPTH]; /* '{' or '[' per open container */
     size_t depth = 0;

@@ -34,6 +34,13 @@ typedef struct rj_kernel {
     int (*json_extract)(const rj_pathset *ps, rj_scan_scratch *scratch,
                         const uint8_t *base, size_t start, size_t end, size_t limit,
                         rj_value *out, rj_json_err *err);
+    /* json_extract for the NDJSON line at base + start whose end is not
+     * yet known (len: the buffer's end): 0 with *line_end at its '\n' (or
+     * len), or RJ_EJSON without an error set (blank, malformed or over
+     * 4 GiB: find the newline and call json_extract for the error). */
+    int (*json_extract_line)(const rj_pathset *ps, rj_scan_scratch *scratch,
+                             const uint8_t *base, size_t start, size_t len,
+                             rj_value *out, size_t *line_end);
     /* Validate base[start, end) as one RFC 8259 document: 0, or RJ_EJSON /
      * RJ_EDEPTH with *err set. */
     int (*json_validate)(const uint8_t *base, size_t start, size_t end,

@@ -123,6 +123,7 @@ const rj_kernel rj_kernel_scalar = {
     .name = "scalar",
     .newline_ends = rj_newline_ends_scalar,
     .json_extract = rj_json_extract_scalar,
+    .json_extract_line = rj_json_extract_line_scalar,
     .json_validate = rj_json_validate_scalar,
     .find = rj_find_scalar,
 };

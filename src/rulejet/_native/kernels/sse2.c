@@ -96,6 +96,7 @@ const rj_kernel rj_kernel_sse2 = {
     .name = "sse2",
     .newline_ends = rj_newline_ends_sse2,
     .json_extract = rj_json_extract_sse2,
+    .json_extract_line = rj_json_extract_line_sse2,
     .json_validate = rj_json_validate_sse2,
     .find = rj_find_sse2,
 };
