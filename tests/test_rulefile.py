@@ -378,3 +378,55 @@ def test_json_number_spellings_stay_strings_outside_jsonlogic(tmp_path: Path) ->
     assert first.name == "123e4567" and first.tags == ["8e12345", "1e3", "-.5"]
     assert all(type(t) is str for t in [first.name, *first.tags])
     assert second.when_jsonlogic == {"in": [{"var": "x"}, [1000.0, "1e3"]]}
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "user.age >= 18 &&\n      country >> 'US'",  # plain, folded into one line
+        "|\n      user.age >= 18 &&\n      country >> 'US'",
+        ">\n      user.age >= 18 &&\n      country >> 'US'",
+        "|-  # a comment on the header line\n      user.age >= 18 &&\n\n      country >> 'US'",
+        ">\n      user.age >= 18 &&\n        (a ||\n         b) &&\n      country >> 'US'",
+        "\"user.age >= 18 &&\n      country >> 'US'\"",
+        "'user.age >= 18 &&\n      country >> ''US'''",
+    ],
+    ids=["plain", "literal", "folded", "literal-comment", "folded-indented", "double", "single"],
+)
+def test_multi_line_condition_errors_point_into_the_file(tmp_path: Path, when: str) -> None:
+    path = tmp_path / "r.yaml"
+    text = f"rules:\n  - name: r\n    when: {when}\n"
+    path.write_text(text)
+    with pytest.raises(RuleFileError) as info:
+        load_rule_file(path)
+    (problem,) = info.value.problems
+    lines = text.splitlines()
+    row = next(i for i, line in enumerate(lines) if ">>" in line)
+    assert (problem.line, problem.column) == (row + 1, lines[row].index(">>") + 2)
+    assert problem.source == lines[row]
+    assert problem.source[problem.caret - 1 : problem.caret + 1] == ">>"
+    assert problem.message == "rule 'r': expected a value, found '>'"
+
+
+def test_multi_line_condition_error_at_its_end_points_past_its_last_character(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text("rules:\n  - name: r\n    when: |\n      a &&\n      b ==\n")
+    with pytest.raises(RuleFileError) as info:
+        load_rule_file(path)
+    (problem,) = info.value.problems
+    assert (problem.line, problem.column) == (5, len("      b ==") + 1)
+    assert (problem.source, problem.caret) == ("      b ==", len("      b =="))
+
+
+def test_multi_line_condition_with_escapes_points_at_the_scalar_start(tmp_path: Path) -> None:
+    """Escapes move characters: the scalar's start, and the condition's own line."""
+    path = tmp_path / "r.yaml"
+    path.write_text('rules:\n  - name: r\n    when: "a == \\"x\\" &&\\n  b >> 1"\n')
+    with pytest.raises(RuleFileError) as info:
+        load_rule_file(path)
+    (problem,) = info.value.problems
+    assert (problem.line, problem.column) == (3, 11)
+    assert problem.source == "  b >> 1"  # the condition's line holding the spot
+    assert problem.source[problem.caret - 1 : problem.caret + 1] == ">>"

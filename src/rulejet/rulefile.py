@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,7 +163,7 @@ def _settle_json_numbers(data: Any) -> Any:
 class _Pos:
     line: int
     column: int
-    style: str | None = None  # YAML scalar style of a condition; '"' for a JSON string
+    style: str | None = None  # YAML scalar style (None: plain, ' " | >); '"' for a JSON string
 
 
 # Where each rule and its keys' values start: {None: the rule, key: that key's value}.
@@ -405,18 +406,66 @@ def load_rule_file(path: str | os.PathLike[str]) -> RuleFile:
 def _expr_problem(
     file: str, loc: _Locator, pos: _Pos, when: str, e: ExprError, rname: str
 ) -> Problem:
-    """Point into the file: for a one-line scalar, the column of the error."""
+    """Point into the file at the error; where escapes moved characters, at the scalar's
+    start, quoting the condition's own line that holds the error."""
     offset = e.offset or 0
-    quoted = pos.style in ("'", '"')
-    line_text = loc.lines[pos.line - 1] if 0 < pos.line <= len(loc.lines) else ""
-    start = pos.column - 1 + (1 if quoted else 0)
-    if line_text[start : start + len(when)] == when or (
-        pos.style in (None, "") and "\n" not in when
-    ):
-        col = start + offset + 1
-        return Problem(file, pos.line, col, f"rule {rname!r}: {e.message}", line_text, col - 1)
-    # Escapes or folding moved things: show the condition itself.
-    return Problem(file, pos.line, pos.column, f"rule {rname!r}: {e.message}", when, offset)
+    message = f"rule {rname!r}: {e.message}"
+    spot = _spot_in_file(loc, pos, when, offset)
+    if spot is not None:
+        row, col = spot
+        return Problem(file, row + 1, col + 1, message, loc.lines[row], col)
+    line_start = when.rfind("\n", 0, offset) + 1
+    line_end = when.find("\n", offset)
+    source = when[line_start : line_end if line_end >= 0 else len(when)]
+    return Problem(file, pos.line, pos.column, message, source, offset - line_start)
+
+
+def _spot_in_file(loc: _Locator, pos: _Pos, when: str, offset: int) -> tuple[int, int] | None:
+    """0-based row and column in the file of the condition's character at offset, or None
+    when the file does not spell the condition character for character."""
+    row = pos.line - 1
+    if not 0 <= row < len(loc.lines):
+        return None
+    start = pos.column - 1 + (1 if pos.style in ("'", '"') else 0)
+    if loc.lines[row][start : start + len(when)] == when:  # one line, as written
+        return row, start + offset
+    if pos.style in ("|", ">"):  # the content starts on the line after the block's header
+        row, start = row + 1, 0
+    return _aligned_spot(loc.lines, row, start, pos.style, when, offset)
+
+
+def _aligned_spot(
+    lines: list[str], row: int, col: int, style: str | None, when: str, offset: int
+) -> tuple[int, int] | None:
+    """Match the condition's non-blank characters one by one against the scalar's source
+    from (row, col): line folding and indentation change only blanks. An offset at a blank
+    or at the end points just past the non-blank character before it."""
+    wanted = [c for c in when[: offset + 1] if not c.isspace()]
+    if not wanted:
+        return None
+    chars = _source_chars(lines, row, col, style)
+    for expected in wanted:
+        r, c, width, char = next(chars, (0, 0, 0, ""))  # "": the source ended first
+        # A backslash in a double-quoted scalar starts an escape: the spelling differs.
+        if char != expected or (style == '"' and char == "\\"):
+            return None
+    at_blank = offset >= len(when) or when[offset].isspace()
+    return (r, c + width) if at_blank else (r, c)
+
+
+def _source_chars(
+    lines: list[str], row: int, col: int, style: str | None
+) -> Iterator[tuple[int, int, int, str]]:
+    """Row, column, width and character of each non-blank character from (row, col) on;
+    in a single-quoted scalar '' is one quote, two columns wide."""
+    for r in range(row, len(lines)):
+        line = lines[r]
+        c = col if r == row else 0
+        while c < len(line):
+            width = 2 if style == "'" and line.startswith("''", c) else 1
+            if not line[c].isspace():
+                yield r, c, width, line[c]
+            c += width
 
 
 def _check_sinks(sinks: Any, loc: _Locator, problem: Any) -> dict[str, dict[str, Any]]:
