@@ -240,3 +240,39 @@ def test_json_output_refuses_routes_to_stdout(
     )
     code, out, err = run(capsys, "run", str(rules), str(events), "--format", "json")
     assert code == 1 and out == "" and "stdout" in err
+
+
+def test_run_json_error_samples_name_their_file(
+    capsys: pytest.CaptureFixture[str], files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    rules, events = files
+    other = tmp_path / "other.ndjson"
+    other.write_text('{"user": {"age": 50}}\n{"user":\n')
+    for inputs in ([events], [events, other]):
+        code, out, err = run(capsys, "run", str(rules), *map(str, inputs), "--format", "json")
+        assert code == 0, err
+        samples = json.loads(out)["error_samples"]
+        got = [(e["path"], e["line"]) for e in samples]
+        assert got == [(str(events), 3), (str(other), 2)][: len(inputs)]
+
+
+def test_run_over_several_files_sums_every_counter() -> None:
+    from rulejet.cli import _sum
+    from rulejet.runner import LineErrorInfo, RunStats
+
+    def stats(n: int, threads: int) -> RunStats:
+        return RunStats(
+            events=n, bytes=10 * n, errors=1, seconds=0.5, matches={"r": n},
+            eval_errors={"r": 1}, error_samples=[LineErrorInfo(n, 0, 1, "bad")], lines=n + 1,
+            blank_lines=1, threads=threads, kernel="scalar", tags={"t": n}, routed={"s": n},
+            native_allocations=n, actions_run={"r": n}, workers=threads,
+        )  # fmt: skip
+
+    total = _sum([("a", stats(2, 1)), ("b", stats(3, 4))]).as_dict()
+    assert (total["events"], total["bytes"], total["errors"], total["seconds"]) == (5, 50, 2, 1.0)
+    assert (total["lines"], total["blank_lines"], total["native_allocations"]) == (7, 2, 5)
+    for key in ("matches", "tags", "routed", "actions_run"):
+        assert list(total[key].values()) == [5], key
+    assert total["eval_errors"] == {"r": 2}
+    # Not counters: the most threads and worker processes any file ran with.
+    assert (total["threads"], total["workers"]) == (4, 4)

@@ -115,6 +115,7 @@ def _run(rules: str, files: Sequence[str], args: argparse.Namespace) -> int:
     total = _sum(per_file)
     if args.format == "json":
         out = total.as_dict()
+        out["error_samples"] = [{"path": f, **vars(e)} for f, e in _error_samples(per_file)]
         out["rules_file"] = rules
         out["files"] = (
             [{"path": f, **s.as_dict()} for f, s in per_file] if len(files) > 1 else files
@@ -147,12 +148,22 @@ def _sum(per_file: list[tuple[str, Any]]) -> Any:
         seconds=sum(s.seconds for _, s in per_file),
         lines=sum(s.lines for _, s in per_file),
         blank_lines=sum(s.blank_lines for _, s in per_file),
+        native_allocations=sum(s.native_allocations for _, s in per_file),
         matches=add("matches"),
         eval_errors=add("eval_errors"),
         tags=add("tags"),
         routed=add("routed"),
-        error_samples=[e for _, s in per_file for e in s.error_samples][:100],
+        actions_run=add("actions_run"),
+        # Not counters: what the run needed at most, as one file's run reports it.
+        threads=max(s.threads for _, s in per_file),
+        workers=max(s.workers for _, s in per_file),
+        error_samples=[e for _, e in _error_samples(per_file)],
     )
+
+
+def _error_samples(per_file: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The first 100 malformed lines over all files, each with its file."""
+    return [(f, e) for f, s in per_file for e in s.error_samples][:100]
 
 
 def _print_text(rules: str, files: Sequence[str], s: Any, names: list[str]) -> None:
@@ -180,7 +191,7 @@ def _print_text(rules: str, files: Sequence[str], s: Any, names: list[str]) -> N
 
 def _print_malformed(per_file: list[tuple[str, Any]], errors: int) -> None:
     """The first malformed lines, each with its file when there are several."""
-    samples = [(f, e) for f, s in per_file for e in s.error_samples][:100]
+    samples = _error_samples(per_file)
     if not samples:
         return
     print(f"\nmalformed lines (first {len(samples)} of {errors:,}):")
