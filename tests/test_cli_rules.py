@@ -276,3 +276,30 @@ def test_run_over_several_files_sums_every_counter() -> None:
     assert total["eval_errors"] == {"r": 2}
     # Not counters: the most threads and worker processes any file ran with.
     assert (total["threads"], total["workers"]) == (4, 4)
+
+
+@pytest.mark.parametrize("where", ["sink", "out"])
+def test_log_sinks_create_missing_directories_as_path_sinks_do(
+    capsys: pytest.CaptureFixture[str], files: tuple[Path, Path], tmp_path: Path, where: str
+) -> None:
+    """Found missing after the run, a path sink would have been written or not by the
+    order of the routes (the first one written creates --out)."""
+    from rulejet.log import Log
+
+    _, events = files
+    log_dir = "missing/parent/matches.log" if where == "sink" else "matches.log"
+    rules = tmp_path / "r.yaml"
+    rules.write_text(
+        f"sinks: {{alerts: {{path: alerts.ndjson}}, durable: {{log: {log_dir}}}}}\n"
+        "rules:\n"
+        "  - {name: a, when: 'user.age > 18', then: [{route: durable}, {route: alerts}]}\n"
+    )
+    out = tmp_path / "out" / "sub" if where == "out" else tmp_path
+    args = ["--out", str(out)]
+    code, _, err = run(capsys, "run", str(rules), str(events), *args, "--format", "json")
+    assert code == 0, err
+    assert (out / "alerts.ndjson").read_text().count("\n") == 2
+    assert [bytes(p) for _, p in Log.read(out / log_dir)] == [
+        EVENTS[0].encode(),
+        EVENTS[3].encode(),
+    ]

@@ -494,6 +494,9 @@ def _route_to_log(
     from .log import Log
 
     path = os.path.join(out_dir, spec["log"]) if out_dir else spec["log"]
+    # Log.open makes the log directory but not its parents; a path sink makes its parents,
+    # so a log sink does too (else a missing --out failed or not by the order of routes).
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with Log.open(path, spec.get("sync", "group")) as log:
         batch = []
         for k in range(0, len(spans), 2):
