@@ -155,6 +155,7 @@ def test_huge_thread_counts_are_fine(
             "invalid JSON: Infinity is not JSON",
         ),
         (b'{"rules": [{"name": "a", "x": -Infinity}]}', ":1:31:", "-Infinity is not JSON"),
+        (b"rules:\n  - name: a\x01\n", ":2:12:", "unacceptable character #x0001"),
     ],
     ids=[
         "utf8",
@@ -168,6 +169,7 @@ def test_huge_thread_counts_are_fine(
         "json-nan",
         "json-infinity",
         "json-minus-infinity",
+        "yaml-control-character",
     ],
 )
 def test_check_reports_bad_rule_files_with_position(

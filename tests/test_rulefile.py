@@ -430,3 +430,20 @@ def test_multi_line_condition_with_escapes_points_at_the_scalar_start(tmp_path: 
     assert (problem.line, problem.column) == (3, 11)
     assert problem.source == "  b >> 1"  # the condition's line holding the spot
     assert problem.source[problem.caret - 1 : problem.caret + 1] == ">>"
+
+
+@pytest.mark.parametrize("char", ["\x01", "\ufffe", "\x7f", "\x0b"])
+def test_characters_yaml_refuses_are_reported_at_their_line_and_column(
+    tmp_path: Path, char: str
+) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(f"rules:\r\n  - name: a\n    when: 'x {char}> 1'\n", encoding="utf-8")
+    with pytest.raises(RuleFileError) as info:
+        load_rule_file(path)
+    (problem,) = info.value.problems
+    assert (problem.line, problem.column) == (3, len("    when: 'x ") + 1)
+    unacceptable = f"unacceptable character #x{ord(char):04x}"
+    assert problem.message == f"invalid YAML: {unacceptable}: special characters are not allowed"
+    # Shown as a visible replacement, so the caret lines up on a terminal.
+    assert problem.source == "    when: 'x \ufffd> 1'"
+    assert problem.source[problem.caret] == "\ufffd"

@@ -313,11 +313,30 @@ def _parse(path: str | os.PathLike[str], text: str) -> tuple[str, Any, RulePosit
                 data = _settle_json_numbers(data)
         finally:
             loader.dispose()
+    except yaml.reader.ReaderError as e:
+        raise RuleFileError([_unreadable_yaml(str(path), text, e)]) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         raise RuleFileError([Problem(str(path), line, col, f"invalid YAML: {e}")]) from None
     return text, data, _yaml_rule_positions(node)
+
+
+_YAML_LINE_BREAK_RE = re.compile("[\n\r\x85\u2028\u2029]")
+
+
+def _unreadable_yaml(file: str, text: str, e: yaml.reader.ReaderError) -> Problem:
+    """A character YAML refuses: its reader gives only an offset into the text."""
+    # Every character before the offset is printable, so none of the breaks splitlines
+    # knows beyond YAML's own (\v, \f, \x1c-\x1e) can be among them. The "^" stands for
+    # the refused character: after a line break it starts a row of its own.
+    rows = (text[: e.position] + "^").splitlines()
+    line, column = len(rows), len(rows[-1])
+    rest = _YAML_LINE_BREAK_RE.split(text[e.position :], maxsplit=1)[0]
+    # Shown replaced: a control character would shift the caret on a terminal.
+    source = yaml.reader.Reader.NON_PRINTABLE.sub("\ufffd", rows[-1][:-1] + rest)
+    message = f"invalid YAML: {str(e).splitlines()[0]}"
+    return Problem(file, line, column, message, source, column - 1)
 
 
 def load_rule_file(path: str | os.PathLike[str]) -> RuleFile:
