@@ -305,3 +305,16 @@ def test_log_sinks_create_missing_directories_as_path_sinks_do(
         EVENTS[0].encode(),
         EVENTS[3].encode(),
     ]
+
+
+def test_run_text_header_counts_the_malformed_lines_it_prints(
+    capsys: pytest.CaptureFixture[str], files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    rules, _ = files
+    events = tmp_path / "bad.ndjson"
+    events.write_text("{bad\n" * 30)
+    code, out, _ = run(capsys, "run", str(rules), str(events), "--quiet")
+    assert code == 0
+    shown = out.split("malformed lines (")[1].splitlines()
+    assert shown[0] == "first 10 of 30):"
+    assert len([line for line in shown[1:] if line.startswith("  line ")]) == 10

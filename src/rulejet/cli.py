@@ -191,11 +191,11 @@ def _print_text(rules: str, files: Sequence[str], s: Any, names: list[str]) -> N
 
 def _print_malformed(per_file: list[tuple[str, Any]], errors: int) -> None:
     """The first malformed lines, each with its file when there are several."""
-    samples = _error_samples(per_file)
+    samples = _error_samples(per_file)[:10]  # the rest are in --format json
     if not samples:
         return
     print(f"\nmalformed lines (first {len(samples)} of {errors:,}):")
-    for f, e in samples[:10]:
+    for f, e in samples:
         where = f"{f}: " if len(per_file) > 1 else ""
         print(f"  {where}line {e.line}, column {e.column} (byte {e.offset}): {e.message}")
 
