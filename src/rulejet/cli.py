@@ -92,7 +92,8 @@ def _check_inputs(files: Sequence[str]) -> None:
 
 def _run(rules: str, files: Sequence[str], args: argparse.Namespace) -> int:
     from .rules import Engine
-    from .runner import RunStats, routes_to_stdout
+    from .runner import RunStats
+    from .sinks import routes_to_stdout
 
     engine = Engine.from_file(rules)  # a bad rule file fails before any event is read
     _check_inputs(files)

@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -27,6 +27,7 @@ from . import _native
 from .errors import FileError, JSONError
 from .mapped import MappedFile
 from .rules import decode_event
+from .sinks import Sinks, routes
 from .workers import WorkerPool
 
 if TYPE_CHECKING:
@@ -285,16 +286,17 @@ def run_buffer(
         raise ValueError("threads must be >= 1")
     if workers < 0:
         raise ValueError("workers must be >= 0")
-    if actions:
-        _check_routes(engine, out_dir)
     # Release the views even on errors: a traceback keeping them alive would
     # stop run_file from closing its map (BusyError, hiding the real error).
     base = memoryview(buffer)
     view = base.cast("B") if base.ndim else base
     # Workers are forked before any evaluation thread starts.
     pool = WorkerPool(engine, workers) if workers and actions and _python_actions(engine) else None
-    with base, view, pool or nullcontext():
-        return _run_view(engine, view, threads, strict, out_dir, progress, actions, pool)
+    # Sinks open after the fork (workers must not inherit a log's lock) and
+    # before any event is read.
+    routed = routes(engine) if actions else iter(())
+    with base, view, pool or nullcontext(), Sinks(routed, out_dir) as sinks:
+        return _run_view(engine, view, threads, strict, sinks, progress, actions, pool)
 
 
 def _run_view(
@@ -302,7 +304,7 @@ def _run_view(
     view: memoryview,
     threads: int,
     strict: bool,
-    out_dir: str | os.PathLike[str] | None,
+    sinks: Sinks,
     progress: bool,
     actions: bool,
     pool: WorkerPool | None,
@@ -339,7 +341,7 @@ def _run_view(
     if strict and total.bad:
         first = total.errors[0]
         raise JSONError(first.message, offset=first.offset, line=first.line, column=first.column)
-    tags, routed, ran = _act(engine, view, total, out_dir, pool) if collect else ({}, {}, [])
+    tags, routed, ran = _act(engine, view, total, sinks, pool) if collect else ({}, {}, [])
     seconds = time.perf_counter() - t0
     names = engine.names
     matches = (
@@ -427,7 +429,7 @@ def _act(
     engine: Engine,
     view: memoryview,
     total: PartialResult,
-    out_dir: str | os.PathLike[str] | None,
+    sinks: Sinks,
     pool: WorkerPool | None = None,
 ) -> tuple[dict[str, int], dict[str, int], list[int]]:
     """Run tags, routes and Python actions for the collected matches, in
@@ -467,96 +469,8 @@ def _act(
     if pool is not None:
         pool.submit(lambda: ((p, bytes(view[o : o + n])) for p, o, n in to_workers))
         ran = pool.finish()
-    routed = {}
-    for name, sp in spans.items():
-        spec = engine.sinks.get(name) or {}
-        if "log" in spec:
-            routed[name] = _route_to_log(spec, view, sp, out_dir)
-            continue
-        fd, close = _open_sink(engine, name, out_dir)
-        try:
-            _native.write_lines(fd, view, sp.tobytes())
-        finally:
-            if close:
-                os.close(fd)
-        routed[name] = len(sp) // 2
+    routed = {name: sinks.write(name, view, sp) for name, sp in spans.items()}
     return tags, routed, ran if python else []
-
-
-def _route_to_log(
-    spec: Mapping[str, Any],
-    view: memoryview,
-    spans: array[int],
-    out_dir: str | os.PathLike[str] | None,
-) -> int:
-    """Append the routed lines (without their newline) to a durable log;
-    returns once they are on stable storage."""
-    from .log import Log
-
-    path = os.path.join(out_dir, spec["log"]) if out_dir else spec["log"]
-    # Log.open makes the log directory but not its parents; a path sink makes its parents,
-    # so a log sink does too (else a missing --out failed or not by the order of routes).
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with Log.open(path, spec.get("sync", "group")) as log:
-        batch = []
-        for k in range(0, len(spans), 2):
-            batch.append(view[spans[k] : spans[k] + spans[k + 1]])
-            if len(batch) == 4096:
-                log.append_many(batch)
-                batch.clear()
-        log.append_many(batch)
-        log.flush()
-    return len(spans) // 2
-
-
-def _routes(engine: Engine) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """(route name, its sink's spec, {} if undeclared) for every route action."""
-    for rule in engine.rules:
-        for act in rule.actions:
-            if isinstance(act, dict) and "route" in act:
-                yield act["route"], engine.sinks.get(act["route"]) or {}
-
-
-def routes_to_stdout(engine: Engine) -> bool:
-    """Whether some rule routes lines to a stdout sink."""
-    return any(spec.get("stdout") for _, spec in _routes(engine))
-
-
-def _check_routes(engine: Engine, out_dir: str | os.PathLike[str] | None) -> None:
-    """Every route has somewhere to go, before any event is read (found
-    after the run, the actions would have run and other sinks been written)."""
-    for name, spec in _routes(engine):
-        if spec.get("stdout"):
-            try:
-                sys.stdout.fileno()
-            except (AttributeError, OSError, ValueError):  # UnsupportedOperation too
-                raise ValueError(
-                    f"route {name!r} goes to stdout, which has no file"
-                    " descriptor here (redirected to a Python object?)"
-                ) from None
-        elif not ("path" in spec or "log" in spec or out_dir is not None):
-            raise _no_sink(name)
-
-
-def _no_sink(name: str) -> ValueError:
-    return ValueError(f"route {name!r} has no sink: declare it under sinks: or pass --out DIR")
-
-
-def _open_sink(
-    engine: Engine, name: str, out_dir: str | os.PathLike[str] | None
-) -> tuple[int, bool]:
-    spec = engine.sinks.get(name)
-    if spec and spec.get("stdout"):
-        sys.stdout.flush()
-        return sys.stdout.fileno(), False
-    if spec and "path" in spec:
-        path = os.path.join(out_dir, spec["path"]) if out_dir else spec["path"]
-    elif out_dir is not None:
-        path = os.path.join(out_dir, f"{name}.ndjson")
-    else:
-        raise _no_sink(name)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), True
 
 
 def run_file(

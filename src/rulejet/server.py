@@ -52,6 +52,7 @@ from .log import Log, LogIndex
 from .rulefile import RuleFileError
 from .rules import Engine
 from .runner import _act, run_partition
+from .sinks import Sinks, routes
 
 MAX_BODY = 64 << 20
 BODY_TIMEOUT = 30.0
@@ -202,7 +203,8 @@ async def ingest(request: web.Request) -> web.Response:
                 item["seq"] = first + k
         svc.metrics.commits.observe(time.perf_counter() - t0)
         if _routes(engine):
-            _act(engine, memoryview(body), result, svc.cfg.out_dir)
+            with Sinks(routes(engine), svc.cfg.out_dir) as sinks:
+                _act(engine, memoryview(body), result, sinks)
         return out
 
     return _ndjson(await asyncio.to_thread(work))

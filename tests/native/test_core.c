@@ -47,6 +47,14 @@ static uint64_t rng(void)
     return rng_state;
 }
 
+/* rm -rf dir (a test's temporary directory). */
+static void remove_tree(const char *dir)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
 /* The documented rule, the plain way. */
 static size_t ref_starts(const uint8_t *p, size_t n, uint64_t *out)
 {
@@ -744,9 +752,7 @@ static void test_log(void)
     free(seg);
     free(b0);
     free(b1);
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    CHECK(system(cmd) == 0);
+    remove_tree(dir);
 }
 
 /* ---- the log under injected faults ---- */
@@ -795,7 +801,19 @@ static int f_fallocate(int fd, int mode, off_t off, off_t len)
     return fallocate(fd, mode, off, len);
 }
 
-static const rj_log_sys faulty = {f_pwrite, f_fdatasync, fsync, f_fallocate, ftruncate};
+/* fsyncs of the directory whose inode is watched_ino. */
+static ino_t watched_ino;
+static _Atomic int n_watched_fsync;
+
+static int f_fsync(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_ino == watched_ino)
+        n_watched_fsync++;
+    return fsync(fd);
+}
+
+static const rj_log_sys faulty = {f_pwrite, f_fdatasync, f_fsync, f_fallocate, ftruncate};
 
 static size_t rec_len(uint64_t seq) { return (size_t)(seq * 13 % 700); }
 
@@ -897,9 +915,7 @@ static void log_fault_case(int mode, int at)
     CHECK(bad <= 1); /* the one-byte record appended after recovery has its own length */
     free(b0);
     free(b1);
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    CHECK(system(cmd) == 0);
+    remove_tree(dir);
 }
 
 typedef struct {
@@ -956,9 +972,47 @@ static void test_log_faults(void)
     CHECK(rj_log_close(l) == 0);
     free(b0);
     free(b1);
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    CHECK(system(cmd) == 0);
+    remove_tree(dir);
+}
+
+/* Opening a log makes its directory's entry durable in the parent (a log
+ * directory created by the open, lost in a crash, would take with it the
+ * records flush had called stable): the parent is fsynced, for new,
+ * nested and relative names alike. */
+static void test_log_syncs_parent(void)
+{
+    char base[] = "/tmp/rulejet-native-parent-XXXXXX";
+    CHECK(mkdtemp(base) != NULL);
+    struct stat st;
+    CHECK(stat(base, &st) == 0);
+    watched_ino = st.st_ino;
+    void *b0, *b1;
+    CHECK(posix_memalign(&b0, 4096, 1 << 13) == 0 && posix_memalign(&b1, 4096, 1 << 13) == 0);
+    rj_log_options o = {.sync = RJ_SYNC_GROUP, .direct = 0, .strict = 1,
+                        .segment_bytes = 1 << 16, .buffers = {b0, b1},
+                        .buffer_bytes = 1 << 13, .sys = &faulty};
+    char dir[96], cwd[4096];
+    const char *names[] = {"%s/log", "%s/log//", NULL};
+    for (int i = 0; names[i]; i++) {
+        snprintf(dir, sizeof dir, names[i], base);
+        n_watched_fsync = 0;
+        rj_log *l;
+        rj_log_recovery rec;
+        CHECK(rj_log_open(&l, dir, &o, &rec) == 0);
+        CHECK(n_watched_fsync >= 1);
+        CHECK(rj_log_close(l) == 0);
+    }
+    CHECK(getcwd(cwd, sizeof cwd) != NULL && chdir(base) == 0);
+    n_watched_fsync = 0;
+    rj_log *l;
+    rj_log_recovery rec;
+    CHECK(rj_log_open(&l, "rel", &o, &rec) == 0);
+    CHECK(n_watched_fsync >= 1);
+    CHECK(rj_log_close(l) == 0);
+    CHECK(chdir(cwd) == 0);
+    free(b0);
+    free(b1);
+    remove_tree(base);
 }
 
 static void test_probes(void)
@@ -989,6 +1043,7 @@ int main(void)
     test_crc32c();
     test_log();
     test_log_faults();
+    test_log_syncs_parent();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -648,6 +648,31 @@ static int recover_segment(rj_log *l, int fd, uint64_t first, uint64_t *end, uin
     return 0;
 }
 
+/* The log directory's entry made durable in its parent: a directory this
+ * open created could otherwise vanish in a crash, and with it every record
+ * flush had called stable. Done on every open, so a directory whose first
+ * open failed after mkdir is still covered (a clean parent syncs at once). */
+static int sync_parent(const rj_log_sys *sys, const char *dir)
+{
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    while (n > 0 && dir[n - 1] != '/')
+        n--; /* n: the parent's length with its '/', 0 for a relative name */
+    char *parent = malloc(n ? n + 1 : 2);
+    if (!parent)
+        return -ENOMEM;
+    memcpy(parent, n ? dir : ".", n ? n : 1);
+    parent[n ? n : 1] = 0;
+    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(parent);
+    if (fd < 0)
+        return -errno;
+    int rc = sys->fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
 int rj_log_open(rj_log **out, const char *dir, const rj_log_options *o, rj_log_recovery *rec)
 {
     memset(rec, 0, sizeof *rec);
@@ -667,7 +692,7 @@ int rj_log_open(rj_log **out, const char *dir, const rj_log_options *o, rj_log_r
     if (l->o.backend == RJ_BACKEND_URING && rj_uring_init(&l->uring) < 0)
         l->o.backend = RJ_BACKEND_WRITE; /* refused here: say so in stats */
     l->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc = l->dirfd < 0 ? -errno : 0;
+    int rc = l->dirfd < 0 ? -errno : sync_parent(l->sys, dir);
     /* One writer per log: two would interleave records and each truncate
      * the other's "torn tail". The lock goes with the descriptor, so a
      * writer killed by a crash releases it. */

@@ -1,0 +1,179 @@
+"""Where routed lines go: files, stdout or durable logs.
+
+Every sink a rule routes to is opened before any event is read. Opened
+after the run, a sink that cannot be (no permission, a file where its
+directory should be, a log another writer holds) failed the run once the
+Python actions had run and other sinks had been written.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from array import array
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from . import _native
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from .log import Log
+    from .rules import Engine
+
+LOG_BATCH = 4096  # routed lines appended to a log per call
+
+
+def routes(engine: Engine) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(route name, its sink's spec, {} if undeclared) for every route action."""
+    for rule in engine.rules:
+        for act in rule.actions:
+            if isinstance(act, dict) and "route" in act:
+                yield act["route"], engine.sinks.get(act["route"]) or {}
+
+
+def routes_to_stdout(engine: Engine) -> bool:
+    """Whether some rule routes lines to a stdout sink."""
+    return any(spec.get("stdout") for _, spec in routes(engine))
+
+
+def make_parents(path: str) -> None:
+    """Create the missing directories above path, each made durable in its
+    parent (a crash could otherwise lose a new directory and what a log in
+    it had flushed)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    missing = []
+    while not os.path.isdir(parent):
+        missing.append(parent)
+        up = os.path.dirname(parent)
+        if up == parent:
+            break
+        parent = up
+    for d in reversed(missing):
+        try:
+            os.mkdir(d)
+        except FileExistsError:
+            if not os.path.isdir(d):
+                raise
+            continue  # made by someone else meanwhile
+        fd = os.open(os.path.dirname(d), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class Sinks:
+    """The open sinks of one run, by route name (routed: the pairs routes()
+    gives); a context manager that closes them. Every route is resolved
+    first (ValueError for one with nowhere to go), then every sink opened:
+    OSError, or BusyError for a log another writer holds, closes what was
+    opened and removes the files it created, so a run that cannot start
+    leaves nothing behind."""
+
+    def __init__(
+        self,
+        routed: Iterator[tuple[str, Mapping[str, Any]]],
+        out_dir: str | os.PathLike[str] | None,
+    ) -> None:
+        self._fds: dict[str, tuple[int, bool]] = {}  # name: (fd, ours to close)
+        self._logs: dict[str, Log] = {}
+        targets = {name: _target(name, spec, out_dir) for name, spec in routed}
+        created: list[str] = []
+        try:
+            for name, (kind, path, spec) in targets.items():
+                if kind == "stdout":
+                    self._fds[name] = sys.stdout.fileno(), False
+                    continue
+                make_parents(path)
+                if kind == "log":
+                    from .log import Log
+
+                    # One writer per log: routes sharing a log share it.
+                    here = os.path.abspath(path)
+                    same = [n for n in self._logs if os.path.abspath(targets[n][1]) == here]
+                    log = self._logs[same[0]] if same else Log.open(path, spec.get("sync", "group"))
+                    self._logs[name] = log
+                    continue
+                flags = os.O_WRONLY | os.O_APPEND
+                try:
+                    fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644)
+                    created.append(path)
+                except FileExistsError:
+                    fd = os.open(path, flags)
+                self._fds[name] = fd, True
+        except BaseException:
+            self.close()
+            for path in created:
+                os.unlink(path)
+            raise
+
+    def write(self, name: str, view: memoryview, spans: array[int]) -> int:
+        """Write the lines at spans ((offset, length) pairs into view) to
+        the route's sink: vectored writes straight from view to a file or
+        stdout, appends to a log (without the newline) that return once the
+        lines are on stable storage. Returns the number of lines."""
+        log = self._logs.get(name)
+        if log is None:
+            fd, ours = self._fds[name]
+            if not ours:  # stdout: Python's buffered output goes first
+                sys.stdout.flush()
+            _native.write_lines(fd, view, spans.tobytes())
+            return len(spans) // 2
+        batch = []
+        for k in range(0, len(spans), 2):
+            batch.append(view[spans[k] : spans[k] + spans[k + 1]])
+            if len(batch) == LOG_BATCH:
+                log.append_many(batch)
+                batch.clear()
+        log.append_many(batch)
+        log.flush()
+        return len(spans) // 2
+
+    def close(self) -> None:
+        for fd, ours in self._fds.values():
+            if ours:
+                os.close(fd)
+        self._fds.clear()
+        errors = []
+        for log in {id(log): log for log in self._logs.values()}.values():
+            try:
+                log.close()
+            except Exception as e:  # close every log before reporting
+                errors.append(e)
+        self._logs.clear()
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> Sinks:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _target(
+    name: str, spec: Mapping[str, Any], out_dir: str | os.PathLike[str] | None
+) -> tuple[str, str, Mapping[str, Any]]:
+    """("stdout" | "log" | "path", the path, spec) for a route."""
+    if spec.get("stdout"):
+        try:
+            sys.stdout.fileno()
+        except (AttributeError, OSError, ValueError):  # UnsupportedOperation too
+            raise ValueError(
+                f"route {name!r} goes to stdout, which has no file"
+                " descriptor here (redirected to a Python object?)"
+            ) from None
+        return "stdout", "", spec
+    kind = "log" if "log" in spec else "path"
+    if kind in spec:
+        return kind, os.path.join(out_dir, spec[kind]) if out_dir else os.fspath(spec[kind]), spec
+    if out_dir is not None:
+        return "path", os.path.join(out_dir, f"{name}.ndjson"), spec
+    raise ValueError(f"route {name!r} has no sink: declare it under sinks: or pass --out DIR")
