@@ -258,6 +258,34 @@ def test_unknown_top_level_key_and_bad_sink(tmp_path: Path) -> None:
     assert [p.line for p in info.value.problems] == [7, 2]
 
 
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_top_level_keys_and_sink_names_are_found_where_written(tmp_path: Path, suffix: str) -> None:
+    # Both names also appear earlier in the text (a rule's name, a route), where a text
+    # search would put the caret.
+    data = {
+        "rules": [{"name": "extras", "when": "n == 1", "then": [{"route": "bad"}]}],
+        "sinks": {"bad": {"path": 5}},
+        "extras": 1,
+    }
+    path = tmp_path / f"r{suffix}"
+    if suffix == ".json":
+        path.write_text(json.dumps(data, indent=2))
+    else:
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+    lines = path.read_text().splitlines()
+    q = '"' if suffix == ".json" else ""
+
+    def spot(text: str, after: int = 0) -> tuple[int, int]:
+        row = next(i for i, line in enumerate(lines) if i >= after and text in line)
+        return row + 1, lines[row].index(text) + 1
+
+    with pytest.raises(RuleFileError) as info:
+        load_rule_file(path)
+    where = [(p.line, p.column) for p in info.value.problems]
+    sinks_row = spot(f"{q}sinks{q}:")[0]
+    assert where == [spot(f"{q}extras{q}: 1"), spot(f"{q}bad{q}:", after=sinks_row)]
+
+
 def test_error_types(tmp_path: Path) -> None:
     assert issubclass(RuleFileError, ValueError)
     assert issubclass(RuleFileError, InputError)

@@ -168,37 +168,50 @@ class _Pos:
 
 # Where each rule and its keys' values start: {None: the rule, key: that key's value}.
 RulePositions = list[dict[str | None, _Pos]]
+# Where top-level keys, (key,), and sink names, ("sinks", name), are written.
+KeyPositions = dict[tuple[str, ...], _Pos]
 
 # JSON tokens: a string, a number or literal, or one structural character.
 _JSON_TOKEN_RE = re.compile(r'"(?:[^"\\]|\\.)*"|[^\s{}\[\]:,"]+|\S')
 
 
-def _yaml_rule_positions(root: yaml.Node | None) -> RulePositions:
-    """Rule positions from the YAML node tree; a duplicate key's last value counts, as it
-    does for the loaded data."""
+def _yaml_rule_positions(root: yaml.Node | None) -> tuple[RulePositions, KeyPositions]:
+    """Rule and key positions from the YAML node tree; a duplicate key's last value counts,
+    as it does for the loaded data."""
 
     def pos(node: yaml.Node) -> _Pos:
         style = node.style if isinstance(node, yaml.ScalarNode) else None
         return _Pos(node.start_mark.line + 1, node.start_mark.column + 1, style)
 
     rules: list[yaml.Node] = []
+    keys: KeyPositions = {}
     if isinstance(root, yaml.MappingNode):
         for k, v in root.value:
-            if isinstance(k, yaml.ScalarNode) and k.value == "rules":
+            if not isinstance(k, yaml.ScalarNode):
+                continue
+            keys[(k.value,)] = pos(k)
+            if k.value == "rules":
                 rules = list(v.value) if isinstance(v, yaml.SequenceNode) else []
+            if k.value == "sinks" and isinstance(v, yaml.MappingNode):
+                keys.update(
+                    (("sinks", name.value), pos(name))
+                    for name, _ in v.value
+                    if isinstance(name, yaml.ScalarNode)
+                )
     found: RulePositions = []
     for rule in rules:
         at: dict[str | None, _Pos] = {None: pos(rule)}
         if isinstance(rule, yaml.MappingNode):
             at.update((k.value, pos(v)) for k, v in rule.value if isinstance(k, yaml.ScalarNode))
         found.append(at)
-    return found
+    return found, keys
 
 
-def _json_rule_positions(text: str) -> RulePositions:
-    """Rule positions in valid JSON text, from a scan of its tokens that tracks the open
-    containers; a duplicate key's last value counts, as it does for json.loads."""
+def _json_rule_positions(text: str) -> tuple[RulePositions, KeyPositions]:
+    """Rule and key positions in valid JSON text, from a scan of its tokens that tracks the
+    open containers; a duplicate key's last value counts, as it does for json.loads."""
     found: RulePositions = []
+    keys: KeyPositions = {}
     stack: list[list[Any]] = []  # per open container: its bracket and, for objects, the key
     expect_key = False
     for m in _JSON_TOKEN_RE.finditer(text):
@@ -210,8 +223,12 @@ def _json_rule_positions(text: str) -> RulePositions:
         elif token == ":":
             pass
         elif expect_key:
-            stack[-1][1] = json.loads(token)
+            stack[-1][1] = key = json.loads(token)
             expect_key = False
+            if len(stack) == 1:
+                keys[(key,)] = _json_pos(text, m.start(), token)
+            elif len(stack) == 2 and stack[0] == ["{", "sinks"]:
+                keys[("sinks", key)] = _json_pos(text, m.start(), token)
         else:  # a value starts here
             in_rules = len(stack) >= 2 and stack[0] == ["{", "rules"] and stack[1][0] == "["
             if len(stack) == 1 and stack[0] == ["{", "rules"]:
@@ -223,7 +240,7 @@ def _json_rule_positions(text: str) -> RulePositions:
             if token in ("{", "["):
                 stack.append([token, None])
                 expect_key = token == "{"
-    return found
+    return found, keys
 
 
 def _json_pos(text: str, offset: int, token: str) -> _Pos:
@@ -234,11 +251,17 @@ def _json_pos(text: str, offset: int, token: str) -> _Pos:
 
 
 class _Locator:
-    """Line/column of rules and their values, and a text search for the rest."""
+    """Line/column of rules and their values, of top-level keys and sink names, and a text
+    search for the rest."""
 
-    def __init__(self, text: str, rules: RulePositions) -> None:
+    def __init__(self, text: str, positions: tuple[RulePositions, KeyPositions]) -> None:
         self.lines = text.splitlines()
-        self.rules = rules
+        self.rules, self.keys = positions
+
+    def key(self, *path: Any) -> _Pos:
+        """Where the key at path (a top-level key, or "sinks" and a sink's name) is written;
+        a key that is no string as written (YAML's yes:) is searched for as text."""
+        return self.keys.get(tuple(str(k) for k in path)) or self.find(str(path[-1]))
 
     def rule(self, i: int) -> _Pos:
         return self.rules[i][None] if i < len(self.rules) else _Pos(0, 0)
@@ -256,7 +279,9 @@ class _Locator:
         return _Pos(0, 0)
 
 
-def _read(path: str | os.PathLike[str]) -> tuple[str, Any, RulePositions]:
+def _read(
+    path: str | os.PathLike[str],
+) -> tuple[str, Any, tuple[RulePositions, KeyPositions]]:
     raw = Path(path).read_bytes()
     try:
         text = raw.decode("utf-8")
@@ -296,7 +321,9 @@ def _json_loads(text: str) -> Any:
         raise json.JSONDecodeError(f"{match.group(1)} is not JSON", text, match.start(1)) from None
 
 
-def _parse(path: str | os.PathLike[str], text: str) -> tuple[str, Any, RulePositions]:
+def _parse(
+    path: str | os.PathLike[str], text: str
+) -> tuple[str, Any, tuple[RulePositions, KeyPositions]]:
     if str(path).endswith(".json"):
         try:
             data = _json_loads(text)
@@ -345,8 +372,8 @@ def load_rule_file(path: str | os.PathLike[str]) -> RuleFile:
     from .rules import check_condition
 
     name = str(path)
-    text, data, rule_positions = _read(path)
-    loc = _Locator(text, rule_positions)
+    text, data, positions = _read(path)
+    loc = _Locator(text, positions)
     problems: list[Problem] = []
 
     def problem(pos: _Pos, message: str) -> None:
@@ -356,7 +383,7 @@ def load_rule_file(path: str | os.PathLike[str]) -> RuleFile:
         raise RuleFileError([Problem(name, 1, 1, "a rule file is a mapping with a 'rules:' list")])
     unknown_top = set(data) - {"rules", "sinks", "settings"}
     for key in sorted(unknown_top, key=str):
-        problem(loc.find(f"{key}"), f"unknown top-level key {key!r}")
+        problem(loc.key(key), f"unknown top-level key {key!r}")
     sinks = _check_sinks(data.get("sinks"), loc, problem)
 
     specs: list[RuleSpec] = []
@@ -492,7 +519,7 @@ def _check_sinks(sinks: Any, loc: _Locator, problem: Any) -> dict[str, dict[str,
         return {}
     if not isinstance(sinks, dict):
         problem(
-            loc.find("sinks"),
+            loc.key("sinks"),
             "'sinks' must be a mapping of name to {path: FILE}, {stdout: true} or {log: DIR}",
         )
         return {}
@@ -509,7 +536,7 @@ def _check_sinks(sinks: Any, loc: _Locator, problem: Any) -> dict[str, dict[str,
         )
         if not ok:
             problem(
-                loc.find(f"{name}"),
+                loc.key("sinks", name),
                 f"sink {name!r} must be {{path: FILE}}, {{stdout: true}} or {{log: DIR}}"
                 " (with an optional sync: group|always|interval|none)",
             )
