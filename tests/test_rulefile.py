@@ -286,6 +286,26 @@ def test_top_level_keys_and_sink_names_are_found_where_written(tmp_path: Path, s
     assert where == [spot(f"{q}extras{q}: 1"), spot(f"{q}bad{q}:", after=sinks_row)]
 
 
+def test_keys_yaml_reads_as_other_types_are_found_where_written(tmp_path: Path) -> None:
+    # yes: is True and ~: is None once loaded; "2": and 2: are different keys.
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "rules:\n  - name: r\n    when: n == 1\n"
+        'yes: 1\n~: 2\n"2": 3\n2: 4\n'
+        "sinks:\n  on: {path: x}\n  'on': {path: y}\n"
+    )
+    with pytest.raises(RuleFileError) as info:
+        load_rule_file(path)
+    found = {(p.line, p.column, p.message.split(" (")[0]) for p in info.value.problems}
+    assert found == {
+        (4, 1, "unknown top-level key True"),
+        (5, 1, "unknown top-level key None"),
+        (6, 1, "unknown top-level key '2'"),
+        (7, 1, "unknown top-level key 2"),
+        (9, 3, "sink name True is not a string"),
+    }
+
+
 def test_error_types(tmp_path: Path) -> None:
     assert issubclass(RuleFileError, ValueError)
     assert issubclass(RuleFileError, InputError)

@@ -430,3 +430,35 @@ def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path) -> None:
     assert answer.count(b'"seq"') == n
     assert s.proc.wait(30) == 0
     assert sum(1 for _ in Log.read(s.log)) == n  # the log was flushed and closed
+
+
+def test_concurrent_ingests_routing_to_one_log_sink_all_succeed(tmp_path: Path) -> None:
+    # Each request opens the sinks it routes to; two at once must not find
+    # each other's log writer busy (that was a 500 after the durable append).
+    _setup(tmp_path)
+    (tmp_path / "rules.yaml").write_text(
+        "rules:\n  - name: adult\n    when: age >= 18\n    then: [{route: kept}]\n"
+        "  - name: child\n    when: age < 18\n"
+        f"sinks:\n  kept: {{log: {tmp_path / 'kept'}}}\n"
+    )
+    s = Server(tmp_path).start()
+    statuses: list[int] = []
+    sent: list[bytes] = []
+
+    def client(c: int) -> None:
+        for n in range(15):
+            line = json.dumps({"id": f"{c}-{n}", "age": 30}).encode()
+            other = json.dumps({"id": f"{c}-{n}", "age": 3}).encode()
+            sent.append(line)
+            statuses.append(s.request("POST", "/v1/ingest", line + b"\n" + other + b"\n")[0])
+
+    try:
+        threads = [threading.Thread(target=client, args=(c,)) for c in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        assert s.stop() == 0
+    assert statuses == [200] * 60
+    assert sorted(bytes(p) for _, p in Log.read(tmp_path / "kept")) == sorted(sent)

@@ -1,9 +1,13 @@
 """Route sinks are opened before any event is read: a sink that cannot be
-opened fails the run before any action ran, leaving no file behind."""
+opened fails the run before any action ran, removing the files it created
+unless another writer has used them meanwhile."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +106,92 @@ def test_make_parents_syncs_each_new_directory_into_its_parent(
     synced.clear()
     sinks.make_parents(str(tmp_path / "a" / "b" / "other"))  # nothing new: nothing to sync
     assert synced == []
+
+
+def test_a_busy_log_fails_before_any_sink_file_is_created(tmp_path: Path) -> None:
+    # Logs open first: a path sink another run appends to is never created
+    # (and so never removed) by a run that cannot start.
+    calls: list[Any] = []
+    e = _engine(
+        calls,
+        {
+            "first": {"path": str(tmp_path / "first.ndjson")},
+            "hits": {"log": str(tmp_path / "hits")},
+        },
+    )
+    with Log.open(tmp_path / "hits"), pytest.raises(BusyError):
+        e.run_file(_events(tmp_path))
+    assert calls == [] and not (tmp_path / "first.ndjson").exists()
+
+
+def test_a_created_file_another_writer_used_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "shared.ndjson"
+    path.write_bytes(b"")
+    made = os.stat(path)
+    path.write_bytes(b"another run's line\n")
+    sinks._remove_if_untouched(str(path), made)
+    assert path.read_bytes() == b"another run's line\n"
+    untouched = tmp_path / "untouched.ndjson"
+    untouched.write_bytes(b"")
+    sinks._remove_if_untouched(str(untouched), os.stat(untouched))
+    assert not untouched.exists()
+
+
+def test_routes_to_one_log_through_a_symlink_share_its_writer(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "alias").symlink_to(tmp_path / "real")
+    e = _engine(
+        [],
+        {
+            "one": {"log": str(tmp_path / "real" / "log")},
+            "two": {"log": str(tmp_path / "alias" / "log")},
+        },
+    )
+    assert e.run_file(_events(tmp_path)).routed == {"one": 2, "two": 2}
+    assert len(list(Log.read(tmp_path / "real" / "log"))) == 4
+
+
+def test_sinks_naming_one_log_must_agree_on_sync(tmp_path: Path) -> None:
+    calls: list[Any] = []
+    log_dir = str(tmp_path / "log")
+    e = _engine(calls, {"one": {"log": log_dir}, "two": {"log": log_dir, "sync": "always"}})
+    with pytest.raises(ValueError, match="different sync settings"):
+        e.run_file(_events(tmp_path))
+    assert calls == [] and not os.path.exists(log_dir)
+
+
+@pytest.mark.skipif(sys.platform != "linux" or os.geteuid() != 0, reason="needs root to setuid")
+def test_sinks_open_under_a_parent_that_cannot_be_read() -> None:
+    # A parent directory with mode -wx (write and search, no read) cannot be
+    # opened to fsync; the sinks open anyway, as they did before that fsync.
+    # Run as an unprivileged user in a child process (root reads everything),
+    # in a directory of its own that user can reach (pytest's are 0700).
+    base = Path(tempfile.mkdtemp(prefix="rulejet-wx-"))
+    try:
+        os.chmod(base, 0o711)
+        events = _events(base)
+        os.chmod(events, 0o644)
+        top = base / "wx"
+        top.mkdir()
+        os.chown(top, 65534, 65534)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through its exit code
+            code = 1
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                os.chmod(top, 0o300)
+                # The log's directory is made by the native open, the file's by make_parents.
+                specs = {"log": {"log": str(top / "log")}, "file": {"path": str(top / "new" / "f")}}
+                stats = _engine([], specs).run_file(events)
+                code = 0 if stats.routed == {"log": 2, "file": 2} else 2
+            except BaseException as exc:
+                os.write(2, f"child: {exc!r}\n".encode())
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        os.chmod(top, 0o700)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert len(list(Log.read(top / "log"))) == 2
+        assert (top / "new" / "f").read_bytes().count(b"\n") == 2
+    finally:
+        shutil.rmtree(base)

@@ -169,7 +169,7 @@ class _Pos:
 # Where each rule and its keys' values start: {None: the rule, key: that key's value}.
 RulePositions = list[dict[str | None, _Pos]]
 # Where top-level keys, (key,), and sink names, ("sinks", name), are written.
-KeyPositions = dict[tuple[str, ...], _Pos]
+KeyPositions = dict[tuple[Any, ...], _Pos]
 
 # JSON tokens: a string, a number or literal, or one structural character.
 _JSON_TOKEN_RE = re.compile(r'"(?:[^"\\]|\\.)*"|[^\s{}\[\]:,"]+|\S')
@@ -183,26 +183,34 @@ def _yaml_rule_positions(root: yaml.Node | None) -> tuple[RulePositions, KeyPosi
         style = node.style if isinstance(node, yaml.ScalarNode) else None
         return _Pos(node.start_mark.line + 1, node.start_mark.column + 1, style)
 
+    # Keys as the loaded data has them: yes: is True, 1: is 1 and "1": is "1".
+    loader = _RuleLoader("")
+
+    def key(node: yaml.ScalarNode) -> Any:
+        value = loader.construct_object(node)
+        return str(value) if isinstance(value, _JsonNumber) else value
+
     rules: list[yaml.Node] = []
     keys: KeyPositions = {}
     if isinstance(root, yaml.MappingNode):
         for k, v in root.value:
             if not isinstance(k, yaml.ScalarNode):
                 continue
-            keys[(k.value,)] = pos(k)
-            if k.value == "rules":
+            name = key(k)
+            keys[(name,)] = pos(k)
+            if name == "rules":
                 rules = list(v.value) if isinstance(v, yaml.SequenceNode) else []
-            if k.value == "sinks" and isinstance(v, yaml.MappingNode):
+            if name == "sinks" and isinstance(v, yaml.MappingNode):
                 keys.update(
-                    (("sinks", name.value), pos(name))
-                    for name, _ in v.value
-                    if isinstance(name, yaml.ScalarNode)
+                    (("sinks", key(sink)), pos(sink))
+                    for sink, _ in v.value
+                    if isinstance(sink, yaml.ScalarNode)
                 )
     found: RulePositions = []
     for rule in rules:
         at: dict[str | None, _Pos] = {None: pos(rule)}
         if isinstance(rule, yaml.MappingNode):
-            at.update((k.value, pos(v)) for k, v in rule.value if isinstance(k, yaml.ScalarNode))
+            at.update((key(k), pos(v)) for k, v in rule.value if isinstance(k, yaml.ScalarNode))
         found.append(at)
     return found, keys
 
@@ -259,9 +267,9 @@ class _Locator:
         self.rules, self.keys = positions
 
     def key(self, *path: Any) -> _Pos:
-        """Where the key at path (a top-level key, or "sinks" and a sink's name) is written;
-        a key that is no string as written (YAML's yes:) is searched for as text."""
-        return self.keys.get(tuple(str(k) for k in path)) or self.find(str(path[-1]))
+        """Where the key at path (a top-level key, or "sinks" and a sink's name, as loaded)
+        is written."""
+        return self.keys.get(tuple(path)) or self.find(str(path[-1]))
 
     def rule(self, i: int) -> _Pos:
         return self.rules[i][None] if i < len(self.rules) else _Pos(0, 0)
@@ -525,6 +533,13 @@ def _check_sinks(sinks: Any, loc: _Locator, problem: Any) -> dict[str, dict[str,
         return {}
     out: dict[str, dict[str, Any]] = {}
     for name, spec in sinks.items():
+        if not isinstance(name, str):
+            problem(
+                loc.key("sinks", name),
+                f"sink name {name!r} is not a string (YAML reads on, off, yes, no,"
+                " numbers and ~ as other types): quote it",
+            )
+            continue
         ok = isinstance(spec, dict) and (
             (set(spec) == {"path"} and isinstance(spec["path"], str))
             or (set(spec) == {"stdout"} and spec["stdout"] is True)
@@ -541,7 +556,7 @@ def _check_sinks(sinks: Any, loc: _Locator, problem: Any) -> dict[str, dict[str,
                 " (with an optional sync: group|always|interval|none)",
             )
             continue
-        out[str(name)] = spec
+        out[name] = spec
     return out
 
 

@@ -38,6 +38,7 @@ import asyncio
 import hmac
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,6 +112,7 @@ class Service:
         self.log = Log.open(cfg.log, cfg.log_sync)  # type: ignore[arg-type]
         self.indexes: dict[str, LogIndex] = {}
         self.reloads = 0
+        self.sinks_lock = threading.Lock()
 
     def log_dirs(self) -> dict[str, str]:
         dirs = {"ingest": self.cfg.log}
@@ -202,8 +204,11 @@ async def ingest(request: web.Request) -> web.Response:
             for k, item in enumerate(matched):
                 item["seq"] = first + k
         svc.metrics.commits.observe(time.perf_counter() - t0)
-        if _routes(engine):
-            with Sinks(routes(engine), svc.cfg.out_dir) as sinks:
+        fired = {pos for match in result.matches for pos in match[3]}
+        if _routes(engine) and fired:
+            # Only the sinks this body routes to; one request at a time
+            # holds them (two would find each other's log busy).
+            with svc.sinks_lock, Sinks(routes(engine, fired), svc.cfg.out_dir) as sinks:
                 _act(engine, memoryview(body), result, sinks)
         return out
 

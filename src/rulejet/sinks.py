@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _native
@@ -25,9 +25,14 @@ if TYPE_CHECKING:
 LOG_BATCH = 4096  # routed lines appended to a log per call
 
 
-def routes(engine: Engine) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """(route name, its sink's spec, {} if undeclared) for every route action."""
-    for rule in engine.rules:
+def routes(
+    engine: Engine, fired: Collection[int] | None = None
+) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(route name, its sink's spec, {} if undeclared) for every route
+    action, or for those of the rules at the positions in fired."""
+    for pos, rule in enumerate(engine.rules):
+        if fired is not None and pos not in fired:
+            continue
         for act in rule.actions:
             if isinstance(act, dict) and "route" in act:
                 yield act["route"], engine.sinks.get(act["route"]) or {}
@@ -57,7 +62,10 @@ def make_parents(path: str) -> None:
             if not os.path.isdir(d):
                 raise
             continue  # made by someone else meanwhile
-        fd = os.open(os.path.dirname(d), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fd = os.open(os.path.dirname(d), os.O_RDONLY | os.O_DIRECTORY)
+        except PermissionError:
+            continue  # a parent we may write but not read (-wx) cannot be fsynced
         try:
             os.fsync(fd)
         finally:
@@ -67,10 +75,15 @@ def make_parents(path: str) -> None:
 class Sinks:
     """The open sinks of one run, by route name (routed: the pairs routes()
     gives); a context manager that closes them. Every route is resolved
-    first (ValueError for one with nowhere to go), then every sink opened:
-    OSError, or BusyError for a log another writer holds, closes what was
-    opened and removes the files it created, so a run that cannot start
-    leaves nothing behind."""
+    first (ValueError for one with nowhere to go, or for two sinks naming
+    one log with different sync settings), then every log opened, then
+    every file: OSError, or BusyError for a log another writer holds,
+    closes what was opened and removes the files this call created that
+    are still empty (another run appending to the same file may have
+    opened it meanwhile: its lines are never thrown away). Logs come first
+    because a busy log is the likeliest failure, and failing before any
+    file is created leaves nothing to remove. A run that fails later (a
+    malformed line under strict, a failed write) keeps its sink files."""
 
     def __init__(
         self,
@@ -80,33 +93,34 @@ class Sinks:
         self._fds: dict[str, tuple[int, bool]] = {}  # name: (fd, ours to close)
         self._logs: dict[str, Log] = {}
         targets = {name: _target(name, spec, out_dir) for name, spec in routed}
-        created: list[str] = []
+        logs = _shared_logs(targets)
+        created: list[tuple[str, os.stat_result]] = []
         try:
-            for name, (kind, path, spec) in targets.items():
-                if kind == "stdout":
-                    self._fds[name] = sys.stdout.fileno(), False
-                    continue
-                make_parents(path)
-                if kind == "log":
+            by_dir: dict[str, Log] = {}
+            for name, real in logs.items():
+                if real not in by_dir:
                     from .log import Log
 
-                    # One writer per log: routes sharing a log share it.
-                    here = os.path.abspath(path)
-                    same = [n for n in self._logs if os.path.abspath(targets[n][1]) == here]
-                    log = self._logs[same[0]] if same else Log.open(path, spec.get("sync", "group"))
-                    self._logs[name] = log
-                    continue
-                flags = os.O_WRONLY | os.O_APPEND
-                try:
-                    fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644)
-                    created.append(path)
-                except FileExistsError:
-                    fd = os.open(path, flags)
-                self._fds[name] = fd, True
+                    kind, path, spec = targets[name]
+                    make_parents(path)
+                    by_dir[real] = Log.open(path, spec.get("sync", "group"))
+                self._logs[name] = by_dir[real]  # one writer per log
+            for name, (kind, path, _spec) in targets.items():
+                if kind == "stdout":
+                    self._fds[name] = sys.stdout.fileno(), False
+                elif kind == "path":
+                    make_parents(path)
+                    flags = os.O_WRONLY | os.O_APPEND
+                    try:
+                        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644)
+                        created.append((path, os.fstat(fd)))
+                    except FileExistsError:
+                        fd = os.open(path, flags)
+                    self._fds[name] = fd, True
         except BaseException:
             self.close()
-            for path in created:
-                os.unlink(path)
+            for path, made in created:
+                _remove_if_untouched(path, made)
             raise
 
     def write(self, name: str, view: memoryview, spans: array[int]) -> int:
@@ -177,3 +191,34 @@ def _target(
     if out_dir is not None:
         return "path", os.path.join(out_dir, f"{name}.ndjson"), spec
     raise ValueError(f"route {name!r} has no sink: declare it under sinks: or pass --out DIR")
+
+
+def _shared_logs(targets: Mapping[str, tuple[str, str, Mapping[str, Any]]]) -> dict[str, str]:
+    """Route name: its log directory's real path (symlinks resolved, so
+    two spellings of one log share its writer instead of one finding it
+    busy). Sinks naming one log must agree on its sync setting."""
+    logs: dict[str, str] = {}
+    sync: dict[str, tuple[str, Any]] = {}
+    for name, (kind, path, spec) in targets.items():
+        if kind != "log":
+            continue
+        real = logs[name] = os.path.realpath(path)
+        mode = spec.get("sync", "group")
+        first = sync.setdefault(real, (name, mode))
+        if first[1] != mode:
+            raise ValueError(
+                f"routes {first[0]!r} and {name!r} write to one log ({path})"
+                f" with different sync settings ({first[1]!r}, {mode!r})"
+            )
+    return logs
+
+
+def _remove_if_untouched(path: str, made: os.stat_result) -> None:
+    """Remove the file this run created at path, unless another process
+    has written to it (or replaced it) since."""
+    try:
+        now = os.stat(path)
+    except OSError:
+        return
+    if (now.st_dev, now.st_ino) == (made.st_dev, made.st_ino) and now.st_size == 0:
+        os.unlink(path)
