@@ -32,6 +32,14 @@ def events_file(count: int = 1_000_000) -> Path:
     return path
 
 
+def sample_of(data: bytes, events: int) -> bytes:
+    """The first events lines of data."""
+    end = 0
+    for _ in range(events):
+        end = data.index(b"\n", end) + 1
+    return data[:end]
+
+
 def warm_page_cache(path: Path) -> None:
     with open(path, "rb") as f:
         while f.read(16 << 20):

@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import rulejet
-from _common import SHARED_BENCH, events_file, machine_facts, table, warm_page_cache
+from _common import (
+    SHARED_BENCH,
+    events_file,
+    machine_facts,
+    sample_of,
+    table,
+    warm_page_cache,
+)
 from rulejet.expr import And, Binary, Call, Cond, Field, Has, ListLit, Literal, Node, Or, Unary
 
 
@@ -119,13 +126,6 @@ def timed(fn: Any, runs: int) -> tuple[float, Any]:
         result = fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times), result
-
-
-def sample_of(data: bytes, events: int) -> bytes:
-    end = 0
-    for _ in range(events):
-        end = data.index(b"\n", end) + 1
-    return data[:end]
 
 
 def main() -> None:

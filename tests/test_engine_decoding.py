@@ -21,7 +21,8 @@ def _engines() -> dict[str, Engine]:
     return {
         "mixed": Engine([Rule("x", "a == 1"), Rule("y", lambda d: True)]),
         "action": Engine([Rule("x", "a == 1", action=lambda d: None)]),
-        "jsonlogic": Engine([Rule("x", {"==": [{"var": "a"}, 1]})]),
+        # A var default keeps the rule off the VM: it runs on the decoded event.
+        "jsonlogic": Engine([Rule("x", {"==": [{"var": ["a", 0]}, 1]})]),
     }
 
 
@@ -37,6 +38,16 @@ def test_a_line_malformed_where_no_rule_reads_is_a_malformed_line(
     assert stats.matches["x"] == 2
     (err,) = stats.error_samples
     assert (err.line, err.offset) == (2, 8 + 15) and err.column == 16  # the "1" after "0"
+
+
+def test_jsonlogic_on_the_vm_reads_lines_as_expressions_do(tmp_path: Path) -> None:
+    # Translated to the VM, a JSONLogic rule set scans like an expression rule set:
+    # what no rule reads is skipped, not checked.
+    path = tmp_path / "geo.ndjson"
+    path.write_bytes(GEO)
+    for rule in [{"==": [{"var": "a"}, 1]}, "a == 1"]:
+        stats = Engine([Rule("x", rule)]).run_file(path)
+        assert (stats.events, stats.errors, stats.matches) == (3, 0, {"x": 3})
 
 
 def _note(event: object) -> None:

@@ -91,6 +91,7 @@ class Program:
         first_line: int = 1,
         collect: list[int] | None = None,
         max_errors: int = 100,
+        collect_errors: list[int] | None = None,  # listed as n_rules + r where r errs
     ) -> tuple[
         int,
         int,

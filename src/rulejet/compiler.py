@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from ._native import Program
 from .expr import (
+    ISERROR,
     And,
     Binary,
     Call,
@@ -42,7 +43,7 @@ OPCODES = [
     "LOAD", "HAS", "CONST", "NOT", "NEG", "EQ", "NE", "LT", "LE", "GT", "GE",
     "ADD", "SUB", "MUL", "DIV", "MOD", "IN", "AND_SC", "AND", "OR_SC", "OR",
     "TEST", "JUMP", "STARTS", "ENDS", "CONTAINS", "MATCHES", "LOWER", "SIZE",
-    "TO_INT", "TO_DOUBLE", "TO_STRING", "RET",
+    "TO_INT", "TO_DOUBLE", "TO_STRING", "IS_ERR", "RET",
     "F_EQ", "F_NE", "F_LT", "F_LE", "F_GT", "F_GE", "F_IN", "F_STARTS", "F_ENDS",
     "F_CONTAINS", "F_CONST_IN",
 ]  # fmt: skip
@@ -52,7 +53,7 @@ _BINARY = {"==": "EQ", "!=": "NE", "<": "LT", "<=": "LE", ">": "GT", ">=": "GE",
            "+": "ADD", "-": "SUB", "*": "MUL", "/": "DIV", "%": "MOD", "in": "IN"}  # fmt: skip
 _CALLS = {"startsWith": "STARTS", "endsWith": "ENDS", "contains": "CONTAINS",
           "lowerAscii": "LOWER", "size": "SIZE", "int": "TO_INT", "double": "TO_DOUBLE",
-          "string": "TO_STRING"}  # fmt: skip
+          "string": "TO_STRING", ISERROR: "IS_ERR"}  # fmt: skip
 _FUSED_CMP = {"==": "F_EQ", "!=": "F_NE", "<": "F_LT", "<=": "F_LE", ">": "F_GT", ">=": "F_GE"}
 _FUSED_STR = {"startsWith": "F_STARTS", "endsWith": "F_ENDS", "contains": "F_CONTAINS"}
 MAX_FUSED_SLOT = 0xFFFF

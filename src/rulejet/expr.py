@@ -120,6 +120,10 @@ class Call(Node):
     args: tuple[Node, ...]
 
 
+# An internal function with no surface syntax (the parser never makes it):
+# true when its argument is an error. JSONLogic rules compiled to the VM use it
+# to ask whether an event needs the exact evaluation in Python.
+ISERROR = "@iserror"
 METHODS = {"startsWith": 1, "endsWith": 1, "contains": 1, "matches": 1, "lowerAscii": 0, "size": 0}
 FUNCTIONS = {"size": 1, "int": 1, "double": 1, "string": 1}
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1

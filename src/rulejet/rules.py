@@ -27,6 +27,7 @@ from .compiler import CompiledRules, compile_rules
 from .errors import JSONError
 from .expr import Node, parse_expr
 from .jsonlogic import JsonLogic, from_jsonlogic
+from .jsonlogic_native import truth_of
 from .paths import encode_json_text
 from .rulefile import is_builtin_action
 
@@ -228,6 +229,29 @@ class Engine:
                 raise TypeError(f"rule {r.name!r}: cond must be a callable, str or mapping")
         self._native_rules = [i for i, k in enumerate(self._kind) if k == _EXPR]
         self.compiled: CompiledRules | None = compile_rules(nodes, texts, stops) if nodes else None
+        self._bulk = self._compile_bulk()
+
+    def _compile_bulk(self) -> CompiledRules | None:
+        """For runs over many events, one program of every rule when the JSONLogic ones
+        translate (rulejet/jsonlogic_native.py): an error of a JSONLogic rule there
+        means its translation could not decide the event, which the run then evaluates
+        in Python. None for rule sets without JSONLogic, with callables, with stop (an
+        undecided rule could stop the rules after it), or with a rule that does not
+        translate."""
+        if not self._jsonlogic or _CALLABLE in self._kind:
+            return None
+        if any("stop" in r.actions for r in self.rules):
+            return None
+        truths = {i: truth_of(jl.rule) for i, jl in self._jsonlogic.items()}
+        nodes: list[Node] = []
+        texts: list[str] = []
+        for i, r in enumerate(self.rules):
+            node = truths[i] if i in truths else self._ast[i]
+            if node is None:
+                return None
+            nodes.append(node)
+            texts.append(r.cond if isinstance(r.cond, str) else json.dumps(r.cond))
+        return compile_rules(nodes, texts, [False] * len(nodes))
 
     # ---- configuration ----
 

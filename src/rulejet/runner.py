@@ -173,6 +173,8 @@ def run_partition(
     """Evaluate one partition (a bytes-like of whole lines); lines are
     numbered from 1 and offsets from the partition's start. Counts and
     match records use rule positions (engine.rules order)."""
+    if engine._bulk is not None:
+        return _bulk_partition(engine, view, collect, max_errors)
     if engine.compiled is None or len(engine._native_rules) != len(engine.rules):
         return _python_partition(engine, view, collect, max_errors)
     lines, blank, bad, counts, errs, errors, matches, allocations = engine.compiled.program.run(
@@ -180,17 +182,64 @@ def run_partition(
     )
     # Native rule j is engine rule engine._native_rules[j]; here all rules
     # are native, in the same order, so the indexes coincide.
+    return _partial(view, lines, blank, bad, counts, errs, errors, matches, allocations)
+
+
+def _partial(view: Buffer, *counters: Any) -> PartialResult:
+    """A PartialResult from what Program.run returns (lines, blank, bad, counts,
+    eval errors, line errors, matches, allocations)."""
+    lines, blank, bad, counts, errs, errors, matches, allocations = counters
     return PartialResult(
         lines,
         blank,
         bad,
         len(memoryview(view)),
-        counts,
-        errs,
+        list(counts),
+        list(errs),
         [LineErrorInfo(*e) for e in errors],
         matches,
         allocations,
     )
+
+
+def _bulk_partition(
+    engine: Engine, view: Buffer, collect: list[int] | None, max_errors: int
+) -> PartialResult:
+    """Rule sets whose JSONLogic rules translate: every rule runs natively, and only
+    the events a translation could not decide (an error of that rule on the VM, listed
+    as rule n + r in the event's match record) are decoded and given to that JSONLogic
+    rule in Python. The native error such an event counted for the rule is taken back;
+    an event Python cannot decode (malformed where no rule read, or nested too deep)
+    keeps it, as an evaluation error of that rule."""
+    assert engine._bulk is not None
+    n = len(engine.rules)
+    wanted = set(collect or ())
+    lines, blank, bad, counts, errs, errors, matches, allocations = engine._bulk.program.run(
+        view,
+        collect=sorted(wanted),
+        max_errors=max_errors,
+        collect_errors=sorted(engine._jsonlogic),
+    )
+    counts, errs = list(counts), list(errs)
+    kept: list[tuple[int, int, int, tuple[int, ...]]] = []
+    for line, off, length, ids in matches:
+        hits = [i for i in ids if i < n]
+        open_rules = [i - n for i in ids if i >= n]
+        if open_rules:
+            try:
+                value = decode_event(bytes(memoryview(view)[off : off + length]))
+            except JSONError:
+                open_rules = []  # their native errors stand
+            for pos in open_rules:
+                errs[pos] -= 1
+                if engine._jsonlogic[pos].matches(value):
+                    counts[pos] += 1
+                    if pos in wanted:
+                        hits.append(pos)
+            hits.sort()
+        if hits:
+            kept.append((line, off, length, tuple(hits)))
+    return _partial(view, lines, blank, bad, counts, errs, errors, kept, allocations)
 
 
 def _python_partition(

@@ -35,6 +35,7 @@ from typing import Any
 from ..expr import (
     INT64_MAX,
     INT64_MIN,
+    ISERROR,
     And,
     Binary,
     Call,
@@ -208,6 +209,8 @@ def format_double(d: float) -> str:
 
 
 def _call(name: str, target: Any, args: list[Any]) -> Any:
+    if name == ISERROR:
+        return isinstance(args[0], CelError)
     for v in (target, *args):
         if isinstance(v, CelError):
             return v

@@ -421,17 +421,38 @@ out:
     return res;
 }
 
+/* flags[r] |= flag for every rule index in the sequence seq_obj. */
+static int set_flags(uint8_t *flags, uint32_t nr, PyObject *seq_obj, uint8_t flag, const char *what)
+{
+    PyObject *seq = PySequence_Fast(seq_obj, what);
+    if (!seq)
+        return -1;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+        Py_ssize_t r = PyLong_AsSsize_t(PySequence_Fast_GET_ITEM(seq, i));
+        if (r < 0 || (size_t)r >= nr) {
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_IndexError, "%s: rule index out of range", what);
+            Py_DECREF(seq);
+            return -1;
+        }
+        flags[r] |= flag;
+    }
+    Py_DECREF(seq);
+    return 0;
+}
+
 static PyObject *program_run(Program *self, PyObject *args, PyObject *kw)
 {
-    static char *names[] = {"buffer", "first_line", "collect", "max_errors", NULL};
+    static char *names[] = {"buffer", "first_line", "collect", "max_errors", "collect_errors",
+                            NULL};
     Py_buffer buf;
     unsigned long long first_line = 1;
-    PyObject *collect_obj = Py_None;
+    PyObject *collect_obj = Py_None, *errors_obj = Py_None;
     Py_ssize_t max_errors = 100;
     if (!self->ready)
         return PyErr_Format(PyExc_RuntimeError, "Program is not initialized");
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|$KOn:run", names, &buf, &first_line,
-                                     &collect_obj, &max_errors))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|$KOnO:run", names, &buf, &first_line,
+                                     &collect_obj, &max_errors, &errors_obj))
         return NULL;
     uint32_t nr = self->prog.n_rules;
     uint8_t *collect = NULL;
@@ -442,26 +463,18 @@ static PyObject *program_run(Program *self, PyObject *args, PyObject *kw)
         PyErr_SetString(PyExc_ValueError, "max_errors must be >= 0");
         goto out;
     }
-    if (collect_obj != Py_None) {
+    if (collect_obj != Py_None || errors_obj != Py_None) {
         collect = calloc(nr ? nr : 1, 1);
-        PyObject *seq = collect ? PySequence_Fast(collect_obj, "collect: rule indexes") : NULL;
-        if (!seq) {
-            if (!collect)
-                PyErr_NoMemory();
+        if (!collect) {
+            PyErr_NoMemory();
             goto out;
         }
-        for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
-            Py_ssize_t r_ = PyLong_AsSsize_t(PySequence_Fast_GET_ITEM(seq, i));
-            if (r_ < 0 || (size_t)r_ >= nr) {
-                if (!PyErr_Occurred())
-                    PyErr_SetString(PyExc_IndexError, "collect: rule index out of range");
-                Py_DECREF(seq);
-                goto out;
-            }
-            collect[r_] = 1;
-        }
-        Py_DECREF(seq);
     }
+    if ((collect_obj != Py_None &&
+         set_flags(collect, nr, collect_obj, RJ_COLLECT_MATCHES, "collect") < 0) ||
+        (errors_obj != Py_None &&
+         set_flags(collect, nr, errors_obj, RJ_COLLECT_ERRORS, "collect_errors") < 0))
+        goto out;
     if (rj_run_result_init(&r, nr, (size_t)max_errors) < 0) {
         PyErr_NoMemory();
         goto out;
@@ -559,8 +572,9 @@ static PyObject *py_format_double(PyObject *m, PyObject *arg)
 
 static PyMethodDef program_methods[] = {
     {"run", (PyCFunction)(void (*)(void))program_run, METH_VARARGS | METH_KEYWORDS,
-     "run(buffer, *, first_line=1, collect=None, max_errors=100) -> (lines, blank, bad, "
-     "counts, eval_errors, errors, matches)"},
+     "run(buffer, *, first_line=1, collect=None, max_errors=100, collect_errors=None) -> "
+     "(lines, blank, bad, counts, eval_errors, errors, matches); a rule r of collect_errors "
+     "that errs on an event is listed in that event's match record as n_rules + r"},
     {"eval", (PyCFunction)program_eval, METH_O,
      "eval(document) -> (matched rule indexes, errored rule indexes)"},
     {NULL, NULL, 0, NULL},

@@ -62,13 +62,22 @@ int rj_run_lines(const rj_program *prog, const rj_kernel *k, const uint8_t *buf,
     rj_scan_scratch scratch = {0};
     rj_value *row = malloc((ps->n_slots ? ps->n_slots : 1) * sizeof(rj_value));
     uint32_t *matched = malloc((nr ? nr : 1) * sizeof(uint32_t));
-    int rc = (row && matched) ? rj_vm_init(&vm, prog) : -ENOMEM;
+    /* The rules whose errors are recorded, and their error counts before
+     * each event (a rule errs at most once per event). */
+    uint32_t *watch = malloc((nr ? nr : 1) * sizeof(uint32_t)), n_watch = 0;
+    uint64_t *before = malloc((nr ? nr : 1) * sizeof(uint64_t));
+    for (uint32_t r = 0; collect && r < nr; r++)
+        if (collect[r] & RJ_COLLECT_ERRORS)
+            watch[n_watch++] = r;
+    int rc = (row && matched && watch && before) ? rj_vm_init(&vm, prog) : -ENOMEM;
     if (rc == 0 && (rc = rj_scratch_init(&scratch, ps)) < 0)
         rj_vm_free(&vm);
     vm.kernel = k; /* one kernel for the whole run */
     if (rc < 0) {
         free(row);
         free(matched);
+        free(watch);
+        free(before);
         return rc;
     }
     uint64_t line = first_line;
@@ -87,12 +96,16 @@ int rj_run_lines(const rj_program *prog, const rj_kernel *k, const uint8_t *buf,
                     out->errors[out->n_errors++] =
                         (rj_line_error){line, jerr.offset, jerr.offset - p + 1, jerr.msg};
             } else {
+                for (uint32_t w = 0; w < n_watch; w++)
+                    before[w] = out->err_counts[watch[w]];
                 uint32_t n = rj_vm_eval_event(&vm, row, buf, matched, out->err_counts);
                 uint32_t wanted = 0;
                 for (uint32_t i = 0; i < n; i++) {
                     out->counts[matched[i]]++;
-                    wanted += collect && collect[matched[i]];
+                    wanted += collect && (collect[matched[i]] & RJ_COLLECT_MATCHES);
                 }
+                for (uint32_t w = 0; w < n_watch; w++)
+                    wanted += out->err_counts[watch[w]] != before[w];
                 if (wanted) {
                     if ((rc = grow((void **)&out->matches, &out->cap_matches, out->n_matches + 1,
                                    sizeof(rj_match), &out->allocations)) ||
@@ -107,8 +120,11 @@ int rj_run_lines(const rj_program *prog, const rj_kernel *k, const uint8_t *buf,
                     m->rules_off = (uint32_t)out->n_match_rules;
                     m->rules_len = wanted;
                     for (uint32_t i = 0; i < n; i++)
-                        if (collect[matched[i]])
+                        if (collect[matched[i]] & RJ_COLLECT_MATCHES)
                             out->match_rules[out->n_match_rules++] = matched[i];
+                    for (uint32_t w = 0; w < n_watch; w++)
+                        if (out->err_counts[watch[w]] != before[w])
+                            out->match_rules[out->n_match_rules++] = nr + watch[w];
                 }
             }
         }
@@ -120,5 +136,7 @@ int rj_run_lines(const rj_program *prog, const rj_kernel *k, const uint8_t *buf,
     rj_scratch_free(&scratch);
     free(row);
     free(matched);
+    free(watch);
+    free(before);
     return rc;
 }

@@ -29,8 +29,15 @@ typedef struct rj_run_result {
     uint64_t allocations;
 } rj_run_result;
 
-/* Evaluate every line of buf. collect[r] != 0 asks for a match record of
- * rule r (actions, routes, scan); counts are always kept. first_line
+/* collect[r] flags: a match record for each event rule r matches (actions,
+ * routes, scan); and one for each event where rule r's evaluation ended in
+ * an error, naming it as rule n_rules + r (JSONLogic rules on the VM: the
+ * events their translation could not decide). */
+#define RJ_COLLECT_MATCHES 1
+#define RJ_COLLECT_ERRORS 2
+
+/* Evaluate every line of buf. collect (NULL: nothing) asks for match
+ * records (the flags above); counts are always kept. first_line
  * numbers the first line. 0, or -ENOMEM (the result holds what was done).
  * Allocates only at start and when match records grow. */
 int rj_run_lines(const rj_program *prog, const struct rj_kernel *k, const uint8_t *buf,

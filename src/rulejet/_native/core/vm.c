@@ -1172,6 +1172,9 @@ static rj_cel run(rj_vm *vm, uint32_t pc)
             if (sp[-1].type != RJ_C_ERR)
                 sp[-1] = to_string(vm, &sp[-1]);
             break;
+        case RJ_OP_IS_ERR:
+            sp[-1] = boolean(sp[-1].type == RJ_C_ERR);
+            break;
         default: /* RJ_OP_RET (the loader rejects unknown opcodes) */
             return sp[-1];
         }

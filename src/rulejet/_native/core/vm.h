@@ -90,6 +90,9 @@ enum rj_op {
     RJ_OP_TO_INT,
     RJ_OP_TO_DOUBLE,
     RJ_OP_TO_STRING,
+    RJ_OP_IS_ERR, /* top is an error -> true, anything else -> false (no
+                   * surface syntax: JSONLogic rules ask whether the native
+                   * evaluation could decide them, see rulejet/jsonlogic.py) */
     RJ_OP_RET,
     /* Fused "field op constant" forms: a = slot, arg = const index. Each
      * equals LOAD a; CONST arg; <op> (the compiler emits them when it

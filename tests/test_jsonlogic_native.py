@@ -1,0 +1,185 @@
+"""JSONLogic rules on the native VM against the Python evaluator (rulejet.jsonlogic).
+
+The translation (rulejet/jsonlogic_native.py) must be exact where it decides and hand
+every other event to Python, so the per-line matches and the counts of a run equal what
+JsonLogic.matches gives event by event, on every kernel, for random rules over random
+events of every JSON type (numbers spelled oddly, strings that look like numbers,
+arrays where strings are expected, fields missing or null).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from rulejet import Engine, Rule, from_jsonlogic, runner
+from rulejet.jsonlogic_native import truth_of
+
+from .test_rules_differential import STRINGS, events
+
+VARS = ["a", "b", "c", "user.age", "user.name", "user.id", "user", "tags", "flags.x", "flags"]
+UNTRANSLATED_VARS = ["tags.0", "user.name.length", ""]
+NUMBERS = [0, 1, -1, 7, 18, 99, 1.5, -0.0, 0.5, 2**53, -(2**53), 2**53 + 1, 1e300]
+LITERALS = st.one_of(
+    st.sampled_from(STRINGS[:30]),
+    st.sampled_from(NUMBERS),
+    st.integers(-100, 100),
+    st.sampled_from([True, False, None]),
+)
+
+
+def var(draw: st.DrawFn) -> dict[str, Any]:
+    name = draw(st.sampled_from(VARS * 6 + UNTRANSLATED_VARS))
+    return {"var": name} if draw(st.booleans()) else {"var": [name]}
+
+
+@st.composite
+def comparison(draw: st.DrawFn) -> dict[str, Any]:
+    op = draw(st.sampled_from(["==", "===", "!=", "!==", "<", "<=", ">", ">="]))
+    pair = [var(draw), draw(LITERALS)]
+    if draw(st.booleans()):
+        pair.reverse()
+    if op in ("<", "<=") and draw(st.integers(0, 4)) == 0:  # between
+        return {op: [draw(LITERALS), var(draw), draw(LITERALS)]}
+    return {op: pair}
+
+
+@st.composite
+def membership(draw: st.DrawFn) -> dict[str, Any]:
+    if draw(st.booleans()):
+        items = draw(
+            st.one_of(
+                st.lists(st.sampled_from(STRINGS[:30]), max_size=4),
+                st.lists(st.sampled_from(NUMBERS), max_size=4),
+                st.lists(LITERALS, max_size=3),
+            )
+        )
+        return {"in": [var(draw), items]}
+    return {"in": [draw(st.sampled_from(["a", "ab", "1", "é", ""])), var(draw)]}
+
+
+def conditions(depth: int = 3) -> st.SearchStrategy[Any]:
+    leaves = st.one_of(
+        comparison(),
+        membership(),
+        st.builds(lambda v: v, st.sampled_from(VARS).map(lambda n: {"var": n})),
+        LITERALS,
+    )
+    return st.recursive(
+        leaves,
+        lambda kids: st.one_of(
+            st.lists(kids, min_size=1, max_size=3).map(lambda a: {"and": a}),
+            st.lists(kids, min_size=1, max_size=3).map(lambda a: {"or": a}),
+            kids.map(lambda a: {"!": a}),
+            kids.map(lambda a: {"!!": [a]}),
+            st.lists(kids, min_size=0, max_size=5).map(lambda a: {"if": a}),
+        ),
+        max_leaves=depth * 2,
+    )
+
+
+def check(rules: list[Any], evs: list[bytes]) -> Engine:
+    # A rule's condition is a mapping (a bare string would be an expression).
+    rules = [r if isinstance(r, dict) else {"!!": [r]} for r in rules]
+    engine = Engine([Rule(f"r{k}", rule) for k, rule in enumerate(rules)])
+    decoded = [json.loads(e) for e in evs]
+    want = [
+        [k for k, rule in enumerate(rules) if from_jsonlogic(rule).matches(doc)] for doc in decoded
+    ]
+    data = b"".join(e + b"\n" for e in evs)
+    part = runner.run_partition(engine, data, list(range(len(rules))))
+    got = [[] for _ in evs]
+    for line, _off, _n, ids in part.matches:
+        got[line - 1] = list(ids)
+    for raw, w, g in zip(evs, want, got, strict=True):
+        assert g == w, f"event {raw!r}: Python {w}, run {g}, rules {rules}"
+    stats = engine.run_buffer(data)
+    assert stats.matches == {f"r{k}": sum(k in w for w in want) for k in range(len(rules))}
+    assert set(stats.eval_errors.values()) <= {0}
+    return engine
+
+
+@given(rules=st.lists(conditions(), min_size=1, max_size=4), data=st.data())
+@settings(max_examples=300)
+def test_native_jsonlogic_equals_python(kernel: str, rules: list[Any], data: Any) -> None:
+    engine = check(rules, data.draw(st.lists(events(), min_size=1, max_size=12), label="events"))
+    event("translated" if engine._bulk is not None else "in Python")
+
+
+@pytest.mark.parametrize(
+    ("rule", "event", "want"),
+    [
+        # Loose equality: an array holding the string equals it; numbers in strings.
+        ({"==": [{"var": "a"}, "US"]}, {"a": ["US"]}, True),
+        ({"==": [{"var": "a"}, 1]}, {"a": "1"}, True),
+        ({"==": [{"var": "a"}, 1]}, {"a": True}, True),
+        ({"===": [{"var": "a"}, 1]}, {"a": True}, False),
+        # A missing or null field is null: null < 18 is 0 < 18.
+        ({"<": [{"var": "a"}, 18]}, {}, True),
+        ({"<": [{"var": "a"}, 18]}, {"a": None}, True),
+        ({"==": [{"var": "a"}, None]}, {"a": None}, True),
+        ({"===": [None, {"var": "a"}]}, {}, True),
+        ({"!=": [{"var": "a.b"}, None]}, {"a": {"b": 0}}, True),
+        ({">": [{"var": "a"}, 18]}, {"a": "20"}, True),
+        # Integers beyond 2**53 are rounded as JavaScript reads them.
+        ({"==": [{"var": "a"}, 2**53]}, {"a": 2**53 + 1}, True),
+        ({">": [{"var": "a"}, 2**53]}, {"a": 2**53 + 1}, False),
+        ({"in": [{"var": "a"}, ["x", "y"]]}, {"a": "y"}, True),
+        ({"in": ["adm", {"var": "a"}]}, {"a": "admin"}, True),
+        ({"in": ["admin", {"var": "a"}]}, {"a": ["admin"]}, True),
+        ({"in": ["admin", {"var": "a"}]}, {"a": {"admin": 1}}, False),
+        ({"!": {"var": "a"}}, {"a": []}, True),
+        ({"!!": {"var": "a"}}, {"a": "0"}, True),
+        ({"if": [{"var": "a"}, {"==": [{"var": "b"}, 1]}, False]}, {"a": 1, "b": 1}, True),
+    ],
+)
+def test_coercions_decided_in_python(kernel: str, rule: Any, event: Any, want: bool) -> None:
+    assert truth_of(rule) is not None
+    assert from_jsonlogic(rule).matches(event) is want
+    check([rule], [json.dumps(event).encode()])
+
+
+def test_untranslated_rules_still_run_in_python() -> None:
+    for rule in [
+        {"==": [{"var": "tags.0"}, "a"]},
+        {"==": [{"var": ["a", 5]}, 5]},
+        {"==": [{"var": "a"}, {"var": "b"}]},
+        {"some": [{"var": "tags"}, {"==": [{"var": ""}, "a"]}]},
+        {"<": [{"var": "a"}, "é"]},
+    ]:
+        assert truth_of(rule) is None
+        engine = check([rule], [b'{"a": 5, "b": 5, "tags": ["a"]}', b"{}"])
+        assert engine._bulk is None
+
+
+def test_stop_and_callables_keep_the_python_path() -> None:
+    rule = {"==": [{"var": "a"}, 1]}
+    assert Engine([Rule("r", rule, then=["stop"])])._bulk is None
+    assert Engine([Rule("r", rule), Rule("c", lambda d: True)])._bulk is None
+    assert Engine([Rule("r", rule), Rule("e", "a == 1")])._bulk is not None
+
+
+def test_a_line_python_cannot_decode_is_an_evaluation_error() -> None:
+    # Malformed where no rule reads: the scan skips it; Python, asked about the
+    # undecided rule, cannot decode the line: an error of that rule, not a lost line.
+    engine = Engine([Rule("r", {"==": [{"var": "a"}, 1]})])
+    stats = engine.run_buffer(b'{"a": "1", "z": [01]}\n{"a": 1}\n')
+    assert stats.matches == {"r": 1} and stats.eval_errors == {"r": 1}
+    assert stats.events == 2 and stats.errors == 0
+
+
+def test_program_run_lists_the_rules_that_err_per_event() -> None:
+    # The native side of "cannot tell": collect_errors names rule r as n_rules + r in
+    # the match record of each event where r's evaluation ended in an error.
+    engine = Engine([Rule("m", "a == 1"), Rule("e", "b > 1")])
+    assert engine.compiled is not None
+    program = engine.compiled.program
+    out = program.run(b'{"a":1,"b":"x"}\n{"a":2,"b":2}\n{"a":1}\n', collect=[0], collect_errors=[1])
+    assert out[3] == [2, 1] and out[4] == [0, 2]
+    assert [(m[0], m[3]) for m in out[6]] == [(1, (0, 3)), (3, (0, 3))]
+    with pytest.raises(IndexError, match="collect_errors"):
+        program.run(b"{}\n", collect_errors=[2])
