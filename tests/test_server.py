@@ -462,3 +462,28 @@ def test_concurrent_ingests_routing_to_one_log_sink_all_succeed(tmp_path: Path) 
         assert s.stop() == 0
     assert statuses == [200] * 60
     assert sorted(bytes(p) for _, p in Log.read(tmp_path / "kept")) == sorted(sent)
+
+
+def test_a_rule_set_whose_sinks_cannot_open_is_refused_on_reload(tmp_path: Path) -> None:
+    # Sinks open per ingest, after the durable append: a conflict found there
+    # would answer 500 for events already stored. Reload checks the routes first.
+    _setup(tmp_path)
+    s = Server(tmp_path).start()
+    try:
+        (tmp_path / "rules.yaml").write_text(
+            f"sinks:\n  a: {{log: {tmp_path / 'k'}, sync: always}}\n"
+            f"  b: {{log: {tmp_path / 'k'}}}\n"
+            "rules:\n  - {name: ra, when: 'x == 1', then: [{route: a}]}\n"
+            "  - {name: rb, when: 'y == 1', then: [{route: b}]}\n"
+        )
+        status, _, out = s.request("POST", "/v1/rules/reload")
+        assert status == 422 and b"different sync settings" in out
+        (tmp_path / "rules.yaml").write_text(
+            f"sinks:\n  a: {{log: {s.log}}}\n"
+            "rules:\n  - {name: ra, when: 'x == 1', then: [{route: a}]}\n"
+        )
+        status, _, out = s.request("POST", "/v1/rules/reload")
+        assert status == 422 and b"the server's own log" in out
+        assert s.request("POST", "/v1/ingest", b'{"x": 1, "y": 1}\n')[0] == 200
+    finally:
+        assert s.stop() == 0

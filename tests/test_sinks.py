@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import tempfile
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -124,17 +125,64 @@ def test_a_busy_log_fails_before_any_sink_file_is_created(tmp_path: Path) -> Non
     assert calls == [] and not (tmp_path / "first.ndjson").exists()
 
 
-def test_a_created_file_another_writer_used_is_kept(tmp_path: Path) -> None:
-    path = tmp_path / "shared.ndjson"
-    path.write_bytes(b"")
-    made = os.stat(path)
-    path.write_bytes(b"another run's line\n")
-    sinks._remove_if_untouched(str(path), made)
-    assert path.read_bytes() == b"another run's line\n"
-    untouched = tmp_path / "untouched.ndjson"
-    untouched.write_bytes(b"")
-    sinks._remove_if_untouched(str(untouched), os.stat(untouched))
-    assert not untouched.exists()
+def test_a_failed_start_keeps_a_file_another_run_opened_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Run A creates out.ndjson, then fails on a later sink; in between, run B
+    # opens the same (empty) file. A must not remove it: B's lines go there.
+    out, blocker = tmp_path / "out.ndjson", tmp_path / "blocker"
+    blocker.write_text("a file where a directory should be")
+    real = sinks.make_parents
+    b: list[sinks.Sinks] = []
+
+    def make_parents(path: str) -> None:
+        if path.startswith(str(blocker)) and not b:
+            b.append(sinks.Sinks(iter([("keep", {"path": str(out)})]), None))
+        real(path)
+
+    monkeypatch.setattr(sinks, "make_parents", make_parents)
+    specs = [("a", {"path": str(out)}), ("z", {"path": str(blocker / "x")})]
+    with pytest.raises(OSError):
+        sinks.Sinks(iter(specs), None)
+    line = b'{"id":1}\n'
+    with b[0] as kept:
+        kept.write("keep", memoryview(line), array("Q", [0, len(line) - 1]))
+    assert out.read_bytes() == line
+
+
+def test_a_file_removed_before_its_lock_is_opened_again(tmp_path: Path) -> None:
+    path = str(tmp_path / "out.ndjson")
+    fd, made = sinks._open_shared(path)
+    assert made
+    sinks._remove_if_unshared(path, fd)  # nobody else holds it: removed
+    assert not os.path.exists(path)
+    os.close(fd)
+    fd, made = sinks._open_shared(path)
+    other, other_made = sinks._open_shared(path)
+    assert made and not other_made
+    sinks._remove_if_unshared(path, fd)  # the other holder keeps it
+    assert os.path.exists(path)
+    os.close(fd)
+    os.close(other)
+
+
+def test_a_failed_start_creates_no_log(tmp_path: Path) -> None:
+    # Directories first: a path sink that cannot have its directory fails the
+    # run before a new log is made (a log cannot safely be removed again).
+    (tmp_path / "blocker").write_text("")
+    specs = [
+        ("p", {"path": str(tmp_path / "blocker" / "x.ndjson")}),
+        ("l", {"log": str(tmp_path / "new.log")}),
+    ]
+    with pytest.raises(OSError):
+        sinks.Sinks(iter(specs), None)
+    assert not (tmp_path / "new.log").exists()
+
+
+def test_one_path_as_a_file_and_a_log_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="as a file and as a log"):
+        sinks.Sinks(iter([("x", {}), ("l", {"log": "x.ndjson"})]), tmp_path)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_routes_to_one_log_through_a_symlink_share_its_writer(tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ from .log import Log, LogIndex
 from .rulefile import RuleFileError
 from .rules import Engine
 from .runner import _act, run_partition
-from .sinks import Sinks, routes
+from .sinks import Sinks, check_routes, routes
 
 MAX_BODY = 64 << 20
 BODY_TIMEOUT = 30.0
@@ -108,6 +108,7 @@ class Service:
         self.cfg = cfg
         self.root = FileRoot(cfg.root)
         self.engine = Engine.from_file(cfg.rules)
+        check_routes(self.engine, cfg.out_dir, held=cfg.log)
         self.metrics = Metrics()
         self.log = Log.open(cfg.log, cfg.log_sync)  # type: ignore[arg-type]
         self.indexes: dict[str, LogIndex] = {}
@@ -223,6 +224,7 @@ async def reload_rules(request: web.Request) -> web.Response:
     svc: Service = request.app["svc"]
     try:
         engine = await asyncio.to_thread(Engine.from_file, svc.cfg.rules)
+        check_routes(engine, svc.cfg.out_dir, held=svc.cfg.log)
     except RuleFileError as e:
         problems = [
             {"file": p.file, "line": p.line, "column": p.column, "message": p.message}

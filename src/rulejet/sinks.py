@@ -8,6 +8,8 @@ Python actions had run and other sinks had been written.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import sys
 from array import array
@@ -41,6 +43,20 @@ def routes(
 def routes_to_stdout(engine: Engine) -> bool:
     """Whether some rule routes lines to a stdout sink."""
     return any(spec.get("stdout") for _, spec in routes(engine))
+
+
+def check_routes(
+    engine: Engine, out_dir: str | os.PathLike[str] | None, held: str | None = None
+) -> None:
+    """ValueError for a rule set whose routes Sinks would refuse (a route
+    with nowhere to go, one path as a file and a log, one log with two sync
+    settings) or that route to the log held open at held, without opening
+    anything: for rulejet serve, which opens sinks per request, after the
+    durable append."""
+    logs = _shared_logs({name: _target(name, spec, out_dir) for name, spec in routes(engine)})
+    for name, real in logs.items():
+        if held is not None and real == os.path.realpath(held):
+            raise ValueError(f"route {name!r} writes to the server's own log ({held})")
 
 
 def make_parents(path: str) -> None:
@@ -94,33 +110,36 @@ class Sinks:
         self._logs: dict[str, Log] = {}
         targets = {name: _target(name, spec, out_dir) for name, spec in routed}
         logs = _shared_logs(targets)
-        created: list[tuple[str, os.stat_result]] = []
+        created: list[tuple[str, int]] = []
         try:
+            # Every missing directory first: a path that cannot have one (a
+            # file where it should be, no permission) fails before a new log
+            # is created (a log cannot be removed: another run may open it
+            # as soon as this one closes it).
+            for kind, path, _spec in targets.values():
+                if kind != "stdout":
+                    make_parents(path)
             by_dir: dict[str, Log] = {}
             for name, real in logs.items():
                 if real not in by_dir:
                     from .log import Log
 
                     kind, path, spec = targets[name]
-                    make_parents(path)
                     by_dir[real] = Log.open(path, spec.get("sync", "group"))
                 self._logs[name] = by_dir[real]  # one writer per log
             for name, (kind, path, _spec) in targets.items():
                 if kind == "stdout":
                     self._fds[name] = sys.stdout.fileno(), False
                 elif kind == "path":
-                    make_parents(path)
-                    flags = os.O_WRONLY | os.O_APPEND
-                    try:
-                        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644)
-                        created.append((path, os.fstat(fd)))
-                    except FileExistsError:
-                        fd = os.open(path, flags)
+                    fd, made = _open_shared(path)
                     self._fds[name] = fd, True
+                    if made:
+                        created.append((path, fd))
         except BaseException:
-            self.close()
-            for path, made in created:
-                _remove_if_untouched(path, made)
+            for path, fd in created:  # before close: our shared locks still held
+                _remove_if_unshared(path, fd)
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                self.close()
             raise
 
     def write(self, name: str, view: memoryview, spans: array[int]) -> int:
@@ -199,9 +218,15 @@ def _shared_logs(targets: Mapping[str, tuple[str, str, Mapping[str, Any]]]) -> d
     busy). Sinks naming one log must agree on its sync setting."""
     logs: dict[str, str] = {}
     sync: dict[str, tuple[str, Any]] = {}
+    files = {os.path.realpath(p): n for n, (k, p, _) in targets.items() if k == "path"}
     for name, (kind, path, spec) in targets.items():
         if kind != "log":
             continue
+        if os.path.realpath(path) in files:
+            raise ValueError(
+                f"routes {files[os.path.realpath(path)]!r} and {name!r} name one path"
+                f" ({path}) as a file and as a log"
+            )
         real = logs[name] = os.path.realpath(path)
         mode = spec.get("sync", "group")
         first = sync.setdefault(real, (name, mode))
@@ -213,11 +238,33 @@ def _shared_logs(targets: Mapping[str, tuple[str, str, Mapping[str, Any]]]) -> d
     return logs
 
 
-def _remove_if_untouched(path: str, made: os.stat_result) -> None:
-    """Remove the file this run created at path, unless another process
-    has written to it (or replaced it) since."""
+def _open_shared(path: str) -> tuple[int, bool]:
+    """An append fd for path and whether this call created the file, with a
+    shared flock held while the fd is open: a run that fails to start removes
+    a file it created only if it can lock it exclusively (no other run has it
+    open). A file such a run unlinked before our lock is opened again."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
+    while True:
+        try:
+            fd, made = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644), True
+        except FileExistsError:
+            fd, made = os.open(path, flags), False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            if os.fstat(fd).st_nlink:
+                return fd, made
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # removed by a run that failed meanwhile: open it anew
+
+
+def _remove_if_unshared(path: str, fd: int) -> None:
+    """Remove the file this run created at path (fd open on it) if it is
+    still empty, still at path, and no other run holds it open."""
     try:
-        now = os.stat(path)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        made, now = os.fstat(fd), os.stat(path)
     except OSError:
         return
     if (now.st_dev, now.st_ino) == (made.st_dev, made.st_ino) and now.st_size == 0:
