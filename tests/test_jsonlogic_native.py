@@ -37,10 +37,23 @@ def var(draw: st.DrawFn) -> dict[str, Any]:
     return {"var": name} if draw(st.booleans()) else {"var": [name]}
 
 
+def computed(draw: st.DrawFn) -> Any:
+    """An operand that is neither a field nor a literal, reading a field."""
+    v = var(draw)
+    return draw(
+        st.sampled_from(
+            [{"+": [v]}, {"!": v}, {"!!": [v]}, {"if": [v, 1, 2]}, [v], {"cat": [v]},
+             {"min": [v, 5]}, {"and": [v]}, {"or": [v, 0]}]
+        )
+    )  # fmt: skip
+
+
 @st.composite
 def comparison(draw: st.DrawFn) -> dict[str, Any]:
     op = draw(st.sampled_from(["==", "===", "!=", "!==", "<", "<=", ">", ">="]))
     pair = [var(draw), draw(LITERALS)]
+    if draw(st.integers(0, 5)) == 0:  # a computed operand instead of the field
+        pair[0] = computed(draw)
     if draw(st.booleans()):
         pair.reverse()
     if op in ("<", "<=") and draw(st.integers(0, 4)) == 0:  # between
@@ -150,6 +163,10 @@ def test_untranslated_rules_still_run_in_python() -> None:
         {"==": [{"var": "a"}, {"var": "b"}]},
         {"some": [{"var": "tags"}, {"==": [{"var": ""}, "a"]}]},
         {"<": [{"var": "a"}, "é"]},
+        # A computed operand reads fields: no constant (found by review).
+        {"==": [{"+": [{"var": "a"}]}, 5]},
+        {"!=": [{"!": {"var": "a"}}, True]},
+        {"==": [[{"var": "a"}], "5"]},
     ]:
         assert truth_of(rule) is None
         engine = check([rule], [b'{"a": 5, "b": 5, "tags": ["a"]}', b"{}"])
@@ -183,3 +200,14 @@ def test_program_run_lists_the_rules_that_err_per_event() -> None:
     assert [(m[0], m[3]) for m in out[6]] == [(1, (0, 3)), (3, (0, 3))]
     with pytest.raises(IndexError, match="collect_errors"):
         program.run(b"{}\n", collect_errors=[2])
+
+
+def test_the_events_left_to_python_are_counted(tmp_path: Any) -> None:
+    engine = Engine([Rule("r", {"==": [{"var": "a"}, 1]}), Rule("s", "a == 1")])
+    stats = engine.run_buffer(b'{"a": "1"}\n{"a": 1}\n{"a": [1]}\n{}\n', threads=2)
+    assert stats.matches == {"r": 3, "s": 1} and stats.eval_errors == {"r": 0, "s": 1}
+    assert stats.in_python == {"r": 2, "s": 0}  # "1" and [1]: JavaScript coerces them
+    assert stats.as_dict()["in_python"] == {"r": 2}
+    path = tmp_path / "e.ndjson"
+    path.write_bytes(b'{"a": "1"}\n{"a": 2}\n')
+    assert Engine([Rule("r", {"==": [{"var": "a"}, 1]})]).run_file(path).in_python == {"r": 1}

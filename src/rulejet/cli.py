@@ -155,6 +155,7 @@ def _sum(per_file: list[tuple[str, Any]]) -> Any:
         tags=add("tags"),
         routed=add("routed"),
         actions_run=add("actions_run"),
+        in_python=add("in_python"),
         # Not counters: what the run needed at most, as one file's run reports it.
         threads=max(s.threads for _, s in per_file),
         workers=max(s.workers for _, s in per_file),
@@ -188,6 +189,9 @@ def _print_text(rules: str, files: Sequence[str], s: Any, names: list[str]) -> N
         print("\ntags     " + ", ".join(f"{k}={v:,}" for k, v in sorted(s.tags.items())))
     if s.routed:
         print("routed   " + ", ".join(f"{k}={v:,}" for k, v in sorted(s.routed.items())))
+    if any(s.in_python.values()):
+        undecided = ", ".join(f"{k}={v:,}" for k, v in s.in_python.items() if v)
+        print(f"JSONLogic events evaluated in Python (undecided on the VM): {undecided}")
 
 
 def _print_malformed(per_file: list[tuple[str, Any]], errors: int) -> None:

@@ -147,6 +147,8 @@ def _at_null(op: str, args: list[Any]) -> Node:
 
 def _compare(op: str, a: Any, b: Any) -> Node:
     if not _is_var(a) and not _is_var(b):
+        if isinstance(a, (dict, list)) or isinstance(b, (dict, list)):
+            raise _Untranslatable("a computed operand")  # it may read fields: no constant
         return _TRUE if from_jsonlogic({op: [a, b]}).matches(None) else _FALSE
     if _is_var(a) and _is_var(b):
         raise _Untranslatable("two fields")

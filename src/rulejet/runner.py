@@ -62,6 +62,7 @@ class PartialResult:
     errors: list[LineErrorInfo] = field(default_factory=list)
     matches: list[tuple[int, int, int, tuple[int, ...]]] = field(default_factory=list)
     allocations: int = 0  # inside the native loop, after set-up (flat, not per event)
+    in_python: list[int] = field(default_factory=list)  # see RunStats.in_python
 
     def shifted(self, lines_before: int, offset_before: int) -> PartialResult:
         """Line numbers and offsets as seen from the whole input."""
@@ -78,6 +79,7 @@ class PartialResult:
             ],
             [(ln + lines_before, off + offset_before, n, r) for ln, off, n, r in self.matches],
             self.allocations,
+            self.in_python,
         )
 
     def merge(self, other: PartialResult) -> PartialResult:
@@ -92,11 +94,14 @@ class PartialResult:
             (self.errors + other.errors)[:MAX_ERRORS],
             self.matches + other.matches,
             self.allocations + other.allocations,
+            _add(self.in_python, other.in_python),
         )
 
 
 def _add(a: list[int], b: list[int]) -> list[int]:
-    return [x + y for x, y in zip(a, b, strict=True)] if a else list(b)
+    if not (a and b):
+        return list(a or b)
+    return [x + y for x, y in zip(a, b, strict=True)]
 
 
 @dataclass
@@ -120,6 +125,8 @@ class RunStats:
     native_allocations: int = 0  # heap/mmap calls inside the native loops (not per event)
     actions_run: dict[str, int] = field(default_factory=dict)  # events given to Python actions
     workers: int = 0  # worker processes that ran the Python actions (0: this process)
+    # JSONLogic rules on the VM: the events each one's translation left to Python.
+    in_python: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -140,6 +147,7 @@ class RunStats:
             "native_allocations": self.native_allocations,
             "actions_run": {k: v for k, v in self.actions_run.items() if v},
             "workers": self.workers,
+            "in_python": {k: v for k, v in self.in_python.items() if v},
             "error_samples": [vars(e) for e in self.error_samples],
         }
 
@@ -220,7 +228,7 @@ def _bulk_partition(
         max_errors=max_errors,
         collect_errors=sorted(engine._jsonlogic),
     )
-    counts, errs = list(counts), list(errs)
+    counts, errs, in_python = list(counts), list(errs), [0] * n
     kept: list[tuple[int, int, int, tuple[int, ...]]] = []
     for line, off, length, ids in matches:
         hits = [i for i in ids if i < n]
@@ -232,6 +240,7 @@ def _bulk_partition(
                 open_rules = []  # their native errors stand
             for pos in open_rules:
                 errs[pos] -= 1
+                in_python[pos] += 1
                 if engine._jsonlogic[pos].matches(value):
                     counts[pos] += 1
                     if pos in wanted:
@@ -239,7 +248,9 @@ def _bulk_partition(
             hits.sort()
         if hits:
             kept.append((line, off, length, tuple(hits)))
-    return _partial(view, lines, blank, bad, counts, errs, errors, kept, allocations)
+    part = _partial(view, lines, blank, bad, counts, errs, errors, kept, allocations)
+    part.in_python = in_python
+    return part
 
 
 def _python_partition(
@@ -413,6 +424,7 @@ def _run_view(
         native_allocations=total.allocations,
         actions_run=dict(zip(names, ran, strict=True)) if ran else {},
         workers=len(pool.procs) if pool else 0,
+        in_python=dict(zip(names, total.in_python, strict=True)) if total.in_python else {},
     )
 
 
