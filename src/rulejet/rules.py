@@ -25,7 +25,7 @@ from . import _native
 from ._ref.cel import CelError, evaluate
 from .compiler import CompiledRules, compile_rules
 from .errors import JSONError
-from .expr import Node, parse_expr
+from .expr import ExprError, Node, parse_expr
 from .jsonlogic import JsonLogic, from_jsonlogic
 from .jsonlogic_native import truth_of
 from .paths import encode_json_text
@@ -251,7 +251,10 @@ class Engine:
                 return None
             nodes.append(node)
             texts.append(r.cond if isinstance(r.cond, str) else json.dumps(r.cond))
-        return compile_rules(nodes, texts, [False] * len(nodes))
+        try:
+            return compile_rules(nodes, texts, [False] * len(nodes))
+        except ExprError:  # a limit of the VM's: the rule set still runs, in Python
+            return None
 
     # ---- configuration ----
 
