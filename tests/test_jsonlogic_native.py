@@ -173,11 +173,12 @@ def test_untranslated_rules_still_run_in_python() -> None:
         assert engine._bulk is None
 
 
-def test_stop_and_callables_keep_the_python_path() -> None:
+def test_jsonlogic_stop_and_callables_keep_the_python_path() -> None:
     rule = {"==": [{"var": "a"}, 1]}
     assert Engine([Rule("r", rule, then=["stop"])])._bulk is None
     assert Engine([Rule("r", rule), Rule("c", lambda d: True)])._bulk is None
     assert Engine([Rule("r", rule), Rule("e", "a == 1")])._bulk is not None
+    assert Engine([Rule("r", rule), Rule("e", "a == 1", then=["stop"])])._bulk is not None
 
 
 def test_a_line_python_cannot_decode_is_an_evaluation_error() -> None:
@@ -211,3 +212,40 @@ def test_the_events_left_to_python_are_counted(tmp_path: Any) -> None:
     path = tmp_path / "e.ndjson"
     path.write_bytes(b'{"a": "1"}\n{"a": 2}\n')
     assert Engine([Rule("r", {"==": [{"var": "a"}, 1]})]).run_file(path).in_python == {"r": 1}
+
+
+@st.composite
+def mixed_rule_sets(draw: st.DrawFn) -> list[Rule]:
+    """JSONLogic rules among expression rules, some with stop, in random priorities."""
+    rules = []
+    for k in range(draw(st.integers(1, 5))):
+        priority = draw(st.integers(0, 3))
+        if draw(st.booleans()):
+            cond = draw(conditions())
+            rules.append(Rule(f"j{k}", cond if isinstance(cond, dict) else {"!!": [cond]},
+                              priority=priority))  # fmt: skip
+        else:
+            text = draw(st.sampled_from(["a == 1", "b > 1", "has(user.age)", "a != null", "true"]))
+            stop = "stop" if draw(st.booleans()) else None
+            rules.append(Rule(f"e{k}", text, priority=priority, action=stop))
+    return rules
+
+
+@given(rules=mixed_rule_sets(), data=st.data())
+@settings(max_examples=200)
+def test_expression_stop_rules_mixed_with_jsonlogic(
+    kernel: str, rules: list[Rule], data: Any
+) -> None:
+    # The reference: Engine.evaluate, event by event (native expressions, Python
+    # JSONLogic, stop across both).
+    engine = Engine(rules)
+    evs = data.draw(st.lists(events(), min_size=1, max_size=10), label="events")
+    part = runner.run_partition(
+        engine, b"".join(e + b"\n" for e in evs), list(range(len(engine.rules)))
+    )
+    got = [[] for _ in evs]
+    for line, _off, _n, ids in part.matches:
+        got[line - 1] = [engine.rules[i].name for i in ids]
+    for raw, g in zip(evs, got, strict=True):
+        assert g == engine.evaluate(raw), raw
+    event("translated" if engine._bulk is not None else "in Python")

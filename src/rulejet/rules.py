@@ -235,12 +235,14 @@ class Engine:
         """For runs over many events, one program of every rule when the JSONLogic ones
         translate (rulejet/jsonlogic_native.py): an error of a JSONLogic rule there
         means its translation could not decide the event, which the run then evaluates
-        in Python. None for rule sets without JSONLogic, with callables, with stop (an
-        undecided rule could stop the rules after it), or with a rule that does not
+        in Python. Expression rules keep their stop: the VM skips what a matching one
+        stops, undecided JSONLogic rules included. None for rule sets without
+        JSONLogic, with callables, with a JSONLogic rule that has stop (undecided, it
+        could stop rules the VM has already counted), or with a rule that does not
         translate."""
         if not self._jsonlogic or _CALLABLE in self._kind:
             return None
-        if any("stop" in r.actions for r in self.rules):
+        if any("stop" in self.rules[i].actions for i in self._jsonlogic):
             return None
         truths = {i: truth_of(jl.rule) for i, jl in self._jsonlogic.items()}
         nodes: list[Node] = []
@@ -252,7 +254,7 @@ class Engine:
             nodes.append(node)
             texts.append(r.cond if isinstance(r.cond, str) else json.dumps(r.cond))
         try:
-            return compile_rules(nodes, texts, [False] * len(nodes))
+            return compile_rules(nodes, texts, ["stop" in r.actions for r in self.rules])
         except ExprError:  # a limit of the VM's: the rule set still runs, in Python
             return None
 
