@@ -249,3 +249,28 @@ def test_expression_stop_rules_mixed_with_jsonlogic(
     for raw, g in zip(evs, got, strict=True):
         assert g == engine.evaluate(raw), raw
     event("translated" if engine._bulk is not None else "in Python")
+
+
+def test_check_says_why_jsonlogic_rules_run_in_python(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rulejet.cli import main
+
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "rules:\n"
+        '  - {name: a, when_jsonlogic: {"some": [{"var": "t"}, {"var": ""}]}}\n'
+        '  - {name: b, when_jsonlogic: {"==": [{"var": "t.0"}, 1]}}\n'
+        '  - {name: c, when_jsonlogic: {"==": [{"var": "x"}, 1]}, then: [stop]}\n'
+    )
+    assert main(["check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "rule 'a': operator 'some' is not translated" in out
+    assert "rule 'b': a var path with an index or length step" in out
+    assert "rule 'c': a JSONLogic rule with stop" in out
+    path.write_text('rules:\n  - {name: a, when_jsonlogic: {"==": [{"var": "x"}, 1]}}\n')
+    assert main(["check", str(path)]) == 0
+    assert "note" not in capsys.readouterr().out
+    assert Engine(
+        [Rule("a", {"==": [{"var": "x"}, 1]}), Rule("f", bool)]
+    ).python_path_reasons() == ["the rule set has callable conditions"]

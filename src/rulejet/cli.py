@@ -211,9 +211,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from .rulefile import load_rule_file
+    from .rules import Engine
 
     rf = load_rule_file(args.rules)
     print(f"{args.rules}: OK, {len(rf.rules)} rules")
+    reasons = Engine.from_file(args.rules).python_path_reasons()
+    if reasons:
+        print("note: the JSONLogic rules run in Python, every event decoded (slower):")
+        for why in reasons:
+            print(f"  {why}")
     return 0
 
 

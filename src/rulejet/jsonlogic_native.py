@@ -34,7 +34,7 @@ from typing import Any
 from .expr import ISERROR, And, Binary, Call, Cond, Field, Has, ListLit, Literal, Node, Or, Unary
 from .jsonlogic import from_jsonlogic
 
-__all__ = ["truth_of"]
+__all__ = ["truth_of", "why_untranslated"]
 
 _SAFE = 2**53  # integers up to this are exact in a JavaScript number
 _MIRROR = {">": "<", ">=": "<=", "<": ">", "<=": ">="}
@@ -51,6 +51,15 @@ def truth_of(rule: Any) -> Node | None:
         return _truth(rule)
     except _Untranslatable:
         return None
+
+
+def why_untranslated(rule: Any) -> str | None:
+    """What keeps the rule off the VM (for rulejet check), or None if nothing does."""
+    try:
+        _truth(rule)
+    except _Untranslatable as e:
+        return str(e)
+    return None
 
 
 def _truth(rule: Any) -> Node:
@@ -80,7 +89,7 @@ def _truth(rule: Any) -> Node:
         return _compare(op, args[0], args[1])
     if op == "in":
         return _in(args[0], args[1])
-    raise _Untranslatable(op)
+    raise _Untranslatable(f"operator {op!r}")
 
 
 def _conditional(args: list[Any]) -> Node:
@@ -95,18 +104,18 @@ def _conditional(args: list[Any]) -> Node:
 def _field(rule: Any) -> Field:
     """The Field a plain {"var": "a.b"} reads; anything else is untranslatable."""
     if not isinstance(rule, dict) or list(rule) != ["var"]:
-        raise _Untranslatable("not a var")
+        raise _Untranslatable("an operand that is neither a var nor a literal")
     raw = rule["var"]
     args = raw if isinstance(raw, list) else [raw]
     if len(args) == 2 and args[1] is None:
         args = args[:1]  # an explicit null default is no default
     if len(args) != 1 or not isinstance(args[0], str) or not args[0]:
-        raise _Untranslatable("var with a default or a computed, empty or whole-data name")
+        raise _Untranslatable("a var with a default, or a computed, empty or whole-data name")
     steps = args[0].split(".")
     # JavaScript finds "length" and digit keys on arrays and strings too; the VM's
     # paths read object members only.
     if any(not s or s == "length" or s.isdigit() for s in steps):
-        raise _Untranslatable("index or length step")
+        raise _Untranslatable("a var path with an index or length step")
     _literal(args[0])
     return Field(0, tuple(steps))
 
@@ -117,9 +126,9 @@ def _is_var(rule: Any) -> bool:
 
 def _literal(rule: Any) -> Any:
     if isinstance(rule, (dict, list)):
-        raise _Untranslatable("not a scalar literal")
+        raise _Untranslatable("an operand that is neither a var nor a literal")
     if isinstance(rule, str) and any("\ud800" <= c <= "\udfff" for c in rule):
-        raise _Untranslatable("a lone surrogate")  # no UTF-8 spelling to compare with
+        raise _Untranslatable("a string with a lone surrogate")  # no UTF-8 spelling to compare with
     return rule
 
 
@@ -148,10 +157,12 @@ def _at_null(op: str, args: list[Any]) -> Node:
 def _compare(op: str, a: Any, b: Any) -> Node:
     if not _is_var(a) and not _is_var(b):
         if isinstance(a, (dict, list)) or isinstance(b, (dict, list)):
-            raise _Untranslatable("a computed operand")  # it may read fields: no constant
+            raise _Untranslatable(
+                "a comparison of a computed operand"
+            )  # it may read fields: no constant
         return _TRUE if from_jsonlogic({op: [a, b]}).matches(None) else _FALSE
     if _is_var(a) and _is_var(b):
-        raise _Untranslatable("two fields")
+        raise _Untranslatable("a comparison of two vars")
     if op in ("!=", "!=="):
         return Unary(0, "!", _compare("==" if op == "!=" else "===", a, b))
     x, lit = (_field(a), _literal(b)) if _is_var(a) else (_field(b), _literal(a))
@@ -230,7 +241,7 @@ def _present_compare(op: str, x: Field, lit: Any) -> Node:
         return Cond(0, _in_range(x), Binary(0, cel_op, x, Literal(0, lit)), _error(x))
     if lit is None and op in ("==", "==="):
         return _FALSE  # a present non-null value is never null
-    raise _Untranslatable("literal")
+    raise _Untranslatable("a comparison with this literal")
 
 
 def _error(x: Field) -> Node:
@@ -274,7 +285,7 @@ def _in(needle: Any, haystack: Any) -> Node:
             within = Binary(0, "in", x, ListLit(0, tuple(Literal(0, i) for i in items)))
             present = Cond(0, _in_range(x), within, _error(x))
             return Cond(0, _nullish(x), at_null, present)
-        raise _Untranslatable("mixed list")
+        raise _Untranslatable("in with a list of mixed types")
     if _is_var(haystack) and isinstance(needle, str) and needle:
         # A substring of a string; an item of an array (strict: a string equal to the
         # needle); never in anything else. CEL's `in` on an object asks for a key: a
@@ -285,4 +296,4 @@ def _in(needle: Any, haystack: Any) -> Node:
         container = Cond(0, _is_a(Call(0, "size", None, (x,))), item, _FALSE)
         present = Cond(0, _is_a(_is_string(x)), Call(0, "contains", x, (lit,)), container)
         return Cond(0, _nullish(x), _at_null("in", [needle, haystack]), present)
-    raise _Untranslatable("in")
+    raise _Untranslatable("this form of in")

@@ -27,7 +27,7 @@ from .compiler import CompiledRules, compile_rules
 from .errors import JSONError
 from .expr import ExprError, Node, parse_expr
 from .jsonlogic import JsonLogic, from_jsonlogic
-from .jsonlogic_native import truth_of
+from .jsonlogic_native import truth_of, why_untranslated
 from .paths import encode_json_text
 from .rulefile import is_builtin_action
 
@@ -230,6 +230,22 @@ class Engine:
         self._native_rules = [i for i, k in enumerate(self._kind) if k == _EXPR]
         self.compiled: CompiledRules | None = compile_rules(nodes, texts, stops) if nodes else None
         self._bulk = self._compile_bulk()
+
+    def python_path_reasons(self) -> list[str]:
+        """Why run_file evaluates this rule set's JSONLogic rules event by event in
+        Python instead of on the VM (empty when they run on the VM, or there are none)."""
+        if not self._jsonlogic or self._bulk is not None:
+            return []
+        reasons = []
+        if _CALLABLE in self._kind:
+            reasons.append("the rule set has callable conditions")
+        for i in sorted(self._jsonlogic):
+            name = self.rules[i].name
+            if "stop" in self.rules[i].actions:
+                reasons.append(f"rule {name!r}: a JSONLogic rule with stop")
+            elif why := why_untranslated(self._jsonlogic[i].rule):
+                reasons.append(f"rule {name!r}: {why} is not translated")
+        return reasons or ["the VM's compiler refused the translation"]
 
     def _compile_bulk(self) -> CompiledRules | None:
         """For runs over many events, one program of every rule when the JSONLogic ones
