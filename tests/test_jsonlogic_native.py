@@ -138,9 +138,15 @@ def test_native_jsonlogic_equals_python(kernel: str, rules: list[Any], data: Any
         ({"===": [None, {"var": "a"}]}, {}, True),
         ({"!=": [{"var": "a.b"}, None]}, {"a": {"b": 0}}, True),
         ({">": [{"var": "a"}, 18]}, {"a": "20"}, True),
-        # Integers beyond 2**53 are rounded as JavaScript reads them.
+        # Integers beyond 2**53 are rounded as JavaScript reads them (a literal of
+        # 2**53 or more keeps the rule in Python; below, the VM's exact order agrees).
         ({"==": [{"var": "a"}, 2**53]}, {"a": 2**53 + 1}, True),
         ({">": [{"var": "a"}, 2**53]}, {"a": 2**53 + 1}, False),
+        ({">": [{"var": "a"}, 2**53 - 1]}, {"a": 2**53 + 1}, True),
+        ({"==": [{"var": "a"}, 2**53 - 1]}, {"a": 2**53 + 1}, False),
+        ({"==": [{"var": "a"}, True]}, {"a": 1.0}, True),
+        ({"==": [{"var": "a"}, False]}, {"a": "0"}, True),
+        ({"==": [{"var": "a"}, False]}, {"a": []}, True),
         ({"in": [{"var": "a"}, ["x", "y"]]}, {"a": "y"}, True),
         ({"in": ["adm", {"var": "a"}]}, {"a": "admin"}, True),
         ({"in": ["admin", {"var": "a"}]}, {"a": ["admin"]}, True),
@@ -151,7 +157,8 @@ def test_native_jsonlogic_equals_python(kernel: str, rules: list[Any], data: Any
     ],
 )
 def test_coercions_decided_in_python(kernel: str, rule: Any, event: Any, want: bool) -> None:
-    assert truth_of(rule) is not None
+    literals = [a for a in next(iter(rule.values())) if isinstance(a, int)]
+    assert (truth_of(rule) is None) == any(abs(v) >= 2**53 for v in literals)
     assert from_jsonlogic(rule).matches(event) is want
     check([rule], [json.dumps(event).encode()])
 
@@ -274,3 +281,34 @@ def test_check_says_why_jsonlogic_rules_run_in_python(
     assert Engine(
         [Rule("a", {"==": [{"var": "x"}, 1]}), Rule("f", bool)]
     ).python_path_reasons() == ["the rule set has callable conditions"]
+
+
+def test_opcodes_and_type_bits_follow_the_c_enums() -> None:
+    # The compiler numbers opcodes, and the type test its mask bits, as the C
+    # enums do; a mismatch would silently test the wrong thing.
+    import re
+    from pathlib import Path
+
+    from rulejet.compiler import OPCODES
+    from rulejet.expr import TYPE_BITS
+
+    core = Path(rulejet_native_dir()) / "core"
+
+    def enum(text: str, name: str, prefix: str) -> list[str]:
+        body = text[text.index(f"enum {name} {{") :].split("};")[0]
+        body = re.sub(r"/\*.*?\*/", "", body, flags=re.S)
+        return [m.lower() for m in re.findall(rf"\b{prefix}(\w+)", body)]
+
+    ops = enum((core / "vm.h").read_text(), "rj_op", "RJ_OP_")
+    assert ops == [o.lower() for o in OPCODES] + ["max_"]
+    types = enum((core / "json.h").read_text(), "rj_vtype", "RJ_V_")
+    assert types == list(TYPE_BITS)
+    assert list(TYPE_BITS.values()) == [1 << k for k in range(len(TYPE_BITS))]
+
+
+def rulejet_native_dir() -> str:
+    import os
+
+    import rulejet
+
+    return os.path.join(os.path.dirname(rulejet.__file__), "_native")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from ._native import Program
 from .expr import (
-    ISERROR,
+    ISTYPE,
     And,
     Binary,
     Call,
@@ -43,9 +43,9 @@ OPCODES = [
     "LOAD", "HAS", "CONST", "NOT", "NEG", "EQ", "NE", "LT", "LE", "GT", "GE",
     "ADD", "SUB", "MUL", "DIV", "MOD", "IN", "AND_SC", "AND", "OR_SC", "OR",
     "TEST", "JUMP", "STARTS", "ENDS", "CONTAINS", "MATCHES", "LOWER", "SIZE",
-    "TO_INT", "TO_DOUBLE", "TO_STRING", "IS_ERR", "RET",
+    "TO_INT", "TO_DOUBLE", "TO_STRING", "RET",
     "F_EQ", "F_NE", "F_LT", "F_LE", "F_GT", "F_GE", "F_IN", "F_STARTS", "F_ENDS",
-    "F_CONTAINS", "F_CONST_IN",
+    "F_CONTAINS", "F_CONST_IN", "F_TYPE",
 ]  # fmt: skip
 OP = {name: i + 1 for i, name in enumerate(OPCODES)}
 
@@ -53,7 +53,7 @@ _BINARY = {"==": "EQ", "!=": "NE", "<": "LT", "<=": "LE", ">": "GT", ">=": "GE",
            "+": "ADD", "-": "SUB", "*": "MUL", "/": "DIV", "%": "MOD", "in": "IN"}  # fmt: skip
 _CALLS = {"startsWith": "STARTS", "endsWith": "ENDS", "contains": "CONTAINS",
           "lowerAscii": "LOWER", "size": "SIZE", "int": "TO_INT", "double": "TO_DOUBLE",
-          "string": "TO_STRING", ISERROR: "IS_ERR"}  # fmt: skip
+          "string": "TO_STRING"}  # fmt: skip
 _FUSED_CMP = {"==": "F_EQ", "!=": "F_NE", "<": "F_LT", "<=": "F_LE", ">": "F_GT", ">=": "F_GE"}
 _FUSED_STR = {"startsWith": "F_STARTS", "endsWith": "F_ENDS", "contains": "F_CONTAINS"}
 MAX_FUSED_SLOT = 0xFFFF
@@ -271,6 +271,13 @@ class _Emitter:
 
     def fused(self, n: Node) -> bool:
         """Emit ``field op literal`` as one instruction, if n has that shape."""
+        if isinstance(n, Call) and n.name == ISTYPE:  # always this shape (no syntax)
+            f, mask = n.args
+            assert isinstance(f, Field) and isinstance(mask, Literal)
+            if self.slot_of[f.steps] > MAX_FUSED_SLOT:
+                raise ExprError("too many fields for a type test", self.text, n.pos)
+            self.emit("F_TYPE", self.const(mask.value), +1, self.slot_of[f.steps])
+            return True
         if isinstance(n, Binary):
             f, lit, op = n.left, n.right, n.op
             if isinstance(f, Literal) and isinstance(lit, Field) and op in ("==", "!="):

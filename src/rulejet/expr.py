@@ -121,9 +121,12 @@ class Call(Node):
 
 
 # An internal function with no surface syntax (the parser never makes it):
-# true when its argument is an error. JSONLogic rules compiled to the VM use it
-# to ask whether an event needs the exact evaluation in Python.
-ISERROR = "@iserror"
+# @istype(field, mask) is true when the field's value is of a type whose bit is
+# set in mask (TYPE_BITS, in the order of enum rj_vtype; absent included), never
+# an error. JSONLogic rules compiled to the VM test types with it.
+ISTYPE = "@istype"
+TYPE_BITS = {"missing": 1, "null": 2, "false": 4, "true": 8, "int": 16, "bigint": 32,
+             "double": 64, "string": 128, "object": 256, "array": 512}  # fmt: skip
 METHODS = {"startsWith": 1, "endsWith": 1, "contains": 1, "matches": 1, "lowerAscii": 0, "size": 0}
 FUNCTIONS = {"size": 1, "int": 1, "double": 1, "string": 1}
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1

@@ -18,8 +18,8 @@ way: the field absent or null gives the value JSONLogic itself computes for null
 (evaluated once here, with the real evaluator); a present value is compared natively only
 for the types where CEL and JavaScript agree (strings with strings, numbers exact as
 doubles with numbers, booleans with booleans), and anything else is an error. Types are
-told apart with the VM's internal iserror() (is x.startsWith("") an error?), which never
-errs itself.
+told apart with the VM's internal type test (an atom on the value's tag, never an
+error), so the usual forms are &&/|| trees of atoms the VM decides from its tables.
 
 Rules with other operators, computed or dotted-index paths (``tags.0``, ``name.length``:
 JavaScript indexes arrays and strings), ``var`` defaults, or scoped operators (map,
@@ -31,7 +31,20 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .expr import ISERROR, And, Binary, Call, Cond, Field, Has, ListLit, Literal, Node, Or, Unary
+from .expr import (
+    ISTYPE,
+    TYPE_BITS,
+    And,
+    Binary,
+    Call,
+    Field,
+    Has,
+    ListLit,
+    Literal,
+    Node,
+    Or,
+    Unary,
+)
 from .jsonlogic import from_jsonlogic
 
 __all__ = ["truth_of", "why_untranslated"]
@@ -97,8 +110,10 @@ def _conditional(args: list[Any]) -> Node:
         return _FALSE  # null
     if len(args) == 1:
         return _truth(args[0])  # the lone else value
-    rest = _conditional(args[2:])
-    return Cond(0, _truth(args[0]), _truth(args[1]), rest)
+    # test ? then : rest as (test && then) || (!test && rest): the same in Kleene's
+    # logic, and a tree of atoms the VM decides from its tables.
+    test = _truth(args[0])
+    return Or(0, And(0, test, _truth(args[1])), And(0, Unary(0, "!", test), _conditional(args[2:])))
 
 
 def _field(rule: Any) -> Field:
@@ -132,22 +147,6 @@ def _literal(rule: Any) -> Any:
     return rule
 
 
-def _is_string(x: Field) -> Node:
-    """True for a string, an error for any other value."""
-    return Call(0, "startsWith", x, (Literal(0, ""),))
-
-
-def _in_range(x: Field) -> Node:
-    """True for a number JavaScript holds exactly as the VM does, false for a larger
-    one, an error for anything but a number."""
-    return And(0, Binary(0, ">=", x, Literal(0, -_SAFE)), Binary(0, "<=", x, Literal(0, _SAFE)))
-
-
-def _nullish(x: Field) -> Node:
-    """Absent or null (never an error): where JSONLogic reads null."""
-    return Or(0, Unary(0, "!", Has(0, x)), Binary(0, "==", x, Literal(0, None)))
-
-
 def _at_null(op: str, args: list[Any]) -> Node:
     """The comparison's truthiness with its field null, from JSONLogic itself."""
     plain = [None if _is_var(a) else a for a in args]
@@ -169,9 +168,10 @@ def _compare(op: str, a: Any, b: Any) -> Node:
     at_null = _at_null(op, [a, b])
     if not _is_var(a) and op in _MIRROR:
         op = _MIRROR[op]  # literal < field is field > literal
-    return _atoms_compare(op, x, lit, at_null) or Cond(
-        0, _nullish(x), at_null, _present_compare(op, x, lit)
-    )
+    found = _atoms_compare(op, x, lit, at_null)
+    if found is None:
+        raise _Untranslatable("a comparison with this literal")
+    return found
 
 
 def _guarded(x: Field, at_null: Node, present: Node) -> Node:
@@ -198,6 +198,20 @@ def _atoms_compare(op: str, x: Field, lit: Any, at_null: Node) -> Node | None:
     JavaScript would coerce makes an ordering an error in the VM: unknown, as needed.
     None where no such form is exact."""
     k = Literal(0, lit)
+    if isinstance(lit, bool) and op in ("==", "==="):
+        if op == "===":
+            return And(0, Has(0, x), Binary(0, "==", x, k))  # other types are unequal
+        # Loose: a boolean, or a number against 1 or 0; strings and the rest coerce
+        # (x < 0 is an error for exactly those).
+        return Or(
+            0,
+            Or(
+                0,
+                And(0, _is(x, "true", "false"), Binary(0, "==", x, k)),
+                And(0, _is(x, "int", "double"), Binary(0, "==", x, Literal(0, int(lit)))),
+            ),
+            And(0, _is(x, "string", "array", "object", "bigint"), Binary(0, "<", x, Literal(0, 0))),
+        )
     if lit is None and op in ("==", "==="):
         return Or(0, Unary(0, "!", Has(0, x)), Binary(0, "==", x, k))  # null == only null
     if op == "===" and (isinstance(lit, str) or _exact_number(lit)):
@@ -213,79 +227,44 @@ def _atoms_compare(op: str, x: Field, lit: Any, at_null: Node) -> Node | None:
     return None
 
 
-def _present_compare(op: str, x: Field, lit: Any) -> Node:
-    """op against a present, non-null field value: decided where CEL and JavaScript agree."""
-    cel_op = "==" if op in ("==", "===") else op
-    if isinstance(lit, str):
-        if op not in ("==", "===") and not lit.isascii():
-            # JavaScript orders strings by UTF-16 code units, the VM by code points: they
-            # agree while one side is ASCII at the first difference.
-            raise _Untranslatable("ordering against a non-ASCII string")
-        if op == "===":
-            return Binary(0, "==", x, Literal(0, lit))  # other types are simply unequal
-        return Cond(0, _is_string(x), Binary(0, cel_op, x, Literal(0, lit)), _FALSE)
-    if isinstance(lit, bool):
-        if op not in ("==", "==="):
-            raise _Untranslatable("ordering against a boolean")
-        is_bool = Or(0, Binary(0, "==", x, _TRUE), Binary(0, "==", x, _FALSE))
-        same = Binary(0, "==", x, Literal(0, lit))
-        if op == "===":
-            return same  # other types are simply unequal
-        # Loose equality with a boolean compares numbers and strings as numbers: unknown.
-        return Cond(0, is_bool, same, _error(x))
-    if isinstance(lit, (int, float)):
-        if isinstance(lit, float) and not math.isfinite(lit):
-            raise _Untranslatable("non-finite literal")
-        if isinstance(lit, int) and abs(lit) > _SAFE:
-            raise _Untranslatable("a literal beyond 2**53")
-        return Cond(0, _in_range(x), Binary(0, cel_op, x, Literal(0, lit)), _error(x))
-    if lit is None and op in ("==", "==="):
-        return _FALSE  # a present non-null value is never null
-    raise _Untranslatable("a comparison with this literal")
-
-
-def _error(x: Field) -> Node:
-    """An error for every value: lowerAscii() of a non-string is one, and ordering a
-    string against a number another."""
-    return Binary(0, "<", Call(0, "lowerAscii", x, ()), Literal(0, 0))
-
-
-def _is_a(test: Node) -> Node:
-    """True where test is no error, false where it is one: a type test that never errs."""
-    return Unary(0, "!", Call(0, ISERROR, None, (test,)))
+def _is(x: Field, *types: str) -> Node:
+    """True where x holds one of the types (absent: "missing"), false elsewhere:
+    an atom the VM decides from the value's tag, never an error."""
+    mask = sum(TYPE_BITS[t] for t in types)
+    return Call(0, ISTYPE, None, (x, Literal(0, mask)))
 
 
 def _truthy_field(x: Field) -> Node:
-    """JSONLogic truthiness of a field: decided for every value but an empty array or
-    object (an empty array is falsy, an empty object truthy, and the VM cannot tell
-    them apart)."""
-    is_bool = Or(0, Binary(0, "==", x, _TRUE), Binary(0, "==", x, _FALSE))
-    nonempty = Cond(0, Binary(0, ">", Call(0, "size", None, (x,)), Literal(0, 0)), _TRUE, _error(x))
-    number = Cond(
-        0, _is_a(Binary(0, ">=", x, Literal(0, 0))), Binary(0, "!=", x, Literal(0, 0)), nonempty
+    """JSONLogic truthiness of a field, as atoms: decided for every value but an array,
+    an object (an empty array is falsy, an empty object truthy) or an integer beyond
+    int64; x < "" is an error for exactly those."""
+    return Or(
+        0,
+        Or(
+            0,
+            _is(x, "true"),
+            And(0, _is(x, "string"), Binary(0, "!=", x, Literal(0, ""))),
+        ),
+        Or(
+            0,
+            And(0, _is(x, "int", "double"), Binary(0, "!=", x, Literal(0, 0))),
+            And(0, _is(x, "array", "object", "bigint"), Binary(0, "<", x, Literal(0, ""))),
+        ),
     )
-    string = Cond(0, _is_a(_is_string(x)), Binary(0, "!=", x, Literal(0, "")), number)
-    return Cond(0, _nullish(x), _FALSE, Cond(0, is_bool, Binary(0, "==", x, _TRUE), string))
 
 
 def _in(needle: Any, haystack: Any) -> Node:
     if _is_var(needle) and isinstance(haystack, list) and not any(map(_is_var, haystack)):
         x = _field(needle)
         items = [_literal(h) for h in haystack]
-        at_null = _at_null("in", [needle, haystack])
         if not items:
             return _FALSE
         if all(isinstance(i, str) for i in items) or all(map(_exact_number, items)):
-            # indexOf is strict: only an equal string (number) is in the list, as in the VM.
+            # indexOf is strict: only an equal string (number) is in the list, as in the
+            # VM; absent or null is in none.
             present: Node = Binary(0, "in", x, ListLit(0, tuple(Literal(0, i) for i in items)))
             return And(0, Has(0, x), present)
-        if all(isinstance(i, (int, float)) and not isinstance(i, bool) for i in items):
-            if any(not math.isfinite(i) or abs(i) > _SAFE for i in items):
-                raise _Untranslatable("number beyond 2**53 in a list")
-            within = Binary(0, "in", x, ListLit(0, tuple(Literal(0, i) for i in items)))
-            present = Cond(0, _in_range(x), within, _error(x))
-            return Cond(0, _nullish(x), at_null, present)
-        raise _Untranslatable("in with a list of mixed types")
+        raise _Untranslatable("in with a list of mixed types or numbers beyond 2**53")
     if _is_var(haystack) and isinstance(needle, str) and needle:
         # A substring of a string; an item of an array (strict: a string equal to the
         # needle); never in anything else. CEL's `in` on an object asks for a key: a
@@ -293,7 +272,10 @@ def _in(needle: Any, haystack: Any) -> Node:
         x = _field(haystack)
         lit = Literal(0, _literal(needle))
         item = And(0, Binary(0, "in", lit, x), Unary(0, "!", Has(0, Field(0, (*x.steps, needle)))))
-        container = Cond(0, _is_a(Call(0, "size", None, (x,))), item, _FALSE)
-        present = Cond(0, _is_a(_is_string(x)), Call(0, "contains", x, (lit,)), container)
-        return Cond(0, _nullish(x), _at_null("in", [needle, haystack]), present)
+        # Absent, null and every other type: never in (no indexOf), as the ands give.
+        return Or(
+            0,
+            And(0, _is(x, "string"), Call(0, "contains", x, (lit,))),
+            And(0, _is(x, "array", "object"), item),
+        )
     raise _Untranslatable("this form of in")

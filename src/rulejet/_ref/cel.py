@@ -35,7 +35,8 @@ from typing import Any
 from ..expr import (
     INT64_MAX,
     INT64_MIN,
-    ISERROR,
+    ISTYPE,
+    TYPE_BITS,
     And,
     Binary,
     Call,
@@ -208,9 +209,20 @@ def format_double(d: float) -> str:
     return repr(d)
 
 
+def _type_name(v: Any) -> str:
+    """The VM's type of an event value (an error is an absent field, or an
+    integer beyond int64)."""
+    if isinstance(v, CelError):
+        return "bigint" if "64-bit" in v.message else "missing"
+    if v is None or isinstance(v, bool):
+        return {None: "null", False: "false", True: "true"}[v]
+    names = {int: "int", float: "double", str: "string", dict: "object", list: "array"}
+    return names[type(v)]
+
+
 def _call(name: str, target: Any, args: list[Any]) -> Any:
-    if name == ISERROR:
-        return isinstance(args[0], CelError)
+    if name == ISTYPE:
+        return bool(args[1] & TYPE_BITS[_type_name(args[0])])
     for v in (target, *args):
         if isinstance(v, CelError):
             return v

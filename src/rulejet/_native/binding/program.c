@@ -168,9 +168,11 @@ static int check_code(const rj_program *p)
             break;
         case RJ_OP_F_EQ: case RJ_OP_F_NE: case RJ_OP_F_LT: case RJ_OP_F_LE: case RJ_OP_F_GT:
         case RJ_OP_F_GE: case RJ_OP_F_IN: case RJ_OP_F_STARTS: case RJ_OP_F_ENDS:
-        case RJ_OP_F_CONTAINS: case RJ_OP_F_CONST_IN:
+        case RJ_OP_F_CONTAINS: case RJ_OP_F_CONST_IN: case RJ_OP_F_TYPE:
             if (in_->a >= p->ps->n_slots || a < 0 || (uint32_t)a >= p->n_consts)
                 return bad("fused operand out of range");
+            if (in_->op == RJ_OP_F_TYPE && p->consts[a].type != RJ_C_INT)
+                return bad("type test without its mask");
             break;
         default:
             if (in_->op == 0 || in_->op >= RJ_OP_MAX_)
@@ -181,7 +183,8 @@ static int check_code(const rj_program *p)
         const rj_atom *a = &p->atoms[i];
         int fused = a->op >= RJ_OP_F_EQ && a->op < RJ_OP_MAX_;
         if ((!fused && a->op != RJ_OP_HAS && a->op != RJ_OP_LOAD) || a->a >= p->ps->n_slots ||
-            (fused && (a->arg < 0 || (uint32_t)a->arg >= p->n_consts)))
+            (fused && (a->arg < 0 || (uint32_t)a->arg >= p->n_consts)) ||
+            (a->op == RJ_OP_F_TYPE && p->consts[a->arg].type != RJ_C_INT))
             return bad("atom out of range");
     }
     for (uint32_t r = 0; r < p->n_rules; r++) {

@@ -1022,7 +1022,9 @@ static inline RJ_HOT int fused3(rj_vm *vm, uint32_t op, const rj_cel *v, const r
 static inline RJ_HOT void fused_into(rj_vm *vm, rj_cel *out, uint32_t op, uint32_t slot, int32_t arg)
 {
     const rj_cel *v = slot_ref(vm, slot), *k = &vm->prog->consts[arg];
-    int r = op == RJ_OP_HAS ? vm->row[slot].type != RJ_V_MISSING : fused3(vm, op, v, k);
+    int r = op == RJ_OP_HAS      ? vm->row[slot].type != RJ_V_MISSING
+            : op == RJ_OP_F_TYPE ? (int)((k->n.i >> vm->row[slot].type) & 1)
+                                 : fused3(vm, op, v, k);
     put(out, r, v, k);
 }
 
@@ -1131,7 +1133,7 @@ static rj_cel run(rj_vm *vm, uint32_t pc)
             break;
         case RJ_OP_F_EQ: case RJ_OP_F_NE: case RJ_OP_F_LT: case RJ_OP_F_LE: case RJ_OP_F_GT:
         case RJ_OP_F_GE: case RJ_OP_F_IN: case RJ_OP_F_CONST_IN: case RJ_OP_F_STARTS:
-        case RJ_OP_F_ENDS: case RJ_OP_F_CONTAINS:
+        case RJ_OP_F_ENDS: case RJ_OP_F_CONTAINS: case RJ_OP_F_TYPE:
             fused_into(vm, sp++, in_.op, in_.a, in_.arg);
             break;
         case RJ_OP_MATCHES:
@@ -1171,9 +1173,6 @@ static rj_cel run(rj_vm *vm, uint32_t pc)
         case RJ_OP_TO_STRING:
             if (sp[-1].type != RJ_C_ERR)
                 sp[-1] = to_string(vm, &sp[-1]);
-            break;
-        case RJ_OP_IS_ERR:
-            sp[-1] = boolean(sp[-1].type == RJ_C_ERR);
             break;
         default: /* RJ_OP_RET (the loader rejects unknown opcodes) */
             return sp[-1];
@@ -1496,6 +1495,8 @@ static __attribute__((noinline)) uint8_t atom_eval(rj_vm *vm, const rj_atom *a)
     uint8_t neg = a->negate != 0;
     if (a->op == RJ_OP_HAS)
         return (uint8_t)((rv->type != RJ_V_MISSING) ^ neg);
+    if (a->op == RJ_OP_F_TYPE)
+        return (uint8_t)(((vm->prog->consts[a->arg].n.i >> rv->type) & 1) ^ neg);
     if (a->op == RJ_OP_LOAD) /* a bare field: only a bool is true or false */
         return rv->type == RJ_V_TRUE || rv->type == RJ_V_FALSE
                    ? (uint8_t)((rv->type == RJ_V_TRUE) ^ neg) : 2;

@@ -90,9 +90,6 @@ enum rj_op {
     RJ_OP_TO_INT,
     RJ_OP_TO_DOUBLE,
     RJ_OP_TO_STRING,
-    RJ_OP_IS_ERR, /* top is an error -> true, anything else -> false (no
-                   * surface syntax: JSONLogic rules ask whether the native
-                   * evaluation could decide them, see rulejet/jsonlogic.py) */
     RJ_OP_RET,
     /* Fused "field op constant" forms: a = slot, arg = const index. Each
      * equals LOAD a; CONST arg; <op> (the compiler emits them when it
@@ -108,6 +105,10 @@ enum rj_op {
     RJ_OP_F_ENDS,
     RJ_OP_F_CONTAINS,
     RJ_OP_F_CONST_IN, /* constant in field (a list or object) */
+    RJ_OP_F_TYPE,     /* the field's value is of a type in the constant, an int
+                       * with bit t set for each enum rj_vtype t (RJ_V_MISSING
+                       * too); never an error. No surface syntax: JSONLogic
+                       * rules test types with it (rulejet/jsonlogic_native.py). */
     RJ_OP_MAX_,
 };
 
