@@ -129,6 +129,10 @@ def test_native_jsonlogic_equals_python(kernel: str, rules: list[Any], data: Any
         # Loose equality: an array holding the string equals it; numbers in strings.
         ({"==": [{"var": "a"}, "US"]}, {"a": ["US"]}, True),
         ({"==": [{"var": "a"}, 1]}, {"a": "1"}, True),
+        ({"==": [{"var": "a"}, "1"]}, {"a": 1}, True),
+        ({"==": [{"var": "a"}, " 0x10 "]}, {"a": 16.0}, True),
+        ({"==": [{"var": "a"}, "1"]}, {"a": True}, True),
+        ({"==": [{"var": "a"}, "[object Object]"]}, {"a": {}}, True),
         ({"==": [{"var": "a"}, 1]}, {"a": True}, True),
         ({"===": [{"var": "a"}, 1]}, {"a": True}, False),
         # A missing or null field is null: null < 18 is 0 < 18.

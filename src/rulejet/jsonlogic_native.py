@@ -177,9 +177,10 @@ def _compare(op: str, a: Any, b: Any) -> Node:
 def _guarded(x: Field, at_null: Node, present: Node) -> Node:
     """at_null where x is absent or null, else present: in &&/|| form, which the VM
     decides from its atoms (a ?: runs the general interpreter)."""
+    nullish = _is(x, "missing", "null")
     if at_null is _TRUE:
-        return Or(0, Or(0, Unary(0, "!", Has(0, x)), Binary(0, "==", x, Literal(0, None))), present)
-    return And(0, And(0, Has(0, x), Binary(0, "!=", x, Literal(0, None))), present)
+        return Or(0, nullish, present)
+    return And(0, Unary(0, "!", nullish), present)
 
 
 def _exact_number(lit: Any) -> bool:
@@ -217,11 +218,27 @@ def _atoms_compare(op: str, x: Field, lit: Any, at_null: Node) -> Node | None:
     if op == "===" and (isinstance(lit, str) or _exact_number(lit)):
         # Strict: every other type is unequal, as in the VM; null too.
         return And(0, Has(0, x), Binary(0, "==", x, k))
-    if op == "==" and (isinstance(lit, str) or _exact_number(lit)):
-        # Loose: x == k as two orderings, an error for any type JavaScript coerces
-        # (a number against "18", an array against "US").
-        both = And(0, Binary(0, ">=", x, k), Binary(0, "<=", x, k))
-        return _guarded(x, at_null, both)
+    if op == "==" and isinstance(lit, str):
+        # Loose: a string equal to k; unknown (x < "" is an error for each) where
+        # JavaScript coerces: an array or object ("US" == ["US"]), and a number or
+        # boolean when k reads as a number ("1" == 1, "1" == true).
+        coerced = ["array", "object"]
+        if not math.isnan(from_jsonlogic({"-": [lit]}).apply(None)):  # -ToNumber(k)
+            coerced += ["int", "double", "bigint", "true", "false"]
+        return Or(
+            0,
+            And(0, _is(x, "string"), Binary(0, "==", x, k)),
+            And(0, _is(x, *coerced), Binary(0, "<", x, Literal(0, ""))),
+        )
+    if op == "==" and _exact_number(lit):
+        # Loose: a number equal to k; unknown (x < 0 is an error for each) for the
+        # types JavaScript converts to a number first.
+        others = ["string", "true", "false", "array", "object", "bigint"]
+        return Or(
+            0,
+            And(0, _is(x, "int", "double"), Binary(0, "==", x, k)),
+            And(0, _is(x, *others), Binary(0, "<", x, Literal(0, 0))),
+        )
     if op in _MIRROR and (_exact_number(lit) or (isinstance(lit, str) and lit.isascii())):
         return _guarded(x, at_null, Binary(0, op, x, k))
     return None
