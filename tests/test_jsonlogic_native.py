@@ -296,7 +296,8 @@ def test_opcodes_and_type_bits_follow_the_c_enums() -> None:
     from rulejet.compiler import OPCODES
     from rulejet.expr import TYPE_BITS
 
-    core = Path(rulejet_native_dir()) / "core"
+    # The sources beside the tests (an installed package has no C headers).
+    core = Path(__file__).resolve().parents[1] / "src" / "rulejet" / "_native" / "core"
 
     def enum(text: str, name: str, prefix: str) -> list[str]:
         body = text[text.index(f"enum {name} {{") :].split("};")[0]
@@ -308,11 +309,3 @@ def test_opcodes_and_type_bits_follow_the_c_enums() -> None:
     types = enum((core / "json.h").read_text(), "rj_vtype", "RJ_V_")
     assert types == list(TYPE_BITS)
     assert list(TYPE_BITS.values()) == [1 << k for k in range(len(TYPE_BITS))]
-
-
-def rulejet_native_dir() -> str:
-    import os
-
-    import rulejet
-
-    return os.path.join(os.path.dirname(rulejet.__file__), "_native")
