@@ -309,3 +309,16 @@ def test_opcodes_and_type_bits_follow_the_c_enums() -> None:
     types = enum((core / "json.h").read_text(), "rj_vtype", "RJ_V_")
     assert types == list(TYPE_BITS)
     assert list(TYPE_BITS.values()) == [1 << k for k in range(len(TYPE_BITS))]
+
+
+def test_nested_ifs_in_tests_translate_to_a_linear_size() -> None:
+    # An if's test appears twice in (c && a) || (!c && b): an if nested in the test
+    # of an if would double at each level. Large tests stay ?: (found by review).
+    from rulejet.jsonlogic_native import _size
+
+    rule: Any = {"var": "x"}
+    for i in range(14):
+        rule = {"if": [rule, {"var": f"a{i}"}, {"var": f"b{i}"}]}
+    truth = truth_of(rule)
+    assert truth is not None and _size(truth) < 60 * 14
+    check([rule], [b'{"x": [1], "a0": 1}', b'{"x": 1, "a0": 0, "b1": 1}', b"{}"])

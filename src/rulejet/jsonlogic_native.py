@@ -37,6 +37,7 @@ from .expr import (
     And,
     Binary,
     Call,
+    Cond,
     Field,
     Has,
     ListLit,
@@ -44,6 +45,7 @@ from .expr import (
     Node,
     Or,
     Unary,
+    children,
 )
 from .jsonlogic import from_jsonlogic
 
@@ -111,9 +113,20 @@ def _conditional(args: list[Any]) -> Node:
     if len(args) == 1:
         return _truth(args[0])  # the lone else value
     # test ? then : rest as (test && then) || (!test && rest): the same in Kleene's
-    # logic, and a tree of atoms the VM decides from its tables.
-    test = _truth(args[0])
-    return Or(0, And(0, test, _truth(args[1])), And(0, Unary(0, "!", test), _conditional(args[2:])))
+    # logic, and a tree of atoms the VM decides from its tables. The test appears
+    # twice there, so a large one (an if in an if's test, nested: it would double
+    # at each level) stays a ?: for the general interpreter.
+    test, then, rest = _truth(args[0]), _truth(args[1]), _conditional(args[2:])
+    if _size(test) > _SMALL_TEST:
+        return Cond(0, test, then, rest)
+    return Or(0, And(0, test, then), And(0, Unary(0, "!", test), rest))
+
+
+_SMALL_TEST = 24  # nodes
+
+
+def _size(n: Node) -> int:
+    return 1 + sum(_size(c) for c in children(n))
 
 
 def _field(rule: Any) -> Field:
