@@ -54,6 +54,7 @@ __all__ = ["truth_of", "why_untranslated"]
 _SAFE = 2**53  # integers up to this are exact in a JavaScript number
 _MIRROR = {">": "<", ">=": "<=", "<": ">", "<=": ">="}
 _FALSE, _TRUE = Literal(0, False), Literal(0, True)
+_SMALL_TEST = 24  # nodes: an if's test up to this size is repeated, see _conditional
 
 
 class _Untranslatable(Exception):
@@ -81,7 +82,7 @@ def _truth(rule: Any) -> Node:
     if not isinstance(rule, dict):
         if isinstance(rule, list):
             return _TRUE if rule else _FALSE  # a literal array: truthy unless empty
-        return _TRUE if from_jsonlogic(rule).matches(None) else _FALSE
+        return _constant(rule)
     [(op, raw)] = rule.items()
     args = raw if isinstance(raw, list) else [raw]
     if op == "var":
@@ -122,9 +123,6 @@ def _conditional(args: list[Any]) -> Node:
     return Or(0, And(0, test, then), And(0, Unary(0, "!", test), rest))
 
 
-_SMALL_TEST = 24  # nodes
-
-
 def _size(n: Node) -> int:
     return 1 + sum(_size(c) for c in children(n))
 
@@ -144,7 +142,7 @@ def _field(rule: Any) -> Field:
     # paths read object members only.
     if any(not s or s == "length" or s.isdigit() for s in steps):
         raise _Untranslatable("a var path with an index or length step")
-    _literal(args[0])
+    _literal(args[0])  # a name with a lone surrogate has no UTF-8 key to find
     return Field(0, tuple(steps))
 
 
@@ -160,19 +158,22 @@ def _literal(rule: Any) -> Any:
     return rule
 
 
+def _constant(rule: Any) -> Node:
+    """The truthiness of a rule that reads no field, from JSONLogic itself."""
+    return _TRUE if from_jsonlogic(rule).matches(None) else _FALSE
+
+
 def _at_null(op: str, args: list[Any]) -> Node:
-    """The comparison's truthiness with its field null, from JSONLogic itself."""
-    plain = [None if _is_var(a) else a for a in args]
-    return _TRUE if from_jsonlogic({op: plain}).matches(None) else _FALSE
+    """The comparison's truthiness with its field null."""
+    return _constant({op: [None if _is_var(a) else a for a in args]})
 
 
 def _compare(op: str, a: Any, b: Any) -> Node:
     if not _is_var(a) and not _is_var(b):
+        # A computed operand may read fields: only two literals make a constant.
         if isinstance(a, (dict, list)) or isinstance(b, (dict, list)):
-            raise _Untranslatable(
-                "a comparison of a computed operand"
-            )  # it may read fields: no constant
-        return _TRUE if from_jsonlogic({op: [a, b]}).matches(None) else _FALSE
+            raise _Untranslatable("a comparison of a computed operand")
+        return _constant({op: [a, b]})
     if _is_var(a) and _is_var(b):
         raise _Untranslatable("a comparison of two vars")
     if op in ("!=", "!=="):

@@ -185,18 +185,15 @@ def run_partition(
         return _bulk_partition(engine, view, collect, max_errors)
     if engine.compiled is None or len(engine._native_rules) != len(engine.rules):
         return _python_partition(engine, view, collect, max_errors)
-    lines, blank, bad, counts, errs, errors, matches, allocations = engine.compiled.program.run(
-        view, collect=collect, max_errors=max_errors
-    )
     # Native rule j is engine rule engine._native_rules[j]; here all rules
     # are native, in the same order, so the indexes coincide.
-    return _partial(view, lines, blank, bad, counts, errs, errors, matches, allocations)
+    return _partial(view, engine.compiled.program.run(view, collect=collect, max_errors=max_errors))
 
 
-def _partial(view: Buffer, *counters: Any) -> PartialResult:
+def _partial(view: Buffer, run_out: tuple[Any, ...]) -> PartialResult:
     """A PartialResult from what Program.run returns (lines, blank, bad, counts,
     eval errors, line errors, matches, allocations)."""
-    lines, blank, bad, counts, errs, errors, matches, allocations = counters
+    lines, blank, bad, counts, errs, errors, matches, allocations = run_out
     return PartialResult(
         lines,
         blank,
@@ -222,15 +219,19 @@ def _bulk_partition(
     assert engine._bulk is not None
     n = len(engine.rules)
     wanted = set(collect or ())
-    lines, blank, bad, counts, errs, errors, matches, allocations = engine._bulk.program.run(
+    part = _partial(
         view,
-        collect=sorted(wanted),
-        max_errors=max_errors,
-        collect_errors=sorted(engine._jsonlogic),
+        engine._bulk.program.run(
+            view,
+            collect=sorted(wanted),
+            max_errors=max_errors,
+            collect_errors=sorted(engine._jsonlogic),
+        ),
     )
-    counts, errs, in_python = list(counts), list(errs), [0] * n
+    counts, errs = part.counts, part.eval_errors
+    part.in_python = in_python = [0] * n
     kept: list[tuple[int, int, int, tuple[int, ...]]] = []
-    for line, off, length, ids in matches:
+    for line, off, length, ids in part.matches:
         hits = [i for i in ids if i < n]
         open_rules = [i - n for i in ids if i >= n]
         if open_rules:
@@ -248,8 +249,7 @@ def _bulk_partition(
             hits.sort()
         if hits:
             kept.append((line, off, length, tuple(hits)))
-    part = _partial(view, lines, blank, bad, counts, errs, errors, kept, allocations)
-    part.in_python = in_python
+    part.matches = kept
     return part
 
 
