@@ -27,9 +27,17 @@ enum rj_vtype {
 enum { RJ_VF_ESCAPED = 1 }; /* string span contains backslash escapes */
 
 typedef struct rj_value {
-    uint8_t type;
-    uint8_t flags;
-    uint16_t reserved;
+    union {
+        struct {
+            uint8_t type;
+            uint8_t flags;
+            uint16_t reserved;
+        };
+        /* The three at once (rj_value_set_tag): a store through a char
+         * type may alias anything, so the scanner's stores of type and
+         * flags would make the compiler reload every pointer it holds. */
+        uint32_t tag;
+    };
     uint32_t len;
     uint64_t off;
     union {
@@ -37,6 +45,15 @@ typedef struct rj_value {
         double d;
     } num;
 } rj_value;
+
+static inline void rj_value_set_tag(rj_value *v, uint8_t type, uint8_t flags)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v->tag = (uint32_t)type | (uint32_t)flags << 8;
+#else
+    v->tag = (uint32_t)type << 24 | (uint32_t)flags << 16;
+#endif
+}
 
 /* Error codes (negative, like -errno, but in their own range). */
 enum {
@@ -150,11 +167,27 @@ int rj_pathset_add(rj_pathset *ps, const rj_step *steps, size_t n);
 int rj_pathset_finish(rj_pathset *ps);
 void rj_pathset_free(rj_pathset *ps);
 
+/* The key an object's member at one position had in recent documents
+ * (NDJSON events mostly repeat their producer's key order): its text as
+ * it appears, '"' key '"' ':', up to 16 bytes, masked, and the node it
+ * leads to. A member whose bytes equal it needs neither the key's string
+ * scan nor the table probe, and the next position is known at once. An
+ * empty entry holds a NUL where the opening quote is: never equal. */
+#define RJ_MEMO_WAYS 16 /* member positions remembered per object node */
+typedef struct rj_key_memo {
+    uint64_t lo, hi, mlo, mhi;
+    uint32_t len;    /* bytes the pattern covers */
+    uint32_t child;  /* what the key's lookup gives */
+    uint32_t misses; /* in a row: a second replaces the entry */
+} rj_key_memo;
+
 /* Scratch for one scan: per-node "seen in this document" marks used to
- * make the last of duplicate keys win. */
+ * make the last of duplicate keys win, and the key-order memo (read and
+ * written by every scan: one scratch per thread). */
 typedef struct rj_scan_scratch {
     uint32_t *seen;
     uint32_t gen;
+    rj_key_memo *memo; /* RJ_MEMO_WAYS per node */
 } rj_scan_scratch;
 
 int rj_scratch_init(rj_scan_scratch *s, const rj_pathset *ps);

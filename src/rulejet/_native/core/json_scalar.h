@@ -158,13 +158,13 @@ static inline const uint8_t *rj_number_fused(const uint8_t *p, const uint8_t *en
     if (nd > 18 || (q < end && (*q | 0x20) == 'e'))
         return NULL; /* the mantissa may have wrapped; or an exponent */
     if (!frac) {
-        v->type = RJ_V_INT;
+        rj_value_set_tag(v, RJ_V_INT, 0);
         v->num.i = *p == '-' ? -(int64_t)mant : (int64_t)mant;
     } else {
         if (mant > (1ULL << 53) || frac > 22)
             return NULL;
         double d = (double)mant / rj_pow10_exact[frac];
-        v->type = RJ_V_DOUBLE;
+        rj_value_set_tag(v, RJ_V_DOUBLE, 0);
         v->num.d = *p == '-' ? -d : d;
     }
     return q;

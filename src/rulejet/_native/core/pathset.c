@@ -442,13 +442,23 @@ void rj_pathset_free(rj_pathset *ps)
 
 int rj_scratch_init(rj_scan_scratch *s, const rj_pathset *ps)
 {
+    size_t n = ps->n_nodes ? ps->n_nodes : 1;
     s->gen = 0;
-    s->seen = calloc(ps->n_nodes ? ps->n_nodes : 1, sizeof(uint32_t));
-    return s->seen ? 0 : -ENOMEM;
+    s->seen = calloc(n, sizeof(uint32_t));
+    s->memo = calloc(n * RJ_MEMO_WAYS, sizeof(rj_key_memo));
+    if (!s->seen || !s->memo) {
+        rj_scratch_free(s);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n * RJ_MEMO_WAYS; i++)
+        s->memo[i].mlo = 0xff; /* lo's NUL against the member's '"' */
+    return 0;
 }
 
 void rj_scratch_free(rj_scan_scratch *s)
 {
     free(s->seen);
+    free(s->memo);
     s->seen = NULL;
+    s->memo = NULL;
 }

@@ -316,10 +316,10 @@ RJ_KFN_OUTLINE const uint8_t *RJ_F(rj_number_general)(rj_ctx_t *c, const uint8_t
     v->off = (uint64_t)(s - c->base);
     v->len = (uint32_t)(p - s);
     if (is_int && rj_number_int64(s, p, &v->num.i)) {
-        v->type = RJ_V_INT;
+        rj_value_set_tag(v, RJ_V_INT, 0);
         return p;
     }
-    v->type = is_int ? RJ_V_BIGINT : RJ_V_DOUBLE;
+    rj_value_set_tag(v, is_int ? RJ_V_BIGINT : RJ_V_DOUBLE, 0);
     v->num.d = rj_number_to_double(s, (size_t)(p - s));
     return p;
 }
@@ -353,7 +353,7 @@ RJ_KFN const uint8_t *RJ_F(rj_literal)(rj_ctx_t *c, const uint8_t *p, rj_value *
     if (got != want)
         return rj_fail(c, p, "invalid literal");
     if (v) {
-        v->type = types[w];
+        rj_value_set_tag(v, types[w], 0);
         v->off = (uint64_t)(p - c->base);
         v->len = (uint32_t)n;
     }
@@ -451,10 +451,8 @@ RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_value_body)(rj_ctx_
     /* p < c->end: the callers check (the compact member path knows). */
     const rj_node *n = node == RJ_NONE ? NULL : &c->ps->nodes[node];
     rj_value *v = NULL;
-    if (n && n->first_slot >= 0) {
+    if (n && n->first_slot >= 0)
         v = &c->out[n->first_slot];
-        v->flags = 0;
-    }
     const uint8_t *e;
     uint8_t ch = *p;
     /* Tests in order of frequency (a jump table's indirect branch
@@ -465,8 +463,7 @@ RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_value_body)(rj_ctx_
         if (!q && !(q = RJ_F(rj_scan_string)(c, p + 1, &flags)))
             return NULL;
         if (v) {
-            v->type = RJ_V_STRING;
-            v->flags = flags;
+            rj_value_set_tag(v, RJ_V_STRING, flags);
             v->off = (uint64_t)(p + 1 - c->base);
             v->len = (uint32_t)(q - p - 1);
         }
@@ -480,7 +477,7 @@ RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_value_body)(rj_ctx_
         else if (!(e = RJ_F(rj_skip_small)(c, p)))
             e = RJ_F(rj_skip_container)(c, p, 0);
         if (e && v) {
-            v->type = obj ? RJ_V_OBJECT : RJ_V_ARRAY;
+            rj_value_set_tag(v, obj ? RJ_V_OBJECT : RJ_V_ARRAY, 0);
             v->off = (uint64_t)(p - c->base);
             v->len = (uint32_t)(e - p);
         }
@@ -537,6 +534,34 @@ RJ_KFN_OUTLINE const uint8_t *RJ_F(rj_skip_rest)(rj_ctx_t *c, const rj_node *n, 
     return n_keys ? RJ_F(rj_skip_scan)(c, p, 1, keys, n_keys) : NULL;
 }
 
+#ifndef RJ_MEMO_HELPERS
+#define RJ_MEMO_HELPERS
+/* Whether the 16 bytes at p (loadable) begin with m's pattern. */
+static inline __attribute__((always_inline)) int rj_memo_equal(const rj_key_memo *m,
+                                                               const uint8_t *p)
+{
+    uint64_t a, b;
+    memcpy(&a, p, 8);
+    memcpy(&b, p + 8, 8);
+    return !(((a ^ m->lo) & m->mlo) | ((b ^ m->hi) & m->mhi));
+}
+
+/* Remember the plain key at p ('"' key '"' ':', len bytes in all, at
+ * most 16, all before the document's end) as leading to child. */
+static inline void rj_memo_set(rj_key_memo *m, const uint8_t *p, size_t len, uint32_t child)
+{
+    uint8_t text[16] = {0};
+    memcpy(text, p, len);
+    memcpy(&m->lo, text, 8);
+    memcpy(&m->hi, text + 8, 8);
+    m->mlo = len >= 8 ? ~0ULL : (1ULL << (len * 8)) - 1;
+    m->mhi = len >= 16 ? ~0ULL : len <= 8 ? 0 : (1ULL << ((len - 8) * 8)) - 1;
+    m->len = (uint32_t)len;
+    m->child = child;
+    m->misses = 0;
+}
+#endif
+
 RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t *p)
 {
     const rj_node *n = &c->ps->nodes[node];
@@ -544,6 +569,10 @@ RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t 
     /* Wanted keys met so far (a duplicate may recount: harmless), then
      * members since the last of them. */
     uint32_t found = 0;
+    /* The memo entry of the next member's position (the last one serves
+     * every position past it: a key's child is the same at any position). */
+    rj_key_memo *next_memo = c->scratch->memo + (size_t)node * RJ_MEMO_WAYS;
+    rj_key_memo *const last_memo = next_memo + RJ_MEMO_WAYS - 1;
     if (++p >= end || *p != '"') { /* compact JSON: the first key's quote */
         p = RJ_WS(c, p);
         if (p < end && *p == '}')
@@ -557,18 +586,32 @@ RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t 
             if (p >= end || *p != '"')
                 return rj_fail(c, p, "expected a string key");
         }
-        const uint8_t *k = p + 1, *q = RJ_F(rj_short_string)(c, k);
         uint32_t child;
+        rj_key_memo *m = next_memo;
+        next_memo += m != last_memo;
+        /* 16 bytes before the end: both loads inside, and a value after. */
+        if ((size_t)(end - p) > 16 && rj_memo_equal(m, p) && p[m->len] > ' ') {
+            /* The key this position had before: no scan, no probe. */
+            child = m->child;
+            m->misses = 0;
+            p += m->len;
+            goto value;
+        }
+        const uint8_t *k = p + 1, *q = RJ_F(rj_short_string)(c, k);
+        uint8_t flags = 0;
         if (q) {
             child = rj_lookup_plain(n, k, (size_t)(q - k));
         } else {
-            uint8_t flags = 0;
             q = RJ_F(rj_scan_string)(c, k, &flags);
             if (!q)
                 return NULL;
             child = rj_lookup_key(c, n, k, (size_t)(q - k), flags);
         }
         if (q + 2 < end && q[1] == ':' && q[2] > ' ') { /* compact "key":value */
+            /* A new key here (twice in a row: one reordered document
+             * leaves the usual order in place). */
+            if (!flags && q + 2 - p <= 16 && ++m->misses >= 2)
+                rj_memo_set(m, p, (size_t)(q + 2 - p), child);
             p = q + 2;
         } else {
             p = RJ_WS(c, q + 1);
@@ -578,6 +621,7 @@ RJ_KFN const uint8_t *RJ_F(rj_object)(rj_ctx_t *c, uint32_t node, const uint8_t 
             if (p >= end)
                 return rj_fail(c, p, "expected a value");
         }
+    value:
         if (child == RJ_NONE) {
             /* A constant node: the skip-only body, no slot tests. */
             p = RJ_F(rj_value_body)(c, RJ_NONE, p);
