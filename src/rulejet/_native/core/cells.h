@@ -46,10 +46,13 @@ static inline uint64_t rj_str_key(const uint8_t *p, uint32_t len)
 /* The number of elements of t[0..n) below x: branch-free (a mispredicted
  * branch per step would cost more than the search); a short table is
  * counted whole, compares that do not wait on each other. */
+#ifndef RJ_LINEAR_MAX
+#define RJ_LINEAR_MAX 8
+#endif
 #define RJ_LOWER_BOUND(t, n, x, out)                                  \
     do {                                                              \
         uint32_t n_ = (n), at_ = 0;                                   \
-        if (n_ <= 32) {                                               \
+        if (n_ <= RJ_LINEAR_MAX) {                                    \
             for (uint32_t i_ = 0; i_ < n_; i_++)                      \
                 at_ += (t)[i_] < (x);                                 \
             (out) = at_;                                              \
@@ -88,7 +91,7 @@ static inline __attribute__((always_inline)) int64_t rj_cells_num_row(const rj_s
     uint32_t lo;
     double x = v->type == RJ_C_INT ? (double)v->n.i : v->n.d;
     if (g->num_d && (v->type == RJ_C_DOUBLE || (v->n.i >= -(1LL << 53) && v->n.i <= (1LL << 53)))) {
-        if (g->n_num <= 32)
+        if (g->n_num <= RJ_LINEAR_MAX)
             lo = rj_count_below(g->num_d, g->n_num, x);
         else
             RJ_LOWER_BOUND(g->num_d, g->n_num, x, lo);

@@ -15,6 +15,34 @@
  */
 #include <string.h>
 
+#ifndef RJ_COPY_SHORT
+#define RJ_COPY_SHORT
+/* memcpy of n < 2 * RJ_SB_WIDTH bytes as two overlapping fixed-size
+ * moves (inlined; a libc call costs more than the search on the short
+ * strings events hold). */
+static inline __attribute__((always_inline)) void rj_copy_short(uint8_t *d, const uint8_t *s,
+                                                                size_t n)
+{
+    if (RJ_SB_WIDTH >= 32 && n >= 32) {
+        memcpy(d, s, 32);
+        memcpy(d + n - 32, s + n - 32, 32);
+    } else if (RJ_SB_WIDTH >= 16 && n >= 16) {
+        memcpy(d, s, 16);
+        memcpy(d + n - 16, s + n - 16, 16);
+    } else if (n >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+    } else if (n) {
+        d[0] = s[0];
+        d[n / 2] = s[n / 2];
+        d[n - 1] = s[n - 1];
+    }
+}
+#endif
+
 RJ_KFN const uint8_t *RJ_CAT(rj_find_, RJ_SUFFIX)(const uint8_t *h, size_t hn, const uint8_t *n,
                                                  size_t nn)
 {
@@ -29,7 +57,7 @@ RJ_KFN const uint8_t *RJ_CAT(rj_find_, RJ_SUFFIX)(const uint8_t *h, size_t hn, c
         uint64_t m;
         if (nn <= W) { /* hn < W + nn - 1 <= 2W - 1: it fits */
             uint8_t tmp[2 * RJ_SB_WIDTH] = {0};
-            memcpy(tmp, h, hn);
+            rj_copy_short(tmp, h, hn);
             m = rj_pair_mask(tmp, tmp + nn - 1, x, y) & ((1ULL << starts) - 1);
         } else { /* a needle longer than a window: rare, byte by byte */
             m = 0;
