@@ -17,6 +17,12 @@ has no startsWith/endsWith, so those tests are substring tests with "in", and ha
 
 The two Python contenders read the first --peer-events events; every contender's
 per-rule counts must equal the others' on that sample.
+
+A second table adds one rule with a part the VM cannot translate (a "some") to the
+ten, alone or under an and, and runs the same sample both ways: as given (the part
+left to Python on the events the rest of the rule cannot decide) and with a stop on
+that rule, which keeps the whole set in Python (every event decoded; what any
+untranslated part did before).
 """
 
 from __future__ import annotations
@@ -121,6 +127,41 @@ def main() -> None:
                      f"{native / rate:,.0f}x"])  # fmt: skip
     print(table(["contender", "MB/s", "events read", "rulejet ÷ contender"], rows))
     print(f"\nper-rule matches (whole file): {stats.matches}")
+    print()
+    heads = ["added rule", "part in Python", "whole set in Python", "ratio", "events to Python"]
+    print(table(heads, hybrid_rows(sample, args.runs)))
+
+
+SOME = {"some": [{"var": "tags"}, {"==": [{"var": ""}, "tor"]}]}
+ADDED = {
+    "and(event == purchase, some)": {"and": [{"==": [{"var": "event"}, "purchase"]}, SOME]},
+    "some": SOME,
+}
+
+
+def hybrid_rows(sample: bytes, runs: int) -> list[list[str]]:
+    """MB/s over sample of the ten rules plus each ADDED rule, the part left to Python
+    against the whole set in Python (a stop on the added rule); counts must agree."""
+    rows = []
+    for label, rule in ADDED.items():
+        rates, stats = [], []
+        for then in ([], ["stop"]):
+            rules = [rulejet.Rule(n, r) for n, r in RULES.items()]
+            engine = rulejet.Engine([*rules, rulejet.Rule("added", rule, then=then)])
+            assert (engine._bulk is None) == bool(then)
+            times = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                stats.append(engine.run_buffer(sample, actions=False))
+                times.append(time.perf_counter() - t0)
+            rates.append(len(sample) / statistics.median(times))
+        if stats[0].matches != stats[-1].matches:
+            raise SystemExit(f"{label}: the two runs' counts differ")
+        to_python = sum(stats[0].in_python.values())
+        rows.append([label, f"{rates[0] / 1e6:,.1f}", f"{rates[1] / 1e6:,.1f}",
+                     f"{rates[0] / rates[1]:,.1f}x", f"{to_python:,}"])  # fmt: skip
+        print(f"  + {label}: {rates[0] / 1e6:,.1f} vs {rates[1] / 1e6:,.1f} MB/s", flush=True)
+    return rows
 
 
 if __name__ == "__main__":

@@ -21,8 +21,9 @@ def _engines() -> dict[str, Engine]:
     return {
         "mixed": Engine([Rule("x", "a == 1"), Rule("y", lambda d: True)]),
         "action": Engine([Rule("x", "a == 1", action=lambda d: None)]),
-        # A var default keeps the rule off the VM: it runs on the decoded event.
-        "jsonlogic": Engine([Rule("x", {"==": [{"var": ["a", 0]}, 1]})]),
+        # A stop on a JSONLogic rule keeps the set off the VM: it runs on the
+        # decoded event.
+        "jsonlogic": Engine([Rule("x", {"==": [{"var": ["a", 0]}, 1]}, then=["stop"])]),
     }
 
 

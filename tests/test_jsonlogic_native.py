@@ -17,7 +17,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from rulejet import Engine, Rule, from_jsonlogic, runner
-from rulejet.jsonlogic_native import truth_of
+from rulejet.jsonlogic_native import parts_in_python, truth_of
 
 from .test_rules_differential import STRINGS, events
 
@@ -162,12 +162,14 @@ def test_native_jsonlogic_equals_python(kernel: str, rules: list[Any], data: Any
 )
 def test_coercions_decided_in_python(kernel: str, rule: Any, event: Any, want: bool) -> None:
     literals = [a for a in next(iter(rule.values())) if isinstance(a, int)]
-    assert (truth_of(rule) is None) == any(abs(v) >= 2**53 for v in literals)
+    assert bool(parts_in_python(rule)) == any(abs(v) >= 2**53 for v in literals)
     assert from_jsonlogic(rule).matches(event) is want
     check([rule], [json.dumps(event).encode()])
 
 
-def test_untranslated_rules_still_run_in_python() -> None:
+def test_untranslated_parts_run_in_python() -> None:
+    """A rule the VM cannot translate is unknown there as a whole; its events all
+    go to Python, and the rest of the set still runs on the VM."""
     for rule in [
         {"==": [{"var": "tags.0"}, "a"]},
         {"==": [{"var": ["a", 5]}, 5]},
@@ -179,9 +181,32 @@ def test_untranslated_rules_still_run_in_python() -> None:
         {"!=": [{"!": {"var": "a"}}, True]},
         {"==": [[{"var": "a"}], "5"]},
     ]:
-        assert truth_of(rule) is None
-        engine = check([rule], [b'{"a": 5, "b": 5, "tags": ["a"]}', b"{}"])
-        assert engine._bulk is None
+        assert parts_in_python(rule)
+        evs = [b'{"a": 5, "b": 5, "tags": ["a"]}', b"{}"]
+        engine = check([rule, {"==": [{"var": "b"}, 5]}], evs)
+        assert engine._bulk is not None
+        stats = engine.run_buffer(b"".join(e + b"\n" for e in evs))
+        assert list(stats.in_python.values()) == [2, 0]
+
+
+def test_the_rest_of_a_rule_decides_without_its_unknown_part() -> None:
+    # The some is left to Python; where a is not 1 the and is false on the VM
+    # (JSONLogic never evaluates the some there either).
+    some = {"some": [{"var": "tags"}, {"==": [{"var": ""}, "x"]}]}
+    rules = [
+        {"and": [{"==": [{"var": "a"}, 1]}, some]},
+        {"or": [{"==": [{"var": "a"}, 1]}, some]},
+        {"if": [some, {"==": [{"var": "a"}, 1]}, {"==": [{"var": "a"}, 1]}]},
+        {"!": {"and": [{"==": [{"var": "a"}, 1]}, some]}},
+    ]
+    evs = [b'{"a": 1, "tags": ["x"]}', b'{"a": 1, "tags": ["y"]}', b'{"a": 2, "tags": ["x"]}']
+    engine = check(rules, evs * 3)
+    assert engine.python_part_reasons() == [f"rule 'r{i}': operator 'some'" for i in range(4)]
+    stats = engine.run_buffer(b"".join(e + b"\n" for e in evs * 3))
+    # and: decided natively where a != 1; or: where a == 1; if: where both branches
+    # are false (Kleene's logic does not see that two true branches make it true);
+    # !: as the and.
+    assert list(stats.in_python.values()) == [6, 3, 6, 6]
 
 
 def test_jsonlogic_stop_and_callables_keep_the_python_path() -> None:
@@ -276,9 +301,14 @@ def test_check_says_why_jsonlogic_rules_run_in_python(
     )
     assert main(["check", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "rule 'a': operator 'some' is not translated" in out
+    assert "every event decoded" in out and "rule 'c': a JSONLogic rule with stop" in out
+    assert "parts of JSONLogic rules" not in out  # the whole set runs in Python
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:3]))
+    assert main(["check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "every event decoded" not in out and "parts of JSONLogic rules run in Python" in out
+    assert "rule 'a': operator 'some'" in out
     assert "rule 'b': a var path with an index or length step" in out
-    assert "rule 'c': a JSONLogic rule with stop" in out
     path.write_text('rules:\n  - {name: a, when_jsonlogic: {"==": [{"var": "x"}, 1]}}\n')
     assert main(["check", str(path)]) == 0
     assert "note" not in capsys.readouterr().out

@@ -215,10 +215,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     rf = load_rule_file(args.rules)
     print(f"{args.rules}: OK, {len(rf.rules)} rules")
-    reasons = Engine.from_file(args.rules).python_path_reasons()
-    if reasons:
+    engine = Engine.from_file(args.rules)
+    if reasons := engine.python_path_reasons():
         print("note: the JSONLogic rules run in Python, every event decoded (slower):")
         for why in reasons:
+            print(f"  {why}")
+    if parts := engine.python_part_reasons():
+        print("note: parts of JSONLogic rules run in Python, on the events the rest leaves")
+        print("  undecided (each such event decoded):")
+        for why in parts:
             print(f"  {why}")
     return 0
 

@@ -21,9 +21,15 @@ doubles with numbers, booleans with booleans), and anything else is an error. Ty
 told apart with the VM's internal type test (an atom on the value's tag, never an
 error), so the usual forms are &&/|| trees of atoms the VM decides from its tables.
 
-Rules with other operators, computed or dotted-index paths (``tags.0``, ``name.length``:
+Parts with other operators, computed or dotted-index paths (``tags.0``, ``name.length``:
 JavaScript indexes arrays and strings), ``var`` defaults, or scoped operators (map,
-filter, ...) are not translated: they run in Python as before (None).
+filter, ...) are not translated: each such part is unknown in the VM (an error on every
+event), wherever its truthiness is read (an operand of and, or, !, !!, if, or the whole
+rule). Kleene's logic then still decides what the rest settles (``{"and": [{"==":
+[{"var": "a"}, 1]}, {"some": ...}]}`` is false natively wherever a is not 1, which is
+what JSONLogic gives too: it never evaluates the some), and leaves the other events to
+Python. JSONLogic's evaluation never fails at run time, so a part skipped where the rest
+decides changes nothing.
 """
 
 from __future__ import annotations
@@ -49,36 +55,45 @@ from .expr import (
 )
 from .jsonlogic import from_jsonlogic
 
-__all__ = ["truth_of", "why_untranslated"]
+__all__ = ["parts_in_python", "truth_of"]
 
 _SAFE = 2**53  # integers up to this are exact in a JavaScript number
 _MIRROR = {">": "<", ">=": "<=", "<": ">", "<=": ">="}
 _FALSE, _TRUE = Literal(0, False), Literal(0, True)
 _SMALL_TEST = 24  # nodes: an if's test up to this size is repeated, see _conditional
+# A part the VM cannot evaluate: an error on every event (a string ordered against a
+# number; the compiler does not fold it), so the events it would decide go to Python.
+_UNKNOWN = Binary(0, "<", Literal(0, ""), Literal(0, 0))
 
 
 class _Untranslatable(Exception):
     pass
 
 
-def truth_of(rule: Any) -> Node | None:
-    """The rule's truthiness as a VM condition (see the module's doc), or None."""
-    try:
-        return _truth(rule)
-    except _Untranslatable:
-        return None
+def truth_of(rule: Any) -> Node:
+    """The rule's truthiness as a VM condition (see the module's doc); the parts
+    parts_in_python names are unknown in it."""
+    return _part(rule, [])
 
 
-def why_untranslated(rule: Any) -> str | None:
-    """What keeps the rule off the VM (for rulejet check), or None if nothing does."""
+def parts_in_python(rule: Any) -> list[str]:
+    """What the VM leaves to Python in the rule (for rulejet check): empty when the
+    translation is whole."""
+    why: list[str] = []
+    _part(rule, why)
+    return why
+
+
+def _part(rule: Any, why: list[str]) -> Node:
+    """The truthiness of rule, or the unknown node (with the reason in why)."""
     try:
-        _truth(rule)
+        return _truth(rule, why)
     except _Untranslatable as e:
-        return str(e)
-    return None
+        why.append(str(e))
+        return _UNKNOWN
 
 
-def _truth(rule: Any) -> Node:
+def _truth(rule: Any, why: list[str]) -> Node:
     if not isinstance(rule, dict):
         if isinstance(rule, list):
             return _TRUE if rule else _FALSE  # a literal array: truthy unless empty
@@ -88,17 +103,17 @@ def _truth(rule: Any) -> Node:
     if op == "var":
         return _truthy_field(_field(rule))
     if op in ("and", "or"):
-        parts = [_truth(a) for a in args]
+        parts = [_part(a, why) for a in args]
         out = parts[0]
         for p in parts[1:]:
             out = And(0, out, p) if op == "and" else Or(0, out, p)
         return out
     if op == "!":
-        return Unary(0, "!", _truth(args[0]))
+        return Unary(0, "!", _part(args[0], why))
     if op == "!!":
-        return _truth(args[0])
+        return _part(args[0], why)
     if op in ("if", "?:"):
-        return _conditional(args)
+        return _conditional(args, why)
     if op in ("==", "===", "!=", "!==", ">", ">=", "<", "<="):
         if len(args) == 3:  # a < b < c ("between")
             return And(0, _compare(op, args[0], args[1]), _compare(op, args[1], args[2]))
@@ -108,16 +123,16 @@ def _truth(rule: Any) -> Node:
     raise _Untranslatable(f"operator {op!r}")
 
 
-def _conditional(args: list[Any]) -> Node:
+def _conditional(args: list[Any], why: list[str]) -> Node:
     if not args:
         return _FALSE  # null
     if len(args) == 1:
-        return _truth(args[0])  # the lone else value
+        return _part(args[0], why)  # the lone else value
     # test ? then : rest as (test && then) || (!test && rest): the same in Kleene's
     # logic, and a tree of atoms the VM decides from its tables. The test appears
     # twice there, so a large one (an if in an if's test, nested: it would double
     # at each level) stays a ?: for the general interpreter.
-    test, then, rest = _truth(args[0]), _truth(args[1]), _conditional(args[2:])
+    test, then, rest = _part(args[0], why), _part(args[1], why), _conditional(args[2:], why)
     if _size(test) > _SMALL_TEST:
         return Cond(0, test, then, rest)
     return Or(0, And(0, test, then), And(0, Unary(0, "!", test), rest))

@@ -27,7 +27,7 @@ from .compiler import CompiledRules, compile_rules
 from .errors import JSONError
 from .expr import ExprError, Node, parse_expr
 from .jsonlogic import JsonLogic, from_jsonlogic
-from .jsonlogic_native import truth_of, why_untranslated
+from .jsonlogic_native import parts_in_python, truth_of
 from .paths import encode_json_text
 from .rulefile import is_builtin_action
 
@@ -240,12 +240,21 @@ class Engine:
         if _CALLABLE in self._kind:
             reasons.append("the rule set has callable conditions")
         for i in sorted(self._jsonlogic):
-            name = self.rules[i].name
             if "stop" in self.rules[i].actions:
-                reasons.append(f"rule {name!r}: a JSONLogic rule with stop")
-            elif why := why_untranslated(self._jsonlogic[i].rule):
-                reasons.append(f"rule {name!r}: {why} is not translated")
+                reasons.append(f"rule {self.rules[i].name!r}: a JSONLogic rule with stop")
         return reasons or ["the VM's compiler refused the translation"]
+
+    def python_part_reasons(self) -> list[str]:
+        """The parts of JSONLogic rules the VM leaves to Python when the rule set runs on
+        it: each such rule is decoded and evaluated in Python on the events the rest of
+        it cannot decide (empty when nothing is left, or the set runs in Python)."""
+        if self._bulk is None:
+            return []
+        return [
+            f"rule {self.rules[i].name!r}: {why}"
+            for i in sorted(self._jsonlogic)
+            for why in parts_in_python(self._jsonlogic[i].rule)
+        ]
 
     def _compile_bulk(self) -> CompiledRules | None:
         """For runs over many events, one program of every rule when the JSONLogic ones
@@ -254,8 +263,9 @@ class Engine:
         in Python. Expression rules keep their stop: the VM skips what a matching one
         stops, undecided JSONLogic rules included. None for rule sets without
         JSONLogic, with callables, with a JSONLogic rule that has stop (undecided, it
-        could stop rules the VM has already counted), or with a rule that does not
-        translate."""
+        could stop rules the VM has already counted). A JSONLogic part the VM cannot
+        evaluate is unknown in the translation: the events it leaves undecided go to
+        Python like any other."""
         if not self._jsonlogic or _CALLABLE in self._kind:
             return None
         if any("stop" in self.rules[i].actions for i in self._jsonlogic):
