@@ -171,11 +171,13 @@ void rj_pathset_free(rj_pathset *ps);
  * (NDJSON events mostly repeat their producer's key order): its text as
  * it appears, '"' key '"' ':', up to 16 bytes, masked, and the node it
  * leads to. A member whose bytes equal it needs neither the key's string
- * scan nor the table probe, and the next position is known at once. An
- * empty entry holds a NUL where the opening quote is: never equal. */
+ * scan nor the table probe, and the next position is known at once. The
+ * masks are stored inverted (skip_lo: the bytes not compared), so an
+ * entry of zeros, as calloc leaves it, asks for 16 NULs where a member's
+ * opening quote is: never equal, and untouched pages stay untouched. */
 #define RJ_MEMO_WAYS 16 /* member positions remembered per object node */
 typedef struct rj_key_memo {
-    uint64_t lo, hi, mlo, mhi;
+    uint64_t lo, hi, skip_lo, skip_hi;
     uint32_t len;    /* bytes the pattern covers */
     uint32_t child;  /* what the key's lookup gives */
     uint32_t misses; /* in a row: a second replaces the entry */

@@ -450,8 +450,6 @@ int rj_scratch_init(rj_scan_scratch *s, const rj_pathset *ps)
         rj_scratch_free(s);
         return -ENOMEM;
     }
-    for (size_t i = 0; i < n * RJ_MEMO_WAYS; i++)
-        s->memo[i].mlo = 0xff; /* lo's NUL against the member's '"' */
     return 0;
 }
 

@@ -543,7 +543,7 @@ static inline __attribute__((always_inline)) int rj_memo_equal(const rj_key_memo
     uint64_t a, b;
     memcpy(&a, p, 8);
     memcpy(&b, p + 8, 8);
-    return !(((a ^ m->lo) & m->mlo) | ((b ^ m->hi) & m->mhi));
+    return !(((a ^ m->lo) & ~m->skip_lo) | ((b ^ m->hi) & ~m->skip_hi));
 }
 
 /* Remember the plain key at p ('"' key '"' ':', len bytes in all, at
@@ -554,8 +554,8 @@ static inline void rj_memo_set(rj_key_memo *m, const uint8_t *p, size_t len, uin
     memcpy(text, p, len);
     memcpy(&m->lo, text, 8);
     memcpy(&m->hi, text + 8, 8);
-    m->mlo = len >= 8 ? ~0ULL : (1ULL << (len * 8)) - 1;
-    m->mhi = len >= 16 ? ~0ULL : len <= 8 ? 0 : (1ULL << ((len - 8) * 8)) - 1;
+    m->skip_lo = len >= 8 ? 0 : ~((1ULL << (len * 8)) - 1);
+    m->skip_hi = len >= 16 ? 0 : len <= 8 ? ~0ULL : ~((1ULL << ((len - 8) * 8)) - 1);
     m->len = (uint32_t)len;
     m->child = child;
     m->misses = 0;
