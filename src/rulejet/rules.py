@@ -270,14 +270,11 @@ class Engine:
             return None
         if any("stop" in self.rules[i].actions for i in self._jsonlogic):
             return None
-        truths = {i: truth_of(jl.rule) for i, jl in self._jsonlogic.items()}
         nodes: list[Node] = []
         texts: list[str] = []
         for i, r in enumerate(self.rules):
-            node = truths[i] if i in truths else self._ast[i]
-            if node is None:
-                return None
-            nodes.append(node)
+            jl = self._jsonlogic.get(i)
+            nodes.append(truth_of(jl.rule) if jl is not None else self._ast[i])
             texts.append(r.cond if isinstance(r.cond, str) else json.dumps(r.cond))
         try:
             return compile_rules(nodes, texts, ["stop" in r.actions for r in self.rules])

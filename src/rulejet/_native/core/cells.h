@@ -46,9 +46,7 @@ static inline uint64_t rj_str_key(const uint8_t *p, uint32_t len)
 /* The number of elements of t[0..n) below x: branch-free (a mispredicted
  * branch per step would cost more than the search); a short table is
  * counted whole, compares that do not wait on each other. */
-#ifndef RJ_LINEAR_MAX
-#define RJ_LINEAR_MAX 8
-#endif
+#define RJ_LINEAR_MAX 8 /* longer tables: halving */
 #define RJ_LOWER_BOUND(t, n, x, out)                                  \
     do {                                                              \
         uint32_t n_ = (n), at_ = 0;                                   \
