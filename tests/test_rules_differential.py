@@ -482,14 +482,22 @@ def test_atom_shaped_rules(kernel: str, data: Any) -> None:
 
 
 TABLE_FIELDS = ["a", "user.age", "user.name"]
+# Strings `"s" in field` looks for: a few, so that one field's table gets
+# some of them (a row per subset found), now and then more than it takes.
+NEEDLES = ["admin", "x", "", "é", 'O"Brien', "1", "a b"]
 
 
 @st.composite
 def table_atom(draw: st.DrawFn) -> str:
     """A test the VM settles from its field's table of cells."""
     field = draw(st.sampled_from(TABLE_FIELDS))
-    kind = draw(st.sampled_from(["cmp", "cmp", "cmp", "in", "starts", "has"]))
-    if kind == "cmp":
+    kind = draw(st.sampled_from(["cmp", "cmp", "cmp", "in", "starts", "has", "bare", "member"]))
+    if kind == "bare":  # true only for true
+        text = field
+    elif kind == "member":
+        lit = cel_str(draw(st.sampled_from(NEEDLES))) if draw(st.integers(0, 4)) else None
+        text = f"{lit or draw(scalar_literal)} in {field}"
+    elif kind == "cmp":
         op = draw(st.sampled_from(["==", "!=", "<", "<=", ">", ">="]))
         text = f"{field} {op} {draw(scalar_literal)}"
     elif kind == "in":
@@ -504,14 +512,15 @@ def table_atom(draw: st.DrawFn) -> str:
 @given(data=st.data())
 def test_rules_settled_by_cells(kernel: str, data: Any) -> None:
     """Many conjunctions and disjunctions over the same few fields: each
-    field gets a table
-    (sorted thresholds, a row of atom results and rule bits per cell) that
-    decides them without running code. Every cell kind (below, equal,
-    between, above thresholds; numbers across int and double; strings by
-    bytes and by prefix; missing; values the table does not cover) must
-    agree with the reference. Now and then past 64 rules (a second word of
-    rule bits), and now and then with stop rules (then the VM meets the
-    cells' verdicts rule by rule instead of word by word)."""
+    field gets a table (sorted thresholds, a row of atom results and rule
+    bits per cell) that decides them without running code. Every cell kind
+    (below, equal, between, above thresholds; numbers across int and
+    double; strings by bytes and by prefix; missing; false, true, null;
+    containers, and arrays by the subset of needles among their elements;
+    values the table does not cover) must agree with the reference. Now
+    and then past 64 rules (a second word of rule bits), and now and then
+    with stop rules (then the VM meets the cells' verdicts rule by rule
+    instead of word by word)."""
     joined = st.tuples(st.lists(table_atom(), min_size=1, max_size=3), st.booleans())
     wide = data.draw(st.integers(0, 3), label="wide") == 0
     texts = data.draw(
@@ -531,6 +540,9 @@ def test_rules_settled_by_cells(kernel: str, data: Any) -> None:
     pool = st.one_of(
         st.sampled_from(INTS), st.sampled_from(FLOATS), st.sampled_from(STRINGS),
         st.integers(-3, 120), st.floats(-200, 200), st.text(max_size=4), _scalars(),
+        st.booleans(), st.none(), st.lists(st.sampled_from([*NEEDLES, "y"]), max_size=4),
+        st.lists(st.one_of(st.sampled_from(NEEDLES), _scalars()), max_size=3),
+        st.dictionaries(st.sampled_from(NEEDLES), st.integers(0, 1), max_size=2),
     )  # fmt: skip
     evs = []
     for _ in range(data.draw(st.integers(1, 12), label="n_events")):

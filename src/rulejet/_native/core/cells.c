@@ -41,7 +41,7 @@ static int in_domain(const rj_cel *k, int dom)
 /* Can this atom's result be read off its field's cells? */
 static int table_atom(const rj_program *p, const rj_atom *a)
 {
-    if (a->op == RJ_OP_HAS)
+    if (a->op == RJ_OP_HAS || a->op == RJ_OP_LOAD)
         return 1;
     if (a->arg < 0 || (uint32_t)a->arg >= p->n_consts)
         return 0;
@@ -57,7 +57,7 @@ static int table_atom(const rj_program *p, const rj_atom *a)
             if (!is_scalar_const(&p->consts[k->n.i + i]))
                 return 0;
         return 1;
-    case RJ_OP_F_STARTS:
+    case RJ_OP_F_STARTS: case RJ_OP_F_CONST_IN:
         return k->type == RJ_C_STR;
     default:
         return 0;
@@ -134,6 +134,8 @@ static uint8_t cell_result(const rj_program *p, const rj_atom *a, const rj_cel *
 {
     if (a->op == RJ_OP_HAS)
         return 1;
+    if (a->op == RJ_OP_LOAD || a->op == RJ_OP_F_CONST_IN)
+        return 2; /* a number or string: not a bool; no `in` on it */
     const rj_cel *k = &p->consts[a->arg];
     /* A value between two thresholds equals no constant (every constant
      * of its domain is a threshold). */
@@ -171,6 +173,56 @@ static uint8_t cell_result(const rj_program *p, const rj_atom *a, const rj_cel *
     }
 }
 
+/* The result (0, 1, 2 for neither), before negation, of atom a for a
+ * value of one of the kinds RJ_ROW_* (containers: with the subset `mask`
+ * of g's member strings as elements), as the VM's eq3, order3 and in3
+ * judge it: a missing field is an error to all but has(); a container
+ * equals no scalar and has no order; only a bool is true or false. */
+static uint8_t kind_result(const rj_program *p, const rj_slot_cells *g, const rj_atom *a,
+                           uint32_t kind, uint32_t mask)
+{
+    if (a->op == RJ_OP_HAS)
+        return kind != RJ_ROW_MISSING;
+    if (kind == RJ_ROW_MISSING)
+        return 2;
+    int is_bool = kind == RJ_ROW_FALSE || kind == RJ_ROW_TRUE;
+    if (a->op == RJ_OP_LOAD)
+        return is_bool ? kind == RJ_ROW_TRUE : 2;
+    const rj_cel *k = &p->consts[a->arg];
+    if (a->op == RJ_OP_F_CONST_IN) {
+        if (kind != RJ_ROW_CONTAINERS)
+            return 2;
+        for (uint32_t j = 0; j < g->n_member; j++)
+            if (g->member[j].len == k->len && !memcmp(g->member[j].n.ptr, k->n.ptr, k->len))
+                return (mask >> j) & 1;
+        return 2; /* not reached: every member atom's string is a member */
+    }
+    /* Does the value equal scalar constant c? (Bools and null only equal
+     * their own kind.) */
+#define RJ_KIND_EQ(c)                                                                  \
+    ((c)->type == RJ_C_NULL ? kind == RJ_ROW_NULL                                      \
+     : (c)->type == RJ_C_BOOL ? is_bool && ((c)->n.i != 0) == (kind == RJ_ROW_TRUE) : 0)
+    switch (a->op) {
+    case RJ_OP_F_EQ: return RJ_KIND_EQ(k);
+    case RJ_OP_F_NE: return !RJ_KIND_EQ(k);
+    case RJ_OP_F_IN:
+        for (uint32_t i = 0; i < k->len; i++)
+            if (RJ_KIND_EQ(&p->consts[k->n.i + i]))
+                return 1;
+        return 0;
+    case RJ_OP_F_LT: case RJ_OP_F_LE: case RJ_OP_F_GT: case RJ_OP_F_GE: {
+        if (!is_bool || k->type != RJ_C_BOOL)
+            return 2; /* no order across kinds, nor for null and containers */
+        int v = kind == RJ_ROW_TRUE, c = (v > (k->n.i != 0)) - (v < (k->n.i != 0));
+        return a->op == RJ_OP_F_LT ? c < 0 : a->op == RJ_OP_F_LE ? c <= 0
+             : a->op == RJ_OP_F_GT ? c > 0 : c >= 0;
+    }
+    default: /* F_STARTS: strings only */
+        return 2;
+    }
+#undef RJ_KIND_EQ
+}
+
 static void free_group(rj_slot_cells *g)
 {
     free(g->num);
@@ -182,6 +234,7 @@ static void free_group(rj_slot_cells *g)
     free(g->bits);
     free(g->involved);
     free(g->succ_bytes);
+    free(g->member);
     memset(g, 0, sizeof *g);
 }
 
@@ -228,7 +281,7 @@ static int build_group(const rj_program *p, rj_slot_cells *g)
     /* Room for every constant (a list's items each), plus startsWith bounds. */
     size_t room = 0, succ_len = 0;
     for (uint32_t i = 0; i < g->n_atoms; i++) {
-        if (atoms[i].op == RJ_OP_HAS)
+        if (atoms[i].op == RJ_OP_HAS || atoms[i].op == RJ_OP_LOAD)
             continue;
         const rj_cel *k = &p->consts[atoms[i].arg];
         room += k->type == RJ_C_CLIST ? k->len : 2;
@@ -239,14 +292,19 @@ static int build_group(const rj_program *p, rj_slot_cells *g)
     g->num = malloc((room ? room : 1) * sizeof(rj_cel));
     g->str = malloc((room ? room : 1) * sizeof(rj_cel));
     g->succ_bytes = malloc(succ_len ? succ_len : 1);
-    if (!g->num || !g->str || !g->succ_bytes)
+    g->member = malloc((room ? room : 1) * sizeof(rj_cel));
+    if (!g->num || !g->str || !g->succ_bytes || !g->member)
         return -ENOMEM;
     uint32_t nn = 0, ns = 0, used = 0;
     for (uint32_t i = 0; i < g->n_atoms; i++) {
         const rj_atom *a = &atoms[i];
-        if (a->op == RJ_OP_HAS)
+        if (a->op == RJ_OP_HAS || a->op == RJ_OP_LOAD)
             continue;
         const rj_cel *k = &p->consts[a->arg];
+        if (a->op == RJ_OP_F_CONST_IN) { /* an element, not a threshold */
+            g->member[g->n_member++] = *k;
+            continue;
+        }
         uint32_t first = k->type == RJ_C_CLIST ? (uint32_t)k->n.i : (uint32_t)a->arg;
         uint32_t count = k->type == RJ_C_CLIST ? k->len : 1;
         for (uint32_t j = 0; j < count; j++) {
@@ -263,6 +321,9 @@ static int build_group(const rj_program *p, rj_slot_cells *g)
     }
     g->n_num = sort_unique(g->num, nn, DOM_NUM);
     g->n_str = sort_unique(g->str, ns, DOM_STR);
+    g->n_member = sort_unique(g->member, g->n_member, DOM_STR);
+    if (g->n_member > RJ_CELLS_MAX_MEMBERS)
+        return 1;
     /* Padded to whole steps of rj_count_below with +inf (below nothing). */
     g->num_d = malloc(((g->n_num + 3) / 4 * 4 + 4) * sizeof(double));
     g->str_key = malloc((g->n_str ? g->n_str : 1) * sizeof(uint64_t));
@@ -293,7 +354,7 @@ static int build_group(const rj_program *p, rj_slot_cells *g)
     if (g->n_str && !orders_strings(p, g) && build_str_hash(g) < 0)
         return -ENOMEM;
     size_t num_cells = 2 * (size_t)g->n_num + 1, str_cells = 2 * (size_t)g->n_str + 1;
-    size_t n_rows = num_cells + str_cells + 1;
+    size_t n_rows = rj_cells_n_rows(g), kinds = num_cells + str_cells;
     if (n_rows * (g->n_atoms + RJ_CELL_SETS * sizeof(uint64_t) * (size_t)p->n_words) >
         MAX_TABLE_BYTES)
         return 1;
@@ -306,10 +367,13 @@ static int build_group(const rj_program *p, rj_slot_cells *g)
             uint8_t r;
             if (row < num_cells)
                 r = cell_result(p, a, g->num, g->n_num, (uint32_t)row, DOM_NUM);
-            else if (row < num_cells + str_cells)
+            else if (row < kinds)
                 r = cell_result(p, a, g->str, g->n_str, (uint32_t)(row - num_cells), DOM_STR);
-            else /* missing: has() is false, everything else an error */
-                r = a->op == RJ_OP_HAS ? 0 : 2;
+            else if (row < kinds + RJ_ROW_CONTAINERS)
+                r = kind_result(p, g, a, (uint32_t)(row - kinds), 0);
+            else
+                r = kind_result(p, g, a, RJ_ROW_CONTAINERS,
+                                (uint32_t)(row - kinds - RJ_ROW_CONTAINERS));
             g->rows[row * g->n_atoms + i] = r == 2 ? 2 : (uint8_t)(r ^ (a->negate != 0));
         }
     }
@@ -446,7 +510,7 @@ int rj_cells_rule_bits(rj_program *p)
         if (!g->rows)
             continue;
         p->n_live_cells++;
-        size_t n_rows = 2 * (size_t)g->n_num + 1 + 2 * (size_t)g->n_str + 1 + 1;
+        size_t n_rows = rj_cells_n_rows(g);
         g->bits = malloc(n_rows * RJ_CELL_SETS * W * sizeof(uint64_t));
         g->involved = calloc(W ? W : 1, sizeof(uint64_t));
         if (!g->bits || !g->involved)
@@ -476,7 +540,7 @@ int rj_cells_rule_bits(rj_program *p)
             }
             rj_slot_cells *g = &p->cells[a->cells];
             uint32_t i = (uint32_t)rc->pre[k] - g->first_atom;
-            size_t n_rows = 2 * (size_t)g->n_num + 1 + 2 * (size_t)g->n_str + 1 + 1;
+            size_t n_rows = rj_cells_n_rows(g);
             g->involved[r / 64] |= bit;
             for (size_t row = 0; row < n_rows; row++) {
                 uint8_t v = g->rows[row * g->n_atoms + i];

@@ -20,6 +20,24 @@ int rj_cells_build(rj_program *p);
 int rj_cells_rule_bits(rj_program *p);
 void rj_cells_free(rj_program *p);
 
+/* Past these strings looked for by `"s" in field` atoms, a field's table
+ * would need too many container rows (2^n): its atoms stay one by one. */
+#define RJ_CELLS_MAX_MEMBERS 6
+
+/* Rows: the number cells, the string cells, then these, then containers. */
+enum { RJ_ROW_MISSING = 0, RJ_ROW_FALSE, RJ_ROW_TRUE, RJ_ROW_NULL, RJ_ROW_CONTAINERS };
+
+/* The row of one of the non-ordered kinds above (container: + a subset). */
+static inline int64_t rj_cells_kind_row(const rj_slot_cells *g, uint32_t kind)
+{
+    return 2 * (int64_t)g->n_num + 2 * (int64_t)g->n_str + 2 + kind;
+}
+
+static inline size_t rj_cells_n_rows(const rj_slot_cells *g)
+{
+    return (size_t)rj_cells_kind_row(g, RJ_ROW_CONTAINERS) + ((size_t)1 << g->n_member);
+}
+
 /* The first 8 bytes of a string as a big-endian number (zero-padded):
  * keys order as the strings do, except that equal keys need a full
  * comparison (a prefix shorter than 8 bytes, or a longer common one). */
@@ -147,16 +165,21 @@ static inline __attribute__((always_inline)) int64_t rj_cells_str_row(const rj_s
 
 /* The row (cell) of g's table for value v of its field (raw_type: the
  * field's rj_value type, to tell a missing field from other errors), or
- * -1 when the table does not cover the value's type (then each atom is
- * evaluated on its own). Rows: the number cells, the string cells, then
- * "missing". */
+ * -1 when the table does not cover the value (then each atom is evaluated
+ * on its own). Containers only without member atoms (whose row needs the
+ * elements: the VM finds it). */
 static inline int64_t rj_cells_row(const rj_slot_cells *g, const rj_cel *v, uint8_t raw_type)
 {
-    if (v->type == RJ_C_INT || (v->type == RJ_C_DOUBLE && !isnan(v->n.d)))
-        return rj_cells_num_row(g, v);
-    if (v->type == RJ_C_STR)
-        return rj_cells_str_row(g, v);
-    return raw_type == RJ_V_MISSING ? 2 * (int64_t)g->n_num + 2 * (int64_t)g->n_str + 2 : -1;
+    switch (v->type) {
+    case RJ_C_INT: return rj_cells_num_row(g, v);
+    case RJ_C_DOUBLE: return isnan(v->n.d) ? -1 : rj_cells_num_row(g, v);
+    case RJ_C_STR: return rj_cells_str_row(g, v);
+    case RJ_C_BOOL: return rj_cells_kind_row(g, v->n.i ? RJ_ROW_TRUE : RJ_ROW_FALSE);
+    case RJ_C_NULL: return rj_cells_kind_row(g, RJ_ROW_NULL);
+    case RJ_C_LIST: case RJ_C_MAP:
+        return g->n_member ? -1 : rj_cells_kind_row(g, RJ_ROW_CONTAINERS);
+    default: return raw_type == RJ_V_MISSING ? rj_cells_kind_row(g, RJ_ROW_MISSING) : -1;
+    }
 }
 
 #endif

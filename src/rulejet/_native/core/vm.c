@@ -1669,7 +1669,27 @@ static inline RJ_HOT uint8_t atom_eval_any(rj_vm *vm, const rj_atom *a)
     return atom_eval(vm, a);
 }
 
-/* The row of cell group g for this event's value (-1: a type it does not
+/* The container row of g for the array text p[0..n): bit j set for each
+ * member string among its elements, or -1 unless the array holds only
+ * plain strings (then its atoms are evaluated alone). */
+static int64_t member_row(const rj_slot_cells *g, const uint8_t *p, uint32_t n)
+{
+    const uint8_t *e = p + n, *s;
+    size_t len;
+    int first = 1, r;
+    uint32_t mask = 0;
+    while ((r = plain_strings_next(&p, e, &first, &s, &len)) == 1) {
+        for (uint32_t j = 0; j < g->n_member; j++) {
+            if (g->member[j].len == len && rj_bytes_equal(g->member[j].n.ptr, s, len)) {
+                mask |= 1u << j;
+                break;
+            }
+        }
+    }
+    return r < 0 ? -1 : rj_cells_kind_row(g, RJ_ROW_CONTAINERS) + mask;
+}
+
+/* The row of cell group g for this event's value (-1: a value it does not
  * cover). The common kinds straight from the extracted value. */
 static inline RJ_HOT int64_t cells_row_of(rj_vm *vm, const rj_slot_cells *g)
 {
@@ -1685,6 +1705,16 @@ static inline RJ_HOT int64_t cells_row_of(rj_vm *vm, const rj_slot_cells *g)
         v.len = rv->len;
         v.n.ptr = vm->base + rv->off;
         return rj_cells_str_row(g, &v);
+    }
+    switch (rv->type) {
+    case RJ_V_FALSE: return rj_cells_kind_row(g, RJ_ROW_FALSE);
+    case RJ_V_TRUE: return rj_cells_kind_row(g, RJ_ROW_TRUE);
+    case RJ_V_NULL: return rj_cells_kind_row(g, RJ_ROW_NULL);
+    case RJ_V_MISSING: return rj_cells_kind_row(g, RJ_ROW_MISSING);
+    case RJ_V_ARRAY: case RJ_V_OBJECT:
+        if (!g->n_member)
+            return rj_cells_kind_row(g, RJ_ROW_CONTAINERS);
+        return rv->type == RJ_V_ARRAY ? member_row(g, vm->base + rv->off, rv->len) : -1;
     }
     return rj_cells_row(g, slot_ref(vm, g->slot), rv->type);
 }

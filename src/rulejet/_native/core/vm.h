@@ -209,10 +209,14 @@ enum { RJ_FAST_NONE = 0, RJ_FAST_STR, RJ_FAST_INT, RJ_FAST_DOUBLE, RJ_FAST_IN_ST
 
 /* The atoms on one field whose results depend only on where the field's
  * value falls among their constants (comparisons, equality, `in` a list
- * of scalars, startsWith, has). Their constants, split into numbers and
- * strings, are sorted into thresholds t[0] < ... < t[n-1], which cut the
- * domain into 2n+1 cells (cell 2j: between t[j-1] and t[j]; cell 2j+1:
- * equal to t[j]); one more cell is "missing". One binary search per event
+ * of scalars, startsWith, has, a bare bool field, a string constant `in`
+ * the field). Their constants, split into numbers and strings, are sorted
+ * into thresholds t[0] < ... < t[n-1], which cut the domain into 2n+1
+ * cells (cell 2j: between t[j-1] and t[j]; cell 2j+1: equal to t[j]);
+ * more cells are "missing", false, true, null, and containers: with no
+ * `"s" in field` atom one cell for every list and object, else one per
+ * subset of their strings found in an array of plain strings (bit j:
+ * member[j] is an element; other containers have no cell). One search per event
  * finds the value's cell, whose row holds every one of these atoms'
  * results (0, 1, or 2: neither) and four rule bitsets: for conjunctions,
  * the rules none of whose atoms on this field is false ("possible") and
@@ -233,7 +237,9 @@ typedef struct rj_slot_cells {
      * table of threshold indexes (UINT32_MAX: empty) finds it by hash. */
     uint32_t *str_hash;
     uint32_t str_hash_shift; /* 64 - the table's bits */
-    uint8_t *rows;         /* atom results: (2 n_num + 1 + 2 n_str + 1 + 1) x n_atoms */
+    rj_cel *member;        /* the strings `in` atoms look for (n_member <= RJ_CELLS_MAX_MEMBERS) */
+    uint32_t n_member;
+    uint8_t *rows;         /* atom results: rj_cells_n_rows(g) x n_atoms */
     uint64_t *bits;        /* per row: RJ_CELL_SETS bitsets of n_words */
     uint64_t *involved;    /* rules with a conjunct atom here */
     uint8_t *succ_bytes;   /* storage for the startsWith upper bounds */
