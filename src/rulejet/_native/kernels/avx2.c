@@ -139,6 +139,98 @@ RJ_KFN uint64_t rj_pair_mask(const uint8_t *a, const uint8_t *b, uint8_t x, uint
         _mm256_cmpeq_epi8(va, _mm256_set1_epi8((char)x)), _mm256_cmpeq_epi8(vb, _mm256_set1_epi8((char)y))));
 }
 
+/* UTF-8 validation by table lookups (Keiser and Lemire, "Validating UTF-8
+ * in less than one instruction per byte", 2021; simdjson's lookup4): each
+ * byte's error bits come from three 16-entry tables indexed by the high
+ * and low nibble of the byte before it and the high nibble of its own,
+ * plus the rule that the 2nd/3rd byte after a 3- or 4-byte lead is a
+ * continuation. Only a yes/no: on "no" the scalar check finds the spot, so
+ * every kernel reports the same offset. */
+enum {
+    RJ_U8_TOO_SHORT = 1 << 0,  /* a lead or ASCII, then a continuation missing */
+    RJ_U8_TOO_LONG = 1 << 1,   /* ASCII, then a continuation */
+    RJ_U8_OVERLONG_3 = 1 << 2, /* E0 80..9F */
+    RJ_U8_TOO_LARGE = 1 << 3,  /* past U+10FFFF */
+    RJ_U8_SURROGATE = 1 << 4,  /* ED A0..BF */
+    RJ_U8_OVERLONG_2 = 1 << 5, /* C0, C1 */
+    RJ_U8_TOO_LARGE_1000 = 1 << 6,
+    RJ_U8_OVERLONG_4 = 1 << 6, /* F0 80..8F */
+    RJ_U8_TWO_CONTS = 1 << 7,  /* a continuation after a continuation */
+    RJ_U8_CARRY = RJ_U8_TOO_SHORT | RJ_U8_TOO_LONG | RJ_U8_TWO_CONTS,
+};
+#define RJ_U8_T16(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p)                              \
+    _mm256_setr_epi8((char)(a), (char)(b), (char)(c), (char)(d), (char)(e), (char)(f), (char)(g), \
+                     (char)(h), (char)(i), (char)(j), (char)(k), (char)(l), (char)(m), (char)(n), \
+                     (char)(o), (char)(p), (char)(a), (char)(b), (char)(c), (char)(d), (char)(e), \
+                     (char)(f), (char)(g), (char)(h), (char)(i), (char)(j), (char)(k), (char)(l), \
+                     (char)(m), (char)(n), (char)(o), (char)(p))
+
+/* Whether p[0..q - p) is valid UTF-8, where *q is ASCII (a string's
+ * closing quote: a sequence cut short before it shows as an error at q or
+ * earlier) and loads may run to limit (> q). */
+RJ_KFN_OUTLINE int rj_utf8_valid_avx2(const uint8_t *p, const uint8_t *q, const uint8_t *limit)
+{
+    const __m256i b1_high = RJ_U8_T16(
+        RJ_U8_TOO_LONG, RJ_U8_TOO_LONG, RJ_U8_TOO_LONG, RJ_U8_TOO_LONG, RJ_U8_TOO_LONG,
+        RJ_U8_TOO_LONG, RJ_U8_TOO_LONG, RJ_U8_TOO_LONG, RJ_U8_TWO_CONTS, RJ_U8_TWO_CONTS,
+        RJ_U8_TWO_CONTS, RJ_U8_TWO_CONTS, RJ_U8_TOO_SHORT | RJ_U8_OVERLONG_2, RJ_U8_TOO_SHORT,
+        RJ_U8_TOO_SHORT | RJ_U8_OVERLONG_3 | RJ_U8_SURROGATE,
+        RJ_U8_TOO_SHORT | RJ_U8_TOO_LARGE | RJ_U8_TOO_LARGE_1000 | RJ_U8_OVERLONG_4);
+#define RJ_U8_BIG (RJ_U8_CARRY | RJ_U8_TOO_LARGE | RJ_U8_TOO_LARGE_1000)
+    const __m256i b1_low = RJ_U8_T16(
+        RJ_U8_CARRY | RJ_U8_OVERLONG_3 | RJ_U8_OVERLONG_2 | RJ_U8_OVERLONG_4,
+        RJ_U8_CARRY | RJ_U8_OVERLONG_2, RJ_U8_CARRY, RJ_U8_CARRY, RJ_U8_CARRY | RJ_U8_TOO_LARGE,
+        RJ_U8_BIG, RJ_U8_BIG, RJ_U8_BIG, RJ_U8_BIG, RJ_U8_BIG, RJ_U8_BIG, RJ_U8_BIG, RJ_U8_BIG,
+        RJ_U8_BIG | RJ_U8_SURROGATE, RJ_U8_BIG, RJ_U8_BIG);
+#undef RJ_U8_BIG
+#define RJ_U8_CONT (RJ_U8_TOO_LONG | RJ_U8_OVERLONG_2 | RJ_U8_TWO_CONTS)
+    const __m256i b2_high = RJ_U8_T16(
+        RJ_U8_TOO_SHORT, RJ_U8_TOO_SHORT, RJ_U8_TOO_SHORT, RJ_U8_TOO_SHORT, RJ_U8_TOO_SHORT,
+        RJ_U8_TOO_SHORT, RJ_U8_TOO_SHORT, RJ_U8_TOO_SHORT,
+        RJ_U8_CONT | RJ_U8_OVERLONG_3 | RJ_U8_TOO_LARGE_1000 | RJ_U8_OVERLONG_4,
+        RJ_U8_CONT | RJ_U8_OVERLONG_3 | RJ_U8_TOO_LARGE, RJ_U8_CONT | RJ_U8_SURROGATE | RJ_U8_TOO_LARGE,
+        RJ_U8_CONT | RJ_U8_SURROGATE | RJ_U8_TOO_LARGE, RJ_U8_TOO_SHORT, RJ_U8_TOO_SHORT,
+        RJ_U8_TOO_SHORT, RJ_U8_TOO_SHORT);
+#undef RJ_U8_CONT
+    const __m256i nibble = _mm256_set1_epi8(0x0F), zero = _mm256_setzero_si256();
+    __m256i prev = zero, err = zero; /* before p: the opening quote (ASCII) */
+    for (const uint8_t *b = p;; b += 32) {
+        __m256i in;
+        if (limit - b >= 32) {
+            in = _mm256_loadu_si256((const __m256i *)(const void *)b);
+        } else { /* the text's last bytes (what follows q is never counted) */
+            uint8_t tmp[32] = {0};
+            memcpy(tmp, b, (size_t)(limit - b));
+            in = _mm256_loadu_si256((const __m256i *)(const void *)tmp);
+        }
+        /* The bytes 1, 2 and 3 places before each byte of in. */
+        __m256i carry = _mm256_permute2x128_si256(prev, in, 0x21);
+        __m256i prev1 = _mm256_alignr_epi8(in, carry, 15);
+        __m256i prev2 = _mm256_alignr_epi8(in, carry, 14);
+        __m256i prev3 = _mm256_alignr_epi8(in, carry, 13);
+        __m256i special = _mm256_and_si256(
+            _mm256_and_si256(
+                _mm256_shuffle_epi8(b1_high, _mm256_and_si256(_mm256_srli_epi16(prev1, 4), nibble)),
+                _mm256_shuffle_epi8(b1_low, _mm256_and_si256(prev1, nibble))),
+            _mm256_shuffle_epi8(b2_high, _mm256_and_si256(_mm256_srli_epi16(in, 4), nibble)));
+        /* Bit 7 where a 3-byte lead is 2 back or a 4-byte lead 3 back:
+         * exactly there the byte must be a continuation (the tables set
+         * TWO_CONTS for a continuation after one). */
+        __m256i must23 = _mm256_and_si256(
+            _mm256_or_si256(_mm256_subs_epu8(prev2, _mm256_set1_epi8((char)(0xE0 - 0x80))),
+                            _mm256_subs_epu8(prev3, _mm256_set1_epi8((char)(0xF0 - 0x80)))),
+            _mm256_set1_epi8((char)0x80));
+        __m256i e = _mm256_xor_si256(must23, special);
+        if (q - b < 32) { /* the last block: only bytes up to the quote count */
+            uint32_t bad = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(e, zero));
+            return !_bzhi_u32(bad, (unsigned)(q - b) + 1) && _mm256_testz_si256(err, err);
+        }
+        err = _mm256_or_si256(err, e);
+        prev = in;
+    }
+}
+#define RJ_UTF8_VALID(p, q, limit) rj_utf8_valid_avx2(p, q, limit)
+
 #include "lines_generic.h"
 #include "json_generic.h"
 #include "find_generic.h"

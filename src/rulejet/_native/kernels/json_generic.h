@@ -131,6 +131,10 @@ RJ_KFN __attribute__((always_inline)) const uint8_t *RJ_F(rj_scan_string)(rj_ctx
             return rj_fail(c, start - 1, "unterminated string");
         if (*q == '"') {
             if (any_high) {
+#ifdef RJ_UTF8_VALID /* the kernel's yes; on no, the scalar check says where */
+                if (RJ_UTF8_VALID(start, q, c->limit))
+                    return q;
+#endif
                 size_t bad = rj_utf8_check(start, (size_t)(q - start));
                 if (bad != (size_t)(q - start))
                     return rj_fail(c, start + bad, "invalid UTF-8 in string");
