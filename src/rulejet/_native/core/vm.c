@@ -1756,20 +1756,48 @@ static inline RJ_HOT void cells_narrow(rj_vm *vm, const uint32_t W, uint64_t *po
 static void fill_cells(rj_vm *vm)
 {
     uint32_t W = vm->prog->n_words;
-    if (W <= 2) { /* up to 128 rules: W a constant, the bitsets in registers */
-        uint64_t pos[2] = {~0ULL, ~0ULL}, sat[2] = {~0ULL, ~0ULL}, any[2] = {0, 0};
-        uint64_t allf[2] = {~0ULL, ~0ULL}, und[2] = {0, 0};
-        if (W == 1)
-            cells_narrow(vm, 1, pos, sat, any, allf, und);
-        else
-            cells_narrow(vm, 2, pos, sat, any, allf, und);
-        for (uint32_t w = 0; w < W; w++) {
-            vm->possible[w] = pos[w];
-            vm->satisfied[w] = sat[w];
-            vm->any_true[w] = any[w];
-            vm->all_false[w] = allf[w];
-            vm->undecided[w] = und[w];
+#if defined(__SSE2__)
+    if (W == 2) { /* 65 to 128 rules: each bitset one vector register (as
+                   * two-word arrays they lived on the stack: -1.4%) */
+        const rj_program *p = vm->prog;
+        const __m128i ones = _mm_set1_epi32(-1);
+        __m128i pos = ones, sat = ones, any = _mm_setzero_si128(), allf = ones;
+        __m128i und = _mm_setzero_si128();
+        for (uint32_t gi = 0; gi < p->n_cells; gi++) {
+            const rj_slot_cells *g = &p->cells[gi];
+            if (!g->rows)
+                continue;
+            int64_t row = cells_row_of(vm, g);
+            vm->cell_row[gi] = row >= 0 ? (int32_t)row : -1;
+            if (row >= 0) {
+                const __m128i *b = (const __m128i *)(const void *)(g->bits + (size_t)row * RJ_CELL_SETS * 2);
+                pos = _mm_and_si128(pos, _mm_loadu_si128(b));
+                sat = _mm_and_si128(sat, _mm_loadu_si128(b + 1));
+                any = _mm_or_si128(any, _mm_loadu_si128(b + 2));
+                allf = _mm_and_si128(allf, _mm_loadu_si128(b + 3));
+            } else {
+                __m128i inv = _mm_loadu_si128((const __m128i *)(const void *)g->involved);
+                und = _mm_or_si128(und, inv);
+                sat = _mm_andnot_si128(inv, sat);
+                allf = _mm_andnot_si128(inv, allf);
+            }
         }
+        _mm_storeu_si128((__m128i *)(void *)vm->possible, pos);
+        _mm_storeu_si128((__m128i *)(void *)vm->satisfied, sat);
+        _mm_storeu_si128((__m128i *)(void *)vm->any_true, any);
+        _mm_storeu_si128((__m128i *)(void *)vm->all_false, allf);
+        _mm_storeu_si128((__m128i *)(void *)vm->undecided, und);
+        return;
+    }
+#endif
+    if (W == 1) { /* up to 64 rules: the bitsets in registers */
+        uint64_t pos = ~0ULL, sat = ~0ULL, any = 0, allf = ~0ULL, und = 0;
+        cells_narrow(vm, 1, &pos, &sat, &any, &allf, &und);
+        vm->possible[0] = pos;
+        vm->satisfied[0] = sat;
+        vm->any_true[0] = any;
+        vm->all_false[0] = allf;
+        vm->undecided[0] = und;
         return;
     }
     memset(vm->possible, 0xff, 2 * W * sizeof(uint64_t)); /* and satisfied */
