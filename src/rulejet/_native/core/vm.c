@@ -1719,6 +1719,14 @@ static inline RJ_HOT int64_t cells_row_of(rj_vm *vm, const rj_slot_cells *g)
     return rj_cells_row(g, slot_ref(vm, g->slot), rv->type);
 }
 
+/* Group gi's (g's) row for this event, also noted in cell_row (-1: none). */
+static inline RJ_HOT int64_t cells_search(rj_vm *vm, uint32_t gi, const rj_slot_cells *g)
+{
+    int64_t row = cells_row_of(vm, g);
+    vm->cell_row[gi] = row >= 0 ? (int32_t)row : -1;
+    return row;
+}
+
 /* The groups' rows narrow the rule bitsets: possible, satisfied, any
  * true, all false, undecided (W words each, initialized by the caller). */
 static inline RJ_HOT void cells_narrow(rj_vm *vm, const uint32_t W, uint64_t *pos, uint64_t *sat,
@@ -1729,8 +1737,7 @@ static inline RJ_HOT void cells_narrow(rj_vm *vm, const uint32_t W, uint64_t *po
         const rj_slot_cells *g = &p->cells[gi];
         if (!g->rows)
             continue;
-        int64_t row = cells_row_of(vm, g);
-        vm->cell_row[gi] = row >= 0 ? (int32_t)row : -1;
+        int64_t row = cells_search(vm, gi, g);
         if (row >= 0) {
             const uint64_t *b = g->bits + (size_t)row * RJ_CELL_SETS * W;
             for (uint32_t w = 0; w < W; w++) {
@@ -1767,8 +1774,7 @@ static void fill_cells(rj_vm *vm)
             const rj_slot_cells *g = &p->cells[gi];
             if (!g->rows)
                 continue;
-            int64_t row = cells_row_of(vm, g);
-            vm->cell_row[gi] = row >= 0 ? (int32_t)row : -1;
+            int64_t row = cells_search(vm, gi, g);
             if (row >= 0) {
                 const __m128i *b = (const __m128i *)(const void *)(g->bits + (size_t)row * RJ_CELL_SETS * 2);
                 pos = _mm_and_si128(pos, _mm_loadu_si128(b));
