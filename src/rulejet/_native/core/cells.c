@@ -189,14 +189,9 @@ static uint8_t kind_result(const rj_program *p, const rj_slot_cells *g, const rj
     if (a->op == RJ_OP_LOAD)
         return is_bool ? kind == RJ_ROW_TRUE : 2;
     const rj_cel *k = &p->consts[a->arg];
-    if (a->op == RJ_OP_F_CONST_IN) {
-        if (kind != RJ_ROW_CONTAINERS)
-            return 2;
-        for (uint32_t j = 0; j < g->n_member; j++)
-            if (g->member[j].len == k->len && !memcmp(g->member[j].n.ptr, k->n.ptr, k->len))
-                return (mask >> j) & 1;
-        return 2; /* not reached: every member atom's string is a member */
-    }
+    if (a->op == RJ_OP_F_CONST_IN) /* bit j of the subset: member[j] is an element */
+        return kind == RJ_ROW_CONTAINERS ? (mask >> index_of(g->member, g->n_member, k, DOM_STR)) & 1
+                                         : 2;
     /* Does the value equal scalar constant c? (Bools and null only equal
      * their own kind.) */
 #define RJ_KIND_EQ(c)                                                                  \
