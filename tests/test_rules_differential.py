@@ -607,6 +607,33 @@ def test_nested_rules_are_decided_as_trees(kernel: str) -> None:
     check([Spec(f"r{i}", t, 0, False) for i, t in enumerate(NESTED)], evs)
 
 
+def test_constants_only_escaped_strings_hold(kernel: str) -> None:
+    """A string constant holding '"', '\\' or a control byte can only be
+    in a value that the event escapes: plain values settle such atoms at
+    once (false; true for !=), escaped ones are decoded and tested."""
+    consts = ['O"Brien', "back\\slash", "tab\there", "a\nb", '"', "x\x01"]
+    names = [*consts, "O'Brien", "Brien", "back/slash", "tabhere", "", "a b", "x"]
+    names += [f"{c} Jr." for c in consts] + [f"Mr {c}" for c in consts]
+    rules = []
+    for i, c in enumerate(consts):
+        lit = cel_str(c)
+        for j, text in enumerate(
+            [
+                f"user.name == {lit}",
+                f"user.name != {lit}",
+                f"user.name.startsWith({lit})",
+                f"user.name.endsWith({lit})",
+                f"user.name.contains({lit})",
+                f"!user.name.contains({lit}) && user.age > 0",
+                f"user.name.contains({lit}) || user.age > 50",
+            ]
+        ):
+            rules.append(Spec(f"r{i}_{j}", text, 0, False))
+    evs = [json.dumps({"user": {"name": n, "age": 10 * k}}).encode() for k, n in enumerate(names)]
+    evs += [b'{"user":{"name":5,"age":1}}', b'{"user":{"age":1}}', b'{"user":{"name":null}}']
+    check(rules, evs)
+
+
 @given(data=st.data())
 @settings(max_examples=20)
 def test_threads_and_partitions_agree(

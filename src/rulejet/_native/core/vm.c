@@ -1273,6 +1273,15 @@ void rj_program_free_index(rj_program *p)
     p->n_groups = 0;
 }
 
+/* Does s[0..n) hold a byte that a JSON string must escape? */
+static int needs_escape(const uint8_t *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '"' || s[i] == '\\' || s[i] < 0x20)
+            return 1;
+    return 0;
+}
+
 int rj_program_index(rj_program *p)
 {
     p->n_words = (p->n_rules + 63) / 64;
@@ -1390,7 +1399,7 @@ int rj_program_index(rj_program *p)
         if (k->type == RJ_C_STR && (a->op == RJ_OP_F_EQ || a->op == RJ_OP_F_NE ||
                                     a->op == RJ_OP_F_STARTS || a->op == RJ_OP_F_ENDS ||
                                     a->op == RJ_OP_F_CONTAINS))
-            a->fast = RJ_FAST_STR;
+            a->fast = needs_escape(k->n.ptr, k->len) ? RJ_FAST_STR_ESCAPED : RJ_FAST_STR;
         else if (ordering && k->type == RJ_C_INT)
             a->fast = RJ_FAST_INT;
         else if (ordering && k->type == RJ_C_DOUBLE && !isnan(k->n.d))
@@ -1631,6 +1640,12 @@ static inline RJ_HOT uint8_t atom_fast(rj_vm *vm, const rj_atom *a)
         case RJ_OP_F_NE: r = !str_is(s, n, k); break;
         default: r = str_test(vm, a->op, s, n, k->n.ptr, k->len);
         }
+    } else if (a->fast == RJ_FAST_STR_ESCAPED) {
+        /* A plain value holds no such byte: it neither is, nor starts,
+         * ends or contains the constant. */
+        if (rv->type != RJ_V_STRING || (rv->flags & RJ_VF_ESCAPED))
+            return 2;
+        r = a->op == RJ_OP_F_NE;
     } else if (a->fast == RJ_FAST_BOOL) {
         if (rv->type != RJ_V_TRUE && rv->type != RJ_V_FALSE)
             return 2;

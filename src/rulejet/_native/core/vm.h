@@ -205,7 +205,9 @@ typedef struct rj_atom {
  * same type (ordering), a bool field against a bool (==, !=), or a string
  * constant in an array of plain strings. Any other value takes the
  * general path. */
-enum { RJ_FAST_NONE = 0, RJ_FAST_STR, RJ_FAST_INT, RJ_FAST_DOUBLE, RJ_FAST_IN_STRINGS, RJ_FAST_BOOL };
+enum { RJ_FAST_NONE = 0, RJ_FAST_STR, RJ_FAST_INT, RJ_FAST_DOUBLE, RJ_FAST_IN_STRINGS, RJ_FAST_BOOL,
+       RJ_FAST_STR_ESCAPED }; /* RJ_FAST_STR whose constant holds a byte JSON must escape
+                               * ('"', '\\', < 0x20): an unescaped value never holds it */
 
 /* The atoms on one field whose results depend only on where the field's
  * value falls among their constants (comparisons, equality, `in` a list
