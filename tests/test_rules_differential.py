@@ -634,6 +634,41 @@ def test_constants_only_escaped_strings_hold(kernel: str) -> None:
     check(rules, evs)
 
 
+def regex_memo_events() -> list[bytes]:
+    """Values that repeat (memo hits), many distinct ones (evictions from
+    every set), ones differing only in their last byte or length, the
+    memo's longest key and one byte past it, empty strings, escapes and
+    lone surrogates (the decoded value is the key), and non-strings."""
+    values: list[Any] = ["abc", "a1c", "b", "", "ab", "xx", "aXc", "é", "\ud800"]
+    values += [f"v{i}c" for i in range(700)] + [f"{i}" for i in range(300)]
+    values += ["a" * 127 + "c", "a" * 128 + "c", "a" * 129 + "c", "a" * 128, "b" * 200]
+    values += ["ab\nc", "ab\\c", 'ab"c', "ab\tc", 5, None, ["abc"]]
+    rounds = [values, values[::-1], values[::7] * 3, values[:9] * 20]
+    pairs = [(v, w) for vs in rounds for v, w in zip(vs, vs[3:] + vs[:3], strict=True)]
+    return [json.dumps({"a": v, "b": w}).encode() for v, w in pairs]
+
+
+def test_regex_memo_keeps_results_exact(
+    kernel: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """matches() results are remembered per (pattern, string) across the
+    events of a run; with the memo on or off every event's result equals
+    Python's re (per event through scan(), which runs one VM for all)."""
+    texts = [f"{f}.matches({cel_str(p)})" for p in PATTERNS for f in ("a", "b")]
+    texts += ['a.matches("c$") && b.matches("^a.c")', '!a.matches("[0-9]+") || b.matches("b")']
+    rules = [Spec(f"r{i}", t, 0, False) for i, t in enumerate(texts)]
+    evs = regex_memo_events()
+    path = tmp_path / "events.ndjson"
+    path.write_bytes(b"".join(e + b"\n" for e in evs))
+    expected = reference(rules, evs)[0]
+    want = sorted((name, line) for line, names in enumerate(expected, 1) for name in names)
+    for memo in ("1", "0"):
+        monkeypatch.setenv("RULEJET_REGEX_MEMO", memo)
+        check(rules, evs)
+        got = sorted((name, line) for name, line, _ in engine_of(rules).scan(path))
+        assert got == want, f"memo {memo}"
+
+
 @given(data=st.data())
 @settings(max_examples=20)
 def test_threads_and_partitions_agree(

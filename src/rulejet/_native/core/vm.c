@@ -93,6 +93,8 @@ int rj_vm_init(rj_vm *vm, const rj_program *prog)
         vm->all_false = vm->possible + 3 * words;
         vm->undecided = vm->possible + 4 * words;
     }
+    const char *memo_env = getenv("RULEJET_REGEX_MEMO");
+    vm->re_memo_wanted = prog->n_regex && !(memo_env && strcmp(memo_env, "0") == 0);
     int arena_rc = rj_arena_init(&vm->scratch, 65536);
     if (arena_rc == 0)
         vm->scratch_ready = 1;
@@ -117,6 +119,7 @@ void rj_vm_free(rj_vm *vm)
     free(vm->possible);
     free(vm->arr);
     free(vm->arr_el);
+    free(vm->re_memo);
     if (vm->scratch_ready)
         rj_arena_destroy(&vm->scratch);
     memset(vm, 0, sizeof *vm);
@@ -895,8 +898,51 @@ static rj_cel to_string(rj_vm *vm, const rj_cel *x)
 /* REG_STARTEND gives regexec the string's length, so a NUL inside it is
  * just a byte; the regex runs in a UTF-8 locale whatever the process
  * locale is (matching is per character, as in Python). */
+/* The memo set (RJ_RE_MEMO_WAYS entries, the most recent first) for
+ * pattern re and the string s[0..n). */
+static rj_re_memo *re_memo_set(rj_vm *vm, uint32_t re, const uint8_t *s, size_t n)
+{
+    uint64_t h = (re + 1) * 0x9E3779B97F4A7C15ULL ^ n, w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+        h ^= h >> 32;
+    }
+    for (w = 0; i < n; i++)
+        w = w << 8 | s[i];
+    h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+    h ^= h >> 29;
+    return &vm->re_memo[(h >> (64 - RJ_RE_MEMO_BITS)) * RJ_RE_MEMO_WAYS];
+}
+
+static int re_memo_is(const rj_re_memo *m, uint32_t re, const rj_cel *s)
+{
+    return m->re == re && m->len == s->len && (!s->len || memcmp(m->text, s->n.ptr, s->len) == 0);
+}
+
+/* The memo, made on the first pattern matched (NULL: not wanted, or no
+ * memory for it, which only costs speed). */
+static rj_re_memo *re_memo(rj_vm *vm)
+{
+    if (!vm->re_memo && vm->re_memo_wanted) {
+        vm->re_memo_wanted = 0;
+        if ((vm->re_memo = malloc(RJ_RE_MEMO_ENTRIES * sizeof *vm->re_memo)))
+            for (uint32_t i = 0; i < RJ_RE_MEMO_ENTRIES; i++)
+                vm->re_memo[i].re = UINT32_MAX;
+    }
+    return vm->re_memo;
+}
+
 static rj_cel matches(rj_vm *vm, const rj_cel *s, uint32_t re)
 {
+    rj_re_memo *set = NULL;
+    if (s->len <= RJ_RE_MEMO_MAX && re_memo(vm)) {
+        set = re_memo_set(vm, re, s->n.ptr, s->len);
+        for (uint32_t w = 0; w < RJ_RE_MEMO_WAYS; w++)
+            if (re_memo_is(&set[w], re, s))
+                return boolean((int)set[w].result);
+    }
     uint8_t *z = scratch_alloc(vm, (size_t)s->len + 1);
     if (!z)
         return err(RJ_CE_NOMEM);
@@ -924,6 +970,15 @@ static rj_cel matches(rj_vm *vm, const rj_cel *s, uint32_t re)
     int r = regexec(&vm->prog->regex[re], (const char *)z, 1, &m, REG_STARTEND);
     if (u)
         uselocale(old);
+    if (set && (r == 0 || r == REG_NOMATCH)) { /* not a failure such as REG_ESPACE */
+        /* The newest first: the oldest entry of the set drops out. */
+        memmove(&set[1], &set[0], (RJ_RE_MEMO_WAYS - 1) * sizeof *set);
+        set->re = re;
+        set->len = s->len;
+        set->result = r == 0;
+        if (s->len)
+            memcpy(set->text, s->n.ptr, s->len);
+    }
     return boolean(r == 0);
 }
 

@@ -283,6 +283,24 @@ typedef struct rj_program {
 int rj_program_index(rj_program *p);
 void rj_program_free_index(rj_program *p);
 
+/* matches() results, remembered per (pattern, string) across events: a
+ * field such as a user agent repeats a few values, and regexec costs far
+ * more than a hash and a compare. 2^RJ_RE_MEMO_BITS sets of
+ * RJ_RE_MEMO_WAYS entries (a few hot strings that hash alike do not
+ * evict each other), per VM (per thread); longer strings are matched
+ * every time. RULEJET_REGEX_MEMO=0 turns it off (for measuring it).
+ * Results never depend on it. */
+#define RJ_RE_MEMO_BITS 8
+#define RJ_RE_MEMO_WAYS 2
+#define RJ_RE_MEMO_ENTRIES ((1u << RJ_RE_MEMO_BITS) * RJ_RE_MEMO_WAYS)
+#define RJ_RE_MEMO_MAX 128
+typedef struct rj_re_memo {
+    uint32_t re; /* the pattern's index; UINT32_MAX: empty */
+    uint32_t len;
+    uint32_t result; /* 1: the pattern matches */
+    uint8_t text[RJ_RE_MEMO_MAX];
+} rj_re_memo;
+
 typedef struct rj_vm {
     const rj_program *prog;
     const rj_kernel *kernel; /* for substring search: the active one, unless the run sets it */
@@ -312,9 +330,12 @@ typedef struct rj_vm {
         size_t len;
     } *arr_el;
     uint32_t arr_used;
+    rj_re_memo *re_memo; /* RJ_RE_MEMO_ENTRIES entries, made when first used */
+    int re_memo_wanted;  /* set by rj_vm_init; a VM for one event clears it */
 } rj_vm;
 
 #define RJ_ARR_CAP 256 /* elements split per event, over all slots */
+
 enum { RJ_ARR_OTHER = UINT32_MAX, RJ_ARR_FULL = UINT32_MAX - 1 };
 
 int rj_vm_init(rj_vm *vm, const rj_program *prog);
