@@ -46,6 +46,13 @@ def warm_page_cache(path: Path) -> None:
             pass
 
 
+def events_in_memory() -> tuple[Path, bytes]:
+    """The 1M-event file (made on first use), in the page cache, and its bytes."""
+    path = events_file()
+    warm_page_cache(path)
+    return path, path.read_bytes()
+
+
 def pin_to_one_core() -> int | None:
     """Pin this process (and children) to one CPU; returns it, or None."""
     try:

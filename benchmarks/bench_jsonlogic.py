@@ -33,7 +33,7 @@ import time
 from typing import Any
 
 import rulejet
-from _common import events_file, machine_facts, sample_of, table, warm_page_cache
+from _common import events_in_memory, machine_facts, sample_of, table
 
 RULES: dict[str, Any] = {
     "r000": {"and": [{">=": [{"var": "user.age"}, 18]},
@@ -82,9 +82,7 @@ def main() -> None:
 
     import json_logic
 
-    path = events_file()
-    warm_page_cache(path)
-    data = path.read_bytes()
+    path, data = events_in_memory()
     engine = rulejet.Engine([rulejet.Rule(name, rule) for name, rule in RULES.items()])
     if engine._bulk is None:
         raise SystemExit("the benchmark's rules no longer translate to the VM")

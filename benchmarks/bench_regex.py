@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import rulejet
-from _common import events_file, machine_facts, sample_of, table, warm_page_cache
+from _common import events_in_memory, machine_facts, sample_of, table
 
 RULES = Path(__file__).parent / "rules" / "ua_regex.yaml"
 
@@ -61,9 +61,7 @@ def main() -> None:
     ap.add_argument("--peer-events", type=int, default=200_000)
     args = ap.parse_args()
 
-    path = events_file()
-    warm_page_cache(path)
-    data = path.read_bytes()
+    path, data = events_in_memory()
     size = len(data)
     rows: list[list[str]] = []
     rate: dict[object, float] = {}

@@ -28,11 +28,10 @@ from typing import Any
 import rulejet
 from _common import (
     SHARED_BENCH,
-    events_file,
+    events_in_memory,
     machine_facts,
     sample_of,
     table,
-    warm_page_cache,
 )
 from rulejet.expr import And, Binary, Call, Cond, Field, Has, ListLit, Literal, Node, Or, Unary
 
@@ -143,9 +142,7 @@ def main() -> None:
     ap.add_argument("--re-events", type=int, default=20_000)
     args = ap.parse_args()
 
-    path = events_file()
-    warm_page_cache(path)
-    data = path.read_bytes()
+    path, data = events_in_memory()
     size = len(data)
     rows: list[list[str]] = []
     rate: dict[tuple[int, str], float] = {}
