@@ -637,11 +637,12 @@ def test_constants_only_escaped_strings_hold(kernel: str) -> None:
 def regex_memo_events() -> list[bytes]:
     """Values that repeat (memo hits), many distinct ones (evictions from
     every set), ones differing only in their last byte or length, the
-    memo's longest key and one byte past it, empty strings, escapes and
+    memo's longest key (256 bytes) and past it, empty strings, escapes and
     lone surrogates (the decoded value is the key), and non-strings."""
     values: list[Any] = ["abc", "a1c", "b", "", "ab", "xx", "aXc", "é", "\ud800"]
     values += [f"v{i}c" for i in range(700)] + [f"{i}" for i in range(300)]
-    values += ["a" * 127 + "c", "a" * 128 + "c", "a" * 129 + "c", "a" * 128, "b" * 200]
+    values += ["a" * 255 + "c", "a" * 256 + "c", "a" * 257 + "c", "a" * 256, "b" * 400]
+    values += ["a" * 127 + "c", "a" * 128 + "c", "b" * 200, "b" * 199 + "c"]
     values += ["ab\nc", "ab\\c", 'ab"c', "ab\tc", 5, None, ["abc"]]
     rounds = [values, values[::-1], values[::7] * 3, values[:9] * 20]
     pairs = [(v, w) for vs in rounds for v, w in zip(vs, vs[3:] + vs[:3], strict=True)]
@@ -667,6 +668,20 @@ def test_regex_memo_keeps_results_exact(
         check(rules, evs)
         got = sorted((name, line) for name, line, _ in engine_of(rules).scan(path))
         assert got == want, f"memo {memo}"
+
+
+def test_regex_memo_rests_and_returns(tmp_path: Any) -> None:
+    """A pattern whose values never repeat stops consulting the memo for a
+    while (RJ_RE_MEMO_REST calls after a trial of 1,024 lookups with few
+    hits), then tries again; every event's result stays Python's."""
+    values = [f"{i}x" for i in range(3000)]  # the first trial: no hits, a rest
+    values += ["1x", "2y", "x3", "44x", "y"] * 14000  # the rest, then trials with hits
+    pattern = re.compile("^[0-9]+x$")
+    path = tmp_path / "events.ndjson"
+    path.write_text("".join(json.dumps({"a": v}) + "\n" for v in values))
+    engine = Engine([Rule("r", f"a.matches({cel_str(pattern.pattern)})")])
+    got = [line for _, line, _ in engine.scan(path)]
+    assert got == [i for i, v in enumerate(values, 1) if pattern.search(v)]
 
 
 @given(data=st.data())

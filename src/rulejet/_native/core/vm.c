@@ -120,6 +120,7 @@ void rj_vm_free(rj_vm *vm)
     free(vm->arr);
     free(vm->arr_el);
     free(vm->re_memo);
+    free(vm->re_use);
     if (vm->scratch_ready)
         rj_arena_destroy(&vm->scratch);
     memset(vm, 0, sizeof *vm);
@@ -927,21 +928,48 @@ static rj_re_memo *re_memo(rj_vm *vm)
 {
     if (!vm->re_memo && vm->re_memo_wanted) {
         vm->re_memo_wanted = 0;
-        if ((vm->re_memo = malloc(RJ_RE_MEMO_ENTRIES * sizeof *vm->re_memo)))
-            for (uint32_t i = 0; i < RJ_RE_MEMO_ENTRIES; i++)
-                vm->re_memo[i].re = UINT32_MAX;
+        vm->re_memo = malloc(RJ_RE_MEMO_ENTRIES * sizeof *vm->re_memo);
+        vm->re_use = calloc(vm->prog->n_regex, sizeof *vm->re_use);
+        if (!vm->re_memo || !vm->re_use) {
+            free(vm->re_memo);
+            free(vm->re_use);
+            vm->re_memo = NULL;
+            vm->re_use = NULL;
+            return NULL;
+        }
+        for (uint32_t i = 0; i < RJ_RE_MEMO_ENTRIES; i++)
+            vm->re_memo[i].re = UINT32_MAX;
     }
     return vm->re_memo;
+}
+
+/* Whether pattern re consults the memo this call (see RJ_RE_MEMO_TRIAL). */
+static int re_memo_use(rj_vm *vm, uint32_t re)
+{
+    rj_re_use *u = &vm->re_use[re];
+    if (u->rest) {
+        u->rest--;
+        return 0;
+    }
+    if (++u->lookups == RJ_RE_MEMO_TRIAL) {
+        if (u->hits < RJ_RE_MEMO_TRIAL / RJ_RE_MEMO_MIN_HITS)
+            u->rest = RJ_RE_MEMO_REST;
+        u->lookups = u->hits = 0;
+    }
+    return 1;
 }
 
 static rj_cel matches(rj_vm *vm, const rj_cel *s, uint32_t re)
 {
     rj_re_memo *set = NULL;
-    if (s->len <= RJ_RE_MEMO_MAX && re_memo(vm)) {
+    if (s->len <= RJ_RE_MEMO_MAX && re_memo(vm) && re_memo_use(vm, re)) {
         set = re_memo_set(vm, re, s->n.ptr, s->len);
-        for (uint32_t w = 0; w < RJ_RE_MEMO_WAYS; w++)
-            if (re_memo_is(&set[w], re, s))
+        for (uint32_t w = 0; w < RJ_RE_MEMO_WAYS; w++) {
+            if (re_memo_is(&set[w], re, s)) {
+                vm->re_use[re].hits++;
                 return boolean((int)set[w].result);
+            }
+        }
     }
     uint8_t *z = scratch_alloc(vm, (size_t)s->len + 1);
     if (!z)

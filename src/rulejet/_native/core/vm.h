@@ -293,7 +293,18 @@ void rj_program_free_index(rj_program *p);
 #define RJ_RE_MEMO_BITS 8
 #define RJ_RE_MEMO_WAYS 2
 #define RJ_RE_MEMO_ENTRIES ((1u << RJ_RE_MEMO_BITS) * RJ_RE_MEMO_WAYS)
-#define RJ_RE_MEMO_MAX 128
+#define RJ_RE_MEMO_MAX 256 /* bytes: a browser's user agent is 100-200 */
+/* Each pattern's memo use: after RJ_RE_MEMO_TRIAL lookups with fewer
+ * than one hit in RJ_RE_MEMO_MIN_HITS, the pattern skips the memo for
+ * RJ_RE_MEMO_REST calls (values that never repeat, such as timestamps,
+ * would only pay for the hash, the compare and the store), then tries
+ * again. */
+#define RJ_RE_MEMO_TRIAL 1024
+#define RJ_RE_MEMO_MIN_HITS 8
+#define RJ_RE_MEMO_REST 65536
+typedef struct rj_re_use {
+    uint32_t lookups, hits, rest;
+} rj_re_use;
 typedef struct rj_re_memo {
     uint32_t re; /* the pattern's index; UINT32_MAX: empty */
     uint32_t len;
@@ -331,6 +342,7 @@ typedef struct rj_vm {
     } *arr_el;
     uint32_t arr_used;
     rj_re_memo *re_memo; /* RJ_RE_MEMO_ENTRIES entries, made when first used */
+    rj_re_use *re_use;   /* per pattern, made with re_memo */
     int re_memo_wanted;  /* set by rj_vm_init; a VM for one event clears it */
 } rj_vm;
 
