@@ -896,9 +896,6 @@ static rj_cel to_string(rj_vm *vm, const rj_cel *x)
     return str(out, n);
 }
 
-/* REG_STARTEND gives regexec the string's length, so a NUL inside it is
- * just a byte; the regex runs in a UTF-8 locale whatever the process
- * locale is (matching is per character, as in Python). */
 /* The memo set (RJ_RE_MEMO_WAYS entries, the most recent first) for
  * pattern re and the string s[0..n). */
 static rj_re_memo *re_memo_set(rj_vm *vm, uint32_t re, const uint8_t *s, size_t n)
@@ -959,6 +956,10 @@ static int re_memo_use(rj_vm *vm, uint32_t re)
     return 1;
 }
 
+/* REG_STARTEND gives regexec the string's length, so a NUL inside it is
+ * just a byte; the regex runs in a UTF-8 locale whatever the process
+ * locale is (matching is per character, as in Python). A remembered
+ * result (the memo above) skips all of it. */
 static rj_cel matches(rj_vm *vm, const rj_cel *s, uint32_t re)
 {
     rj_re_memo *set = NULL;
