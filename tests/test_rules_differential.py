@@ -435,7 +435,8 @@ def atom(draw: st.DrawFn) -> str:
     """A test the compiler fuses into one instruction (an atom), maybe negated."""
     field = draw(st.sampled_from(FIELDS))
     lit = draw(scalar_literal)
-    kind = draw(st.sampled_from(["cmp", "cmp", "eq_rev", "in", "const_in", "str", "has", "bare"]))
+    kinds = ["cmp", "cmp", "eq_rev", "in", "const_in", "str", "has", "bare", "matches"]
+    kind = draw(st.sampled_from(kinds))
     if kind == "cmp":
         text = f"{field} {draw(st.sampled_from(['==', '!=', '<', '<=', '>', '>=']))} {lit}"
     elif kind == "eq_rev":
@@ -449,6 +450,8 @@ def atom(draw: st.DrawFn) -> str:
         text = f"{field}.{method}({draw(str_literal())})"
     elif kind == "bare":  # true only when the field holds true
         text = field
+    elif kind == "matches":
+        text = f"{field}.matches({cel_str(draw(st.sampled_from(PATTERNS)))})"
     else:
         text = f"has({draw(st.sampled_from(HAS_FIELDS))})"
     return f"!({text})" if draw(st.integers(0, 3)) == 0 else f"({text})"

@@ -45,7 +45,7 @@ OPCODES = [
     "TEST", "JUMP", "STARTS", "ENDS", "CONTAINS", "MATCHES", "LOWER", "SIZE",
     "TO_INT", "TO_DOUBLE", "TO_STRING", "RET",
     "F_EQ", "F_NE", "F_LT", "F_LE", "F_GT", "F_GE", "F_IN", "F_STARTS", "F_ENDS",
-    "F_CONTAINS", "F_CONST_IN", "F_TYPE",
+    "F_CONTAINS", "F_CONST_IN", "F_TYPE", "F_MATCHES",
 ]  # fmt: skip
 OP = {name: i + 1 for i, name in enumerate(OPCODES)}
 
@@ -309,7 +309,26 @@ class _Emitter:
             slot = self.slot_of[n.target.steps]
             self.emit(_FUSED_STR[n.name], self.const(n.args[0].value), +1, slot)
             return True
+        if (
+            isinstance(n, Call)
+            and n.name == "matches"
+            and isinstance(n.target, Field)
+            and self.slot_of[n.target.steps] <= MAX_FUSED_SLOT
+        ):  # the argument is a literal (the parser insists): arg is the regex's index
+            self.emit("F_MATCHES", self.regex(n.args[0]), +1, self.slot_of[n.target.steps])
+            return True
         return False
+
+    def regex(self, pattern: Node) -> int:
+        """The index of pattern's compiled form: one per distinct pattern, so
+        rules testing a field against the same pattern share an atom."""
+        assert isinstance(pattern, Literal) and isinstance(pattern.value, str)
+        posix = translate_regex(pattern.value, self.text, pattern.pos)
+        key = (posix, surrogate_standin(pattern.value, self.text, pattern.pos))
+        if key not in self.regexes:
+            self.regexes.append(key)
+            self.regex_at.append((self.text, pattern.pos))
+        return self.regexes.index(key)
 
     def const(self, value: Scalar) -> int:
         key = (type(value).__name__, repr(value) if isinstance(value, float) else value)
@@ -385,13 +404,7 @@ class _Emitter:
         if n.target is not None:
             self.node(n.target)
         if n.name == "matches":
-            pattern = n.args[0]
-            assert isinstance(pattern, Literal) and isinstance(pattern.value, str)
-            posix = translate_regex(pattern.value, self.text, pattern.pos)
-            standin = surrogate_standin(pattern.value, self.text, pattern.pos)
-            self.regexes.append((posix, standin))
-            self.regex_at.append((self.text, pattern.pos))
-            self.emit("MATCHES", len(self.regexes) - 1)
+            self.emit("MATCHES", self.regex(n.args[0]))
             return
         for a in n.args:
             self.node(a)

@@ -166,6 +166,10 @@ static int check_code(const rj_program *p)
             if (a < 0 || (uint32_t)a >= p->n_regex)
                 return bad("regex out of range");
             break;
+        case RJ_OP_F_MATCHES:
+            if (in_->a >= p->ps->n_slots || a < 0 || (uint32_t)a >= p->n_regex)
+                return bad("fused operand out of range");
+            break;
         case RJ_OP_F_EQ: case RJ_OP_F_NE: case RJ_OP_F_LT: case RJ_OP_F_LE: case RJ_OP_F_GT:
         case RJ_OP_F_GE: case RJ_OP_F_IN: case RJ_OP_F_STARTS: case RJ_OP_F_ENDS:
         case RJ_OP_F_CONTAINS: case RJ_OP_F_CONST_IN: case RJ_OP_F_TYPE:
@@ -182,8 +186,9 @@ static int check_code(const rj_program *p)
     for (uint32_t i = 0; i < p->n_atoms; i++) {
         const rj_atom *a = &p->atoms[i];
         int fused = a->op >= RJ_OP_F_EQ && a->op < RJ_OP_MAX_;
+        uint32_t n_args = a->op == RJ_OP_F_MATCHES ? p->n_regex : p->n_consts;
         if ((!fused && a->op != RJ_OP_HAS && a->op != RJ_OP_LOAD) || a->a >= p->ps->n_slots ||
-            (fused && (a->arg < 0 || (uint32_t)a->arg >= p->n_consts)) ||
+            (fused && (a->arg < 0 || (uint32_t)a->arg >= n_args)) ||
             (a->op == RJ_OP_F_TYPE && p->consts[a->arg].type != RJ_C_INT))
             return bad("atom out of range");
     }

@@ -1226,6 +1226,14 @@ static rj_cel run(rj_vm *vm, uint32_t pc)
             else if (sp[-1].type != RJ_C_ERR)
                 sp[-1] = err(RJ_CE_OVERLOAD);
             break;
+        case RJ_OP_F_MATCHES: /* as LOAD, MATCHES */
+            *sp = *slot_ref(vm, in_.a);
+            if (sp->type == RJ_C_STR)
+                *sp = matches(vm, sp, (uint32_t)in_.arg);
+            else if (sp->type != RJ_C_ERR)
+                *sp = err(RJ_CE_OVERLOAD);
+            sp++;
+            break;
         case RJ_OP_LOWER:
             if (sp[-1].type == RJ_C_STR) {
                 uint8_t *out = scratch_alloc(vm, sp[-1].len ? sp[-1].len : 1);
@@ -1476,8 +1484,8 @@ int rj_program_index(rj_program *p)
         rj_atom *a = &p->atoms[i];
         a->shared = a->shared > 1;
         a->fast = RJ_FAST_NONE;
-        if (a->op < RJ_OP_F_EQ || a->op >= RJ_OP_MAX_)
-            continue;
+        if (a->op < RJ_OP_F_EQ || a->op >= RJ_OP_MAX_ || a->op == RJ_OP_F_MATCHES)
+            continue; /* (F_MATCHES: arg is no constant) */
         const rj_cel *k = &p->consts[a->arg];
         int ordering = a->op >= RJ_OP_F_LT && a->op <= RJ_OP_F_GE;
         if (k->type == RJ_C_STR && (a->op == RJ_OP_F_EQ || a->op == RJ_OP_F_NE ||
@@ -1604,6 +1612,10 @@ static __attribute__((noinline)) uint8_t atom_eval(rj_vm *vm, const rj_atom *a)
         xp = slot_ref(vm, a->a);
     else
         cel_from_value(vm, &x, rv);
+    if (a->op == RJ_OP_F_MATCHES) { /* anything but a string is an error */
+        rj_cel m = xp->type == RJ_C_STR ? matches(vm, xp, (uint32_t)a->arg) : err(RJ_CE_OVERLOAD);
+        return m.type == RJ_C_BOOL ? (uint8_t)((m.n.i != 0) ^ neg) : 2;
+    }
     int r = fused3(vm, a->op, xp, &vm->prog->consts[a->arg]);
     return r >= 0 ? (uint8_t)((r != 0) ^ neg) : 2;
 }

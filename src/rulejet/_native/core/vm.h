@@ -109,6 +109,8 @@ enum rj_op {
                        * with bit t set for each enum rj_vtype t (RJ_V_MISSING
                        * too); never an error. No surface syntax: JSONLogic
                        * rules test types with it (rulejet/jsonlogic_native.py). */
+    RJ_OP_F_MATCHES,  /* field.matches(pattern): arg is the pattern's index in
+                       * regex[], not a constant */
     RJ_OP_MAX_,
 };
 
