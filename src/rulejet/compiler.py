@@ -255,6 +255,7 @@ class _Emitter:
     const_index: dict[tuple[str, object], int] = field(default_factory=dict)
     regexes: list[tuple[str, int]] = field(default_factory=list)  # (POSIX, stand-in)
     regex_at: list[tuple[str, int]] = field(default_factory=list)  # (condition, offset)
+    regex_index: dict[tuple[str, int], int] = field(default_factory=dict)
     code: list[tuple[int, int, int]] = field(default_factory=list)  # (op, slot, arg)
     depth: int = 0
     max_depth: int = 0
@@ -325,10 +326,11 @@ class _Emitter:
         assert isinstance(pattern, Literal) and isinstance(pattern.value, str)
         posix = translate_regex(pattern.value, self.text, pattern.pos)
         key = (posix, surrogate_standin(pattern.value, self.text, pattern.pos))
-        if key not in self.regexes:
+        if key not in self.regex_index:
+            self.regex_index[key] = len(self.regexes)
             self.regexes.append(key)
             self.regex_at.append((self.text, pattern.pos))
-        return self.regexes.index(key)
+        return self.regex_index[key]
 
     def const(self, value: Scalar) -> int:
         key = (type(value).__name__, repr(value) if isinstance(value, float) else value)
