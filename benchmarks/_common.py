@@ -40,10 +40,33 @@ def sample_of(data: bytes, events: int) -> bytes:
     return data[:end]
 
 
+def drop_from_page_cache(path: Path) -> None:
+    """Evict path's cached pages (written back first), as if never read."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def touch_pages(path: Path) -> None:
+    """Read one byte of every page of path through a MappedFile."""
+    import rulejet
+
+    with rulejet.MappedFile(path) as mf, mf.lease() as view:
+        view[::4096].tobytes()
+
+
 def warm_page_cache(path: Path) -> None:
-    with open(path, "rb") as f:
-        while f.read(16 << 20):
-            pass
+    """Put path in the page cache as a file read from disk is: evicted,
+    then read back through a MappedFile, as a first `rulejet run` reads it.
+    How a file entered the cache decides what mapping it costs (on Linux
+    6.x a file read back sits in large folios, one just written in small
+    ones: see bench_mapping.py), so every benchmark starts from this one
+    state instead of whatever the file's history left."""
+    drop_from_page_cache(path)
+    touch_pages(path)
 
 
 def events_in_memory() -> tuple[Path, bytes]:

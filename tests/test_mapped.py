@@ -190,6 +190,19 @@ def test_empty_file(tmp_path: Path) -> None:
             assert rulejet.line_offsets(view).tolist() == []
 
 
+def test_large_file_maps_whole(tmp_path: Path) -> None:
+    # Files of 2 MiB or more are mapped on a 2 MiB boundary with huge-page
+    # advice (tests/native checks the placement): the bytes are the file's.
+    path = tmp_path / "big.ndjson"
+    data = b"".join(b'{"n": %d}\n' % i for i in range(300_000))
+    assert len(data) > 3 << 20
+    path.write_bytes(data)
+    for populate in (False, True):
+        with MappedFile(path, populate=populate, advice="sequential") as mf, mf.lease() as view:
+            assert bytes(view) == data
+            assert len(rulejet.line_offsets(view)) == 300_000
+
+
 def test_read_write_preallocated(tmp_path: Path) -> None:
     path = tmp_path / "rw.bin"
     with MappedFile(path.open("wb").name, "r+", size=8192) as mf:

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -224,6 +225,30 @@ static void test_mapped(void)
     CHECK(rj_map_close(&m) == 0);
     struct stat st;
     CHECK(stat(path, &st) == 0 && st.st_size == 8192);
+
+    /* A read-only map of 2 MiB or more starts on a 2 MiB boundary (so the
+     * kernel can use 2 MiB page-table entries), and the room reserved to
+     * align it is given back on both sides. */
+    size_t big = ((size_t)2 << 20) + 4097, page = rj_page_size();
+    uint8_t *text = malloc(big);
+    CHECK(text != NULL);
+    for (size_t i = 0; i < big; i++)
+        text[i] = (uint8_t)('a' + i % 26);
+    fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+    CHECK(write(fd, text, big) == (ssize_t)big);
+    close(fd);
+    for (int populate = 0; populate < 2; populate++) {
+        CHECK(rj_map_open(path, populate ? RJ_MAP_POPULATE : 0, 0, &m) == 0 && m.size == big);
+        CHECK(((uintptr_t)m.base & (((uintptr_t)2 << 20) - 1)) == 0);
+        CHECK(memcmp(m.base, text, big) == 0);
+        size_t span = (big + page - 1) / page * page;
+        unsigned char in_core;
+        CHECK(mincore(m.base + span, page, &in_core) == -1 && errno == ENOMEM);
+        CHECK(mincore(m.base - page, page, &in_core) == -1 && errno == ENOMEM);
+        CHECK(rj_map_advise(&m, RJ_ADV_SEQUENTIAL, 0, 0) == 0);
+        CHECK(rj_map_close(&m) == 0);
+    }
+    free(text);
 
     unlink(path);
     snprintf(path, sizeof path, "%s/empty", dir);
