@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import platform
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -30,6 +31,14 @@ def events_file(count: int = 1_000_000) -> Path:
         subprocess.run([sys.executable, str(gen), str(count), str(tmp)], check=True)
         tmp.rename(path)
     return path
+
+
+def lines_of(path: Path, events: int) -> Iterator[bytes]:
+    """The first events lines of the file at path, read as Python reads a
+    file (the peers' input: they read the events file, as `rulejet run`
+    does, not bytes already in memory)."""
+    with open(path, "rb") as f:
+        yield from itertools.islice(f, events)
 
 
 def sample_of(data: bytes, events: int) -> bytes:
