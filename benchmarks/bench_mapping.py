@@ -12,17 +12,24 @@ aligned map covers with 2 MiB page-table entries) and "cold" (evicted
 before each run: read from disk during the run). For each: the page-table
 set-up alone (map, touch one byte per 4 KiB, unmap) through a MappedFile
 and, as the peer, through Python's mmap module (the kernel's own
-placement, no advice), and `rulejet run` on rules_10 with one thread.
+placement, no advice), and `rulejet run` on rules_10 with one thread, with
+the readahead helper (a thread that faults the input in ahead of a
+one-thread scan) and without it (RULEJET_READAHEAD=0), runs alternating.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import mmap
+import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from _common import (
     DATA,
@@ -33,7 +40,15 @@ from _common import (
     table,
     touch_pages,
 )
-from bench_rules import cli_run
+
+
+def cli_run(rules: Path, path: Path, threads: int, env: dict[str, str]) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "rulejet.cli", "run", str(rules), str(path),
+         "--format", "json", "--threads", str(threads), "--quiet"],
+        capture_output=True, text=True, check=True, env=env,
+    )  # fmt: skip
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
 def write_copy(src: Path, dst: Path) -> None:
@@ -71,14 +86,19 @@ def main() -> None:
     rules = SHARED_BENCH / "rules_10.yaml"
     size = src.stat().st_size
 
-    def run_mbs(before: Callable[[], object] | None = None) -> float:
-        speeds = []
-        for _ in range(args.runs):
+    def run_mbs(before: Callable[[], object] | None = None) -> str:
+        """rules_10 on one thread: MB/s with the readahead helper and without
+        (RULEJET_READAHEAD=0), runs of the two alternating."""
+        speeds: dict[bool, list[float]] = {True: [], False: []}
+        for i in range(2 * args.runs):
+            helper = i % 2 == 0
             if before:
                 before()
-            stats = cli_run(rules, copy, 1)
-            speeds.append(stats["bytes"] / stats["seconds"] / 1e6)
-        return statistics.median(speeds)
+            env = {**os.environ, "RULEJET_READAHEAD": "1" if helper else "0"}
+            stats = cli_run(rules, copy, 1, env)
+            speeds[helper].append(stats["bytes"] / stats["seconds"] / 1e6)
+        on, off = (statistics.median(speeds[h]) for h in (True, False))
+        return f"{on:,.0f} | {off:,.0f}"
 
     rows = []
     write_copy(src, copy)
@@ -86,7 +106,7 @@ def main() -> None:
         "as written",
         f"{median_ms(lambda: touch_with_mmap_module(copy), args.runs):.1f}",
         f"{median_ms(lambda: touch_pages(copy), args.runs):.1f}",
-        f"{run_mbs():,.0f}",
+        run_mbs(),
     ])  # fmt: skip
     drop_from_page_cache(copy)
     with open(copy, "rb") as f:
@@ -96,7 +116,7 @@ def main() -> None:
         "read back by read()",
         f"{median_ms(lambda: touch_with_mmap_module(copy), args.runs):.1f}",
         f"{median_ms(lambda: touch_pages(copy), args.runs):.1f}",
-        f"{run_mbs():,.0f}",
+        run_mbs(),
     ])  # fmt: skip
     drop_from_page_cache(copy)
     touch_pages(copy)
@@ -104,7 +124,7 @@ def main() -> None:
         "read back by MappedFile",
         f"{median_ms(lambda: touch_with_mmap_module(copy), args.runs):.1f}",
         f"{median_ms(lambda: touch_pages(copy), args.runs):.1f}",
-        f"{run_mbs():,.0f}",
+        run_mbs(),
     ])  # fmt: skip
 
     def evict() -> None:
@@ -114,12 +134,13 @@ def main() -> None:
         "cold",
         f"{median_ms(lambda: touch_with_mmap_module(copy), args.runs, evict):.1f}",
         f"{median_ms(lambda: touch_pages(copy), args.runs, evict):.1f}",
-        f"{run_mbs(evict):,.0f}",
+        run_mbs(evict),
     ])  # fmt: skip
     copy.unlink()
     print(machine_facts())
     print(f"file: {size / 1e6:.0f} MB; medians of {args.runs}\n")
-    print(table(["page cache", "mmap module ms", "MappedFile ms", "rules_10 1 thread MB/s"], rows))
+    heads = ["page cache", "mmap module ms", "MappedFile ms", "rules_10 1t MB/s", "no readahead"]
+    print(table(heads, [r[:3] + r[3].split(" | ") for r in rows]))
 
 
 if __name__ == "__main__":

@@ -176,18 +176,42 @@ def split_points(view: memoryview, parts: int, target: int | None = None) -> lis
 
 
 def run_partition(
-    engine: Engine, view: Buffer, collect: list[int] | None, max_errors: int = MAX_ERRORS
+    engine: Engine,
+    view: Buffer,
+    collect: list[int] | None,
+    max_errors: int = MAX_ERRORS,
+    readahead: tuple[_native.Readahead, int] | None = None,
 ) -> PartialResult:
     """Evaluate one partition (a bytes-like of whole lines); lines are
     numbered from 1 and offsets from the partition's start. Counts and
-    match records use rule positions (engine.rules order)."""
+    match records use rule positions (engine.rules order). ``readahead``:
+    a helper faulting in the buffer the partition lies in, and the
+    partition's offset there (native rule sets tell it their progress)."""
     if engine._bulk is not None:
         return _bulk_partition(engine, view, collect, max_errors)
     if engine.compiled is None or len(engine._native_rules) != len(engine.rules):
         return _python_partition(engine, view, collect, max_errors)
     # Native rule j is engine rule engine._native_rules[j]; here all rules
     # are native, in the same order, so the indexes coincide.
-    return _partial(view, engine.compiled.program.run(view, collect=collect, max_errors=max_errors))
+    ahead, offset = readahead or (None, 0)
+    return _partial(
+        view,
+        engine.compiled.program.run(
+            view, collect=collect, max_errors=max_errors, readahead=ahead, offset=offset
+        ),
+    )
+
+
+def _readahead(view: memoryview, threads: int) -> _native.Readahead | None:
+    """A helper that faults the input in ahead of a one-thread scan, on a
+    CPU the scan leaves idle (it waits for the disk and fills page tables,
+    which the scan would otherwise stop for): for inputs of 16 MiB or more
+    (see core/ahead.h). Scans on several threads get none: their helpers
+    would compete with them for the CPUs."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if threads != 1 or (cpus or 1) < 2 or len(view) < _native.READAHEAD_MIN:
+        return None
+    return _native.Readahead(view)
 
 
 def _partial(view: Buffer, run_out: tuple[Any, ...]) -> PartialResult:
@@ -376,20 +400,25 @@ def _run_view(
     collect = _needs_collect(engine) if actions else []
     bar = _Progress(len(view), progress)
 
+    ahead = _readahead(view, threads)
+
     def work(k: int) -> PartialResult:
         part = view[cuts[k] : cuts[k + 1]]
         try:
-            return run_partition(engine, part, collect or None)
+            return run_partition(
+                engine, part, collect or None, readahead=(ahead, cuts[k]) if ahead else None
+            )
         finally:
             part.release()
             bar.advance(cuts[k + 1] - cuts[k])
 
     pieces = range(len(cuts) - 1)
-    if threads == 1:
-        results = [work(k) for k in pieces]
-    else:
-        with ThreadPoolExecutor(max_workers=min(threads, len(pieces))) as executor:
-            results = list(executor.map(work, pieces))
+    with ahead or nullcontext():
+        if threads == 1:
+            results = [work(k) for k in pieces]
+        else:
+            with ThreadPoolExecutor(max_workers=min(threads, len(pieces))) as executor:
+                results = list(executor.map(work, pieces))
     bar.close()
     total = PartialResult()
     lines_before = 0

@@ -10,6 +10,7 @@
 #include "../../src/rulejet/_native/core/json.h"
 #include "../../src/rulejet/_native/core/lines.h"
 #include "../../src/rulejet/_native/core/mapped.h"
+#include "../../src/rulejet/_native/core/ahead.h"
 #include "../../src/rulejet/_native/core/probe.h"
 #include "../../src/rulejet/_native/core/ring.h"
 #include "../../src/rulejet/_native/core/crc32c.h"
@@ -188,6 +189,91 @@ static void test_dispatch(void)
     CHECK((f & RJ_CPU_SSE2) != 0); /* every x86-64 CPU */
     CHECK(rj_kernel_supported(&rj_kernel_avx2) == ((f & RJ_CPU_AVX2) != 0));
 #endif
+}
+
+/* The readahead helper: it faults in what lies within its window ahead of
+ * the reader and stops there, follows the reader, ends at the buffer's
+ * end, and stops on request. Residency is read with mincore on a file
+ * evicted first (where the filesystem cannot evict, e.g. tmpfs, only the
+ * helper's own progress is checked). */
+static int resident(const uint8_t *p, size_t page)
+{
+    unsigned char v = 0;
+    return mincore((void *)p, page, &v) == 0 && (v & 1);
+}
+
+static void test_ahead(void)
+{
+    char path[] = "/tmp/rj-ahead-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    size_t mib = (size_t)1 << 20, size = 24 * mib, page = rj_page_size();
+    uint8_t *block = malloc(mib);
+    CHECK(block != NULL);
+    memset(block, 'x', mib);
+    for (size_t i = 0; i < size / mib; i++)
+        CHECK(write(fd, block, mib) == (ssize_t)mib);
+    free(block);
+    CHECK(fdatasync(fd) == 0);
+    close(fd);
+    rj_map m;
+    CHECK(rj_map_open(path, 0, 0, &m) == 0);
+    fd = open(path, O_RDONLY);
+    CHECK(fd >= 0 && posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0);
+    close(fd);
+    int evicted = !resident(m.base + size - page, page);
+
+    rj_ahead a;
+    rj_ahead_start_with(&a, m.base, size, 4 * mib, mib);
+    CHECK(a.running);
+    /* Reader at 0: the helper asks for the window and a chunk at most. */
+    for (int i = 0; i < 5000 && atomic_load(&a.done) < 5 * mib; i++)
+        usleep(1000);
+    usleep(20000); /* time to run past the window, were it to */
+    CHECK(atomic_load(&a.done) >= 5 * mib && atomic_load(&a.done) <= 6 * mib);
+    if (evicted) {
+        CHECK(resident(m.base + 4 * mib, page));
+        CHECK(!resident(m.base + size - page, page));
+    }
+    /* The reader moves on: the helper follows to the end. */
+    rj_ahead_note(&a, 20 * mib);
+    for (int i = 0; i < 5000 && atomic_load(&a.done) < size; i++)
+        usleep(1000);
+    CHECK(atomic_load(&a.done) == size);
+    if (evicted)
+        CHECK(resident(m.base + size - page, page));
+    rj_ahead_stop(&a);
+    rj_ahead_stop(&a); /* idempotent */
+
+    /* Stopped while waiting on the reader: it ends at once. */
+    rj_ahead_start_with(&a, m.base, size, mib, mib);
+    usleep(10000);
+    rj_ahead_stop(&a);
+    CHECK(atomic_load(&a.done) <= 2 * mib);
+
+    /* Small buffers get no helper; RULEJET_READAHEAD=0 turns it off. */
+    rj_ahead_start(&a, m.base, RJ_AHEAD_MIN - 1);
+    CHECK(!a.running);
+    rj_ahead_stop(&a);
+    setenv("RULEJET_READAHEAD", "0", 1);
+    rj_ahead_start(&a, m.base, size);
+    CHECK(!a.running);
+    unsetenv("RULEJET_READAHEAD");
+    rj_ahead_start(&a, m.base, size);
+    CHECK(a.running);
+    rj_ahead_stop(&a);
+
+    /* A file cut short under the map: the helper stops at the hole
+     * (EFAULT), where a read would raise SIGBUS. */
+    CHECK(truncate(path, (off_t)(2 * mib)) == 0);
+    rj_ahead_start_with(&a, m.base, size, size, mib);
+    for (int i = 0; i < 200 && atomic_load(&a.done) < 2 * mib; i++)
+        usleep(1000);
+    usleep(20000);
+    CHECK(atomic_load(&a.done) == 2 * mib);
+    rj_ahead_stop(&a);
+    CHECK(rj_map_close(&m) == 0);
+    unlink(path);
 }
 
 static void test_mapped(void)
@@ -1058,6 +1144,7 @@ int main(void)
     test_u64vec_overflow();
     test_dispatch();
     test_mapped();
+    test_ahead();
     test_probes();
     test_json_values();
     test_json_kernels_agree();

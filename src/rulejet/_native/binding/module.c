@@ -222,6 +222,7 @@ static int module_exec(PyObject *module)
         rj_pathset_init_type(module, st) < 0 || rj_program_init_type(module, st) < 0 ||
         rj_arena_init_types(module, st) < 0 || rj_lender_init_types(module, st) < 0 ||
         rj_ring_init_type(module, st) < 0 || rj_log_init_type(module, st) < 0 ||
+        rj_readahead_init_type(module, st) < 0 ||
         PyModule_AddFunctions(module, rj_log_methods) < 0 ||
         PyModule_AddFunctions(module, rj_files_methods) < 0 ||
         PyModule_AddFunctions(module, rj_lines_methods) < 0 ||
@@ -256,6 +257,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->LeaseType);
     Py_VISIT(st->RingType);
     Py_VISIT(st->LogWriterType);
+    Py_VISIT(st->ReadaheadType);
     return 0;
 }
 
@@ -285,6 +287,7 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->LeaseType);
     Py_CLEAR(st->RingType);
     Py_CLEAR(st->LogWriterType);
+    Py_CLEAR(st->ReadaheadType);
     return 0;
 }
 

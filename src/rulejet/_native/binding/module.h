@@ -34,6 +34,7 @@ typedef struct rj_state {
     PyTypeObject *LeaseType;
     PyTypeObject *RingType;
     PyTypeObject *LogWriterType;
+    PyTypeObject *ReadaheadType;
 } rj_state;
 
 rj_state *rj_get_state(PyObject *module);
@@ -60,6 +61,11 @@ int rj_arena_init_types(PyObject *module, rj_state *st);
 int rj_lender_init_types(PyObject *module, rj_state *st);
 int rj_ring_init_type(PyObject *module, rj_state *st);
 int rj_log_init_type(PyObject *module, rj_state *st);
+int rj_readahead_init_type(PyObject *module, rj_state *st);
+/* The helper of a Readahead object and its buffer's length, or NULL with
+ * TypeError (not one) or ValueError (closed) set. */
+struct rj_ahead;
+struct rj_ahead *rj_readahead_of(rj_state *st, PyObject *obj, size_t *len);
 extern PyMethodDef rj_log_methods[];
 extern PyMethodDef rj_files_methods[];
 extern PyMethodDef rj_lines_methods[];

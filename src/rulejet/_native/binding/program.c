@@ -452,15 +452,16 @@ static int set_flags(uint8_t *flags, uint32_t nr, PyObject *seq_obj, uint8_t fla
 static PyObject *program_run(Program *self, PyObject *args, PyObject *kw)
 {
     static char *names[] = {"buffer", "first_line", "collect", "max_errors", "collect_errors",
-                            NULL};
+                            "readahead", "offset", NULL};
     Py_buffer buf;
     unsigned long long first_line = 1;
-    PyObject *collect_obj = Py_None, *errors_obj = Py_None;
-    Py_ssize_t max_errors = 100;
+    PyObject *collect_obj = Py_None, *errors_obj = Py_None, *ahead_obj = Py_None;
+    Py_ssize_t max_errors = 100, offset = 0;
     if (!self->ready)
         return PyErr_Format(PyExc_RuntimeError, "Program is not initialized");
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|$KOnO:run", names, &buf, &first_line,
-                                     &collect_obj, &max_errors, &errors_obj))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|$KOnOOn:run", names, &buf, &first_line,
+                                     &collect_obj, &max_errors, &errors_obj, &ahead_obj,
+                                     &offset))
         return NULL;
     uint32_t nr = self->prog.n_rules;
     uint8_t *collect = NULL;
@@ -470,6 +471,19 @@ static PyObject *program_run(Program *self, PyObject *args, PyObject *kw)
     if (max_errors < 0) {
         PyErr_SetString(PyExc_ValueError, "max_errors must be >= 0");
         goto out;
+    }
+    rj_ahead *ahead = NULL;
+    if (ahead_obj != Py_None) {
+        size_t ahead_len;
+        rj_state *st = rj_state_from_type(Py_TYPE(self));
+        if (!(ahead = rj_readahead_of(st, ahead_obj, &ahead_len)))
+            goto out;
+        if (offset < 0 || (size_t)offset > ahead_len ||
+            (size_t)buf.len > ahead_len - (size_t)offset) {
+            PyErr_SetString(PyExc_ValueError,
+                            "offset and the buffer must lie within the readahead's buffer");
+            goto out;
+        }
     }
     if (collect_obj != Py_None || errors_obj != Py_None) {
         collect = calloc(nr ? nr : 1, 1);
@@ -491,7 +505,8 @@ static PyObject *program_run(Program *self, PyObject *args, PyObject *kw)
     const rj_kernel *k = rj_kernel_active();
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = rj_run_lines(&self->prog, k, buf.buf, (size_t)buf.len, first_line, collect, &r);
+    rc = rj_run_lines(&self->prog, k, buf.buf, (size_t)buf.len, first_line, collect, ahead,
+                      (size_t)offset, &r);
     Py_END_ALLOW_THREADS
     if (rc < 0) {
         PyErr_NoMemory();
@@ -581,9 +596,10 @@ static PyObject *py_format_double(PyObject *m, PyObject *arg)
 
 static PyMethodDef program_methods[] = {
     {"run", (PyCFunction)(void (*)(void))program_run, METH_VARARGS | METH_KEYWORDS,
-     "run(buffer, *, first_line=1, collect=None, max_errors=100, collect_errors=None) -> "
-     "(lines, blank, bad, counts, eval_errors, errors, matches); a rule r of collect_errors "
-     "that errs on an event is listed in that event's match record as n_rules + r"},
+     "run(buffer, *, first_line=1, collect=None, max_errors=100, collect_errors=None, "
+     "readahead=None, offset=0) -> (lines, blank, bad, counts, eval_errors, errors, matches); "
+     "a rule r of collect_errors that errs on an event is listed in that event's match record "
+     "as n_rules + r; readahead: a Readahead over a buffer in which this one starts at offset"},
     {"eval", (PyCFunction)program_eval, METH_O,
      "eval(document) -> (matched rule indexes, errored rule indexes)"},
     {NULL, NULL, 0, NULL},

@@ -54,7 +54,8 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem, uint64_t *count
 }
 
 int rj_run_lines(const rj_program *prog, const rj_kernel *k, const uint8_t *buf, size_t len,
-                 uint64_t first_line, const uint8_t *collect, rj_run_result *out)
+                 uint64_t first_line, const uint8_t *collect, rj_ahead *ahead, size_t ahead_off,
+                 rj_run_result *out)
 {
     const rj_pathset *ps = prog->ps;
     uint32_t nr = prog->n_rules;
@@ -81,8 +82,14 @@ int rj_run_lines(const rj_program *prog, const rj_kernel *k, const uint8_t *buf,
         return rc;
     }
     uint64_t line = first_line;
-    size_t p = 0;
+    /* Where the scan is, for the helper faulting the input in ahead of it
+     * (every MiB: a relaxed store, nothing more). */
+    size_t p = 0, next_note = ahead ? 0 : SIZE_MAX;
     while (p < len) {
+        if (p >= next_note) {
+            rj_ahead_note(ahead, ahead_off + p);
+            next_note = p + ((size_t)1 << 20);
+        }
         size_t end; /* the line's '\n', or len: the last line has none */
         rj_json_err jerr;
         int found = rj_ndjson_line(k, ps, &scratch, buf, p, len, row, &end, &jerr);

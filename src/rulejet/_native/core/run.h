@@ -2,6 +2,7 @@
 #ifndef RJ_RUN_H
 #define RJ_RUN_H
 
+#include "ahead.h"
 #include "vm.h"
 
 struct rj_kernel;
@@ -38,10 +39,13 @@ typedef struct rj_run_result {
 
 /* Evaluate every line of buf. collect (NULL: nothing) asks for match
  * records (the flags above); counts are always kept. first_line
- * numbers the first line. 0, or -ENOMEM (the result holds what was done).
- * Allocates only at start and when match records grow. */
+ * numbers the first line. ahead (NULL: none) is a readahead helper over a
+ * buffer in which buf starts at ahead_off: the scan tells it where it is.
+ * 0, or -ENOMEM (the result holds what was done). Allocates only at start
+ * and when match records grow. */
 int rj_run_lines(const rj_program *prog, const struct rj_kernel *k, const uint8_t *buf,
-                 size_t len, uint64_t first_line, const uint8_t *collect, rj_run_result *out);
+                 size_t len, uint64_t first_line, const uint8_t *collect, rj_ahead *ahead,
+                 size_t ahead_off, rj_run_result *out);
 
 int rj_run_result_init(rj_run_result *r, uint32_t n_rules, size_t max_errors);
 void rj_run_result_free(rj_run_result *r);
