@@ -108,3 +108,20 @@ def test_runs_agree_with_and_without_the_helper(
         assert with_helper.errors == other.errors == 1
         assert with_helper.error_samples == other.error_samples
     assert [e.line for e in with_helper.error_samples] == [12_346]
+
+
+def test_path_scans_agree_with_and_without_the_helper(
+    big_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rulejet import PathSet
+
+    paths = PathSet(["$.id", "$.user.country"])
+    with MappedFile(big_file) as mf, mf.lease() as view:
+        with_helper = paths.extract_lines(view)
+        counted = paths.scan_lines(view)
+        monkeypatch.setenv("RULEJET_READAHEAD", "0")
+        without = paths.extract_lines(view)
+    assert with_helper.columns == without.columns
+    assert with_helper.errors == without.errors
+    assert [e.line for e in with_helper.errors] == [12_346]
+    assert counted.lines == 200_000

@@ -8,6 +8,8 @@
  * from several threads never share mutable state.
  */
 #include "module.h"
+
+#include "../core/ahead.h"
 #include "../core/dispatch.h"
 #include "../core/json.h"
 #include "../core/json_scalar.h"
@@ -506,6 +508,7 @@ static PyObject *scan_buffer(PathSet *self, PyObject *args, PyObject *kw, int ma
     const char *base = pb.view.buf; /* stays valid after the view moves into a Pin */
     rj_scan_scratch scratch = {0};
     rj_batch batch = {0};
+    rj_ahead ahead = {0};
     PyObject *errors = PyList_New(0), *result = NULL;
     pycol *columns = NULL;
     uint64_t *present = PyMem_Calloc(self->ps.n_paths + 1, sizeof(uint64_t));
@@ -525,10 +528,15 @@ static PyObject *scan_buffer(PathSet *self, PyObject *args, PyObject *kw, int ma
         goto done;
     }
     size_t buf_len = (size_t)pb.view.len;
+    /* A helper faulting the buffer in ahead of the scan (core/ahead.h),
+     * when another CPU can run it; stopped before the buffer is released. */
+    if (rj_ahead_spare_cpu())
+        rj_ahead_start(&ahead, (const uint8_t *)base, buf_len);
     while (pos < buf_len) {
         int rc;
         rj_batch_clear(&batch);
         uint64_t first_line = line_no;
+        rj_ahead_note(&ahead, pos);
         Py_BEGIN_ALLOW_THREADS
         rc = rj_json_extract_lines(k, &self->ps, &scratch, (const uint8_t *)base, buf_len,
                                    &pos, &line_no,
@@ -572,6 +580,11 @@ static PyObject *scan_buffer(PathSet *self, PyObject *args, PyObject *kw, int ma
                                (unsigned long long)n_errors, (unsigned long long)blank, counts);
     }
 done:
+    if (ahead.running) {
+        Py_BEGIN_ALLOW_THREADS
+        rj_ahead_stop(&ahead);
+        Py_END_ALLOW_THREADS
+    }
     pycols_free(columns, self->ps.n_paths);
     Py_XDECREF(errors);
     strcache_free(sc);

@@ -2,6 +2,7 @@
 #include "ahead.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,14 @@ void rj_ahead_start(rj_ahead *a, const uint8_t *buf, size_t len)
         return;
     }
     rj_ahead_start_with(a, buf, len, RJ_AHEAD_WINDOW, RJ_AHEAD_CHUNK);
+}
+
+int rj_ahead_spare_cpu(void)
+{
+    cpu_set_t cpus;
+    if (sched_getaffinity(0, sizeof cpus, &cpus) == 0)
+        return CPU_COUNT(&cpus) > 1;
+    return sysconf(_SC_NPROCESSORS_ONLN) > 1;
 }
 
 void rj_ahead_stop(rj_ahead *a)

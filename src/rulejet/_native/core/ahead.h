@@ -50,6 +50,10 @@ static inline void rj_ahead_note(rj_ahead *a, size_t pos)
     atomic_store_explicit(&a->reader, pos, memory_order_relaxed);
 }
 
+/* Whether this thread may run on more than one CPU: a helper then has
+ * one to run on while the reader runs on another. */
+int rj_ahead_spare_cpu(void);
+
 /* Stop the helper and wait for it. Idempotent. */
 void rj_ahead_stop(rj_ahead *a);
 
