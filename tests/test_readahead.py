@@ -5,6 +5,7 @@ so a map cannot close under it; a closed or foreign one is refused."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -125,3 +126,20 @@ def test_path_scans_agree_with_and_without_the_helper(
     assert with_helper.errors == without.errors
     assert [e.line for e in with_helper.errors] == [12_346]
     assert counted.lines == 200_000
+
+
+def test_only_one_thread_native_runs_get_a_helper() -> None:
+    from rulejet.runner import _readahead
+
+    view = memoryview(bytes(_native.READAHEAD_MIN))
+    native = Engine([Rule("a", "a == 1")])
+    python = Engine([Rule("a", lambda d: d["a"] == 1)])
+    ahead = _readahead(native, view, 1)
+    if len(os.sched_getaffinity(0)) < 2:  # no CPU for it to run on
+        assert ahead is None
+    else:
+        assert ahead is not None
+        ahead.close()
+    assert _readahead(native, view, 2) is None
+    assert _readahead(python, view, 1) is None
+    assert _readahead(native, view[:-1], 1) is None

@@ -202,12 +202,16 @@ def run_partition(
     )
 
 
-def _readahead(view: memoryview, threads: int) -> _native.Readahead | None:
-    """A helper that faults the input in ahead of a one-thread scan, on a
-    CPU the scan leaves idle (it waits for the disk and fills page tables,
-    which the scan would otherwise stop for): for inputs of 16 MiB or more
-    (see core/ahead.h). Scans on several threads get none: their helpers
-    would compete with them for the CPUs."""
+def _readahead(engine: Engine, view: memoryview, threads: int) -> _native.Readahead | None:
+    """A helper that faults the input in ahead of a one-thread native scan,
+    on a CPU the scan leaves idle (it waits for the disk and fills page
+    tables, which the scan would otherwise stop for): for inputs of 16 MiB
+    or more (see core/ahead.h). Scans on several threads get none (their
+    helpers would compete with them for the CPUs), and so do rule sets
+    evaluated partly in Python (too slow for the helper to matter)."""
+    native = engine._bulk is None and engine.compiled is not None
+    if not native or len(engine._native_rules) != len(engine.rules):
+        return None
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if threads != 1 or (cpus or 1) < 2 or len(view) < _native.READAHEAD_MIN:
         return None
@@ -400,7 +404,7 @@ def _run_view(
     collect = _needs_collect(engine) if actions else []
     bar = _Progress(len(view), progress)
 
-    ahead = _readahead(view, threads)
+    ahead = _readahead(engine, view, threads)
 
     def work(k: int) -> PartialResult:
         part = view[cuts[k] : cuts[k + 1]]
