@@ -581,6 +581,28 @@ def test_cells_on_strings_with_a_common_prefix(kernel: str) -> None:
     check([Spec(f"r{i}", t, 0, False) for i, t in enumerate(texts)], evs)
 
 
+def test_integer_fields_read_their_rows_from_a_table(kernel: str) -> None:
+    """Thresholds that are all integers (ints, or doubles with integral
+    values) within 4,096 of each other give the field a row per integer
+    from one below the lowest to one above the highest, taken from the
+    search itself: every integer in and around that range, integral and
+    fractional doubles, and integers far outside it must agree with the
+    reference. Also a field whose thresholds are too far apart (no table)
+    and one with a fractional threshold (no table)."""
+    texts = [
+        "a >= -5 && a < 3", "a == 0", "a > 7.0", "a in [2, 4.0, 9]", "a <= -6", "a != 3",
+        "b >= 0 && b < 5000", "b == 2500", "b > 1", "b < 4999",
+        "c > 2.5", "c < 10", "c == 4", "c >= 0",
+    ]  # fmt: skip
+    values: list[Any] = [*range(-10, 15), -7.0, 2.0, 2.5, 7.5, 8.0, 1e300, -1e300]
+    values += [4094, 4095, 4096, 4999, 5000, 5001, 2**53 + 1, -(2**63), 2**63 - 1, 10**30]
+    evs = []
+    for v in values:
+        evs.append(json.dumps({"a": v, "b": v, "c": v}).encode())
+    evs += [b'{"a": null, "b": "1", "c": true}', b"{}"]
+    check([Spec(f"r{i}", t, 0, False) for i, t in enumerate(texts)], evs)
+
+
 NESTED = [
     'flags.x || (a == "a" && user.age < 20)',
     '!(a == "a" || b > 1) && !flags.x',

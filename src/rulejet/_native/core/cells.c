@@ -218,11 +218,58 @@ static uint8_t kind_result(const rj_program *p, const rj_slot_cells *g, const rj
 #undef RJ_KIND_EQ
 }
 
+/* Integer thresholds spanning at most this many integers (with one below
+ * and one above) get a row per integer: 16 KiB at most. */
+#define RJ_INT_ROWS_MAX 4096
+
+/* g->int_rows for groups whose thresholds are all integers (an int, or a
+ * double with an integral value) within RJ_INT_ROWS_MAX of each other:
+ * each integer's row is what rj_cells_num_row gives it, so the table can
+ * only agree with the search. */
+static int build_int_rows(rj_slot_cells *g)
+{
+    if (!g->n_num)
+        return 0;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (uint32_t i = 0; i < g->n_num; i++) {
+        const rj_cel *t = &g->num[i];
+        int64_t v;
+        if (t->type == RJ_C_INT)
+            v = t->n.i;
+        else if (t->n.d >= -9.0e15 && t->n.d <= 9.0e15 && t->n.d == (double)(int64_t)t->n.d)
+            v = (int64_t)t->n.d;
+        else
+            return 0;
+        if (v < lo)
+            lo = v;
+        if (v > hi)
+            hi = v;
+    }
+    /* One integer below the lowest and one above the highest: values
+     * further out fall back to the search (they share those rows). */
+    if (lo == INT64_MIN || hi == INT64_MAX || (uint64_t)hi - (uint64_t)lo >= RJ_INT_ROWS_MAX - 2)
+        return 0;
+    lo -= 1;
+    uint64_t span = (uint64_t)(hi + 1 - lo) + 1;
+    g->int_rows = malloc(span * sizeof(uint32_t));
+    if (!g->int_rows)
+        return -ENOMEM;
+    for (uint64_t i = 0; i < span; i++) {
+        rj_cel v = {.type = RJ_C_INT};
+        v.n.i = lo + (int64_t)i;
+        g->int_rows[i] = (uint32_t)rj_cells_num_row(g, &v);
+    }
+    g->int_lo = lo;
+    g->int_span = span;
+    return 0;
+}
+
 static void free_group(rj_slot_cells *g)
 {
     free(g->num);
     free(g->str);
     free(g->num_d);
+    free(g->int_rows);
     free(g->str_key);
     free(g->str_hash);
     free(g->rows);
@@ -335,6 +382,8 @@ static int build_group(const rj_program *p, rj_slot_cells *g)
     }
     for (uint32_t i = g->n_num; g->num_d && i < (g->n_num + 3) / 4 * 4 + 4; i++)
         g->num_d[i] = INFINITY;
+    if (build_int_rows(g) < 0)
+        return -ENOMEM;
     /* Keys from the bytes after the thresholds' common prefix: timestamps
      * or paths that all begin alike would otherwise share one key. */
     g->str_skip = g->n_str ? g->str[0].len : 0;

@@ -1806,6 +1806,8 @@ static inline RJ_HOT int64_t cells_row_of(rj_vm *vm, const rj_slot_cells *g)
 {
     const rj_value *rv = &vm->row[g->slot];
     rj_cel v;
+    if (rv->type == RJ_V_INT && (uint64_t)rv->num.i - (uint64_t)g->int_lo < g->int_span)
+        return g->int_rows[(uint64_t)rv->num.i - (uint64_t)g->int_lo];
     if (rv->type == RJ_V_INT || (rv->type == RJ_V_DOUBLE && !isnan(rv->num.d))) {
         v.type = rv->type == RJ_V_INT ? RJ_C_INT : RJ_C_DOUBLE;
         v.n.i = rv->num.i; /* the union's bits, int or double */

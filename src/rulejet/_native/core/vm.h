@@ -234,6 +234,12 @@ typedef struct rj_slot_cells {
     uint32_t n_num, n_str;
     rj_cel *num, *str;     /* thresholds (strings point into consts or succ_bytes) */
     double *num_d;         /* num as doubles, if every one is exactly a double */
+    /* The row of each integer in [int_lo, int_lo + int_span), as the search
+     * finds it (NULL: none): an integer field's values (ages, statuses)
+     * mostly fall between its thresholds, and one load beats a search. */
+    uint32_t *int_rows;
+    int64_t int_lo;
+    uint64_t int_span;
     uint32_t str_skip;     /* the bytes every string threshold begins with ... */
     uint64_t *str_key;     /* ... and the 8 after them, big-endian, zero-padded */
     /* When no atom orders strings (only ==, !=, in, has), a string's row
