@@ -603,6 +603,27 @@ def test_integer_fields_read_their_rows_from_a_table(kernel: str) -> None:
     check([Spec(f"r{i}", t, 0, False) for i, t in enumerate(texts)], evs)
 
 
+def test_double_fields_read_their_rows_from_unit_intervals(kernel: str) -> None:
+    """Thresholds within 4,096 of each other give the field a row per unit
+    interval [k, k + 1) that holds no threshold (the others search): values
+    at, just below and just above each threshold, on interval edges, at
+    -0.0, just below the top of the range from a negative start (where
+    x - lo rounds up to the next interval), and far outside must agree
+    with the reference."""
+    import math
+
+    cuts = [-2000.25, -40.0, -0.5, 0.0, 43.3, 63.3, 104.7, 1000.0, 2000.0]
+    texts = [f"g > {c}" for c in cuts] + [f"g <= {c}" for c in cuts[::3]] + ["g == 43.3"]
+    values: list[Any] = [-1e300, -3000.0, -2001.0, 1e300, 5000.5, 2001.0, 2000.999999]
+    for c in cuts:
+        for x in (c, math.nextafter(c, -math.inf), math.nextafter(c, math.inf)):
+            values += [x, math.floor(x), math.floor(x) + 0.5, math.ceil(x)]
+    values += [math.nextafter(2001.0, 0.0), math.nextafter(1.0, 0.0) - 2000.0, -0.0, 0.0]
+    values += [-2000, 43, 2000, 7]  # ints: no int table here (fractional thresholds)
+    evs = [json.dumps({"g": v}).encode() for v in values] + [b"{}", b'{"g": "1"}']
+    check([Spec(f"r{i}", t, 0, False) for i, t in enumerate(texts)], evs)
+
+
 NESTED = [
     'flags.x || (a == "a" && user.age < 20)',
     '!(a == "a" || b > 1) && !flags.x',

@@ -11,6 +11,7 @@
 #include "cells.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -264,12 +265,49 @@ static int build_int_rows(rj_slot_cells *g)
     return 0;
 }
 
+/* g->unit_rows for doubles: thresholds within RJ_INT_ROWS_MAX of each
+ * other (as numbers; exact as doubles, so num_d is set). A unit interval
+ * with no threshold in it lies inside one cell, whose row the search gives
+ * its midpoint; an interval holding a threshold is left to the search. */
+static int build_unit_rows(rj_slot_cells *g)
+{
+    if (!g->n_num || !g->num_d)
+        return 0;
+    double lo = floor(g->num_d[0]), hi = floor(g->num_d[g->n_num - 1]) + 1;
+    if (!(lo >= -9.0e15 && hi <= 9.0e15) || hi - lo > RJ_INT_ROWS_MAX)
+        return 0;
+    size_t span = (size_t)(hi - lo);
+    /* One more, never a row: x - lo may round up to span for x just
+     * below hi (a value one interval up: there, the search decides). */
+    g->unit_rows = malloc((span + 1) * sizeof(uint32_t));
+    if (!g->unit_rows)
+        return -ENOMEM;
+    g->unit_rows[span] = UINT32_MAX;
+    uint32_t t = 0; /* the first threshold >= the interval's start */
+    for (size_t i = 0; i < span; i++) {
+        double k = lo + (double)i;
+        while (t < g->n_num && g->num_d[t] < k)
+            t++;
+        if (t < g->n_num && g->num_d[t] < k + 1) {
+            g->unit_rows[i] = UINT32_MAX;
+            continue;
+        }
+        rj_cel v = {.type = RJ_C_DOUBLE};
+        v.n.d = k + 0.5;
+        g->unit_rows[i] = (uint32_t)rj_cells_num_row(g, &v);
+    }
+    g->unit_lo = lo;
+    g->unit_hi = hi;
+    return 0;
+}
+
 static void free_group(rj_slot_cells *g)
 {
     free(g->num);
     free(g->str);
     free(g->num_d);
     free(g->int_rows);
+    free(g->unit_rows);
     free(g->str_key);
     free(g->str_hash);
     free(g->rows);
@@ -382,7 +420,7 @@ static int build_group(const rj_program *p, rj_slot_cells *g)
     }
     for (uint32_t i = g->n_num; g->num_d && i < (g->n_num + 3) / 4 * 4 + 4; i++)
         g->num_d[i] = INFINITY;
-    if (build_int_rows(g) < 0)
+    if (build_int_rows(g) < 0 || build_unit_rows(g) < 0)
         return -ENOMEM;
     /* Keys from the bytes after the thresholds' common prefix: timestamps
      * or paths that all begin alike would otherwise share one key. */

@@ -1808,6 +1808,15 @@ static inline RJ_HOT int64_t cells_row_of(rj_vm *vm, const rj_slot_cells *g)
     rj_cel v;
     if (rv->type == RJ_V_INT && (uint64_t)rv->num.i - (uint64_t)g->int_lo < g->int_span)
         return g->int_rows[(uint64_t)rv->num.i - (uint64_t)g->int_lo];
+    if (rv->type == RJ_V_DOUBLE && rv->num.d >= g->unit_lo && rv->num.d < g->unit_hi) {
+        /* In range (so not NaN): the unit interval's row, if no threshold
+         * lies in it. x - lo >= 0, so the cast truncates as floor does;
+         * where the subtraction rounds up to the next interval, that one
+         * holds the same row or none (a threshold between them). */
+        uint32_t row = g->unit_rows[(size_t)(rv->num.d - g->unit_lo)];
+        if (row != UINT32_MAX)
+            return row;
+    }
     if (rv->type == RJ_V_INT || (rv->type == RJ_V_DOUBLE && !isnan(rv->num.d))) {
         v.type = rv->type == RJ_V_INT ? RJ_C_INT : RJ_C_DOUBLE;
         v.n.i = rv->num.i; /* the union's bits, int or double */

@@ -240,6 +240,11 @@ typedef struct rj_slot_cells {
     uint32_t *int_rows;
     int64_t int_lo;
     uint64_t int_span;
+    /* The same for doubles, a row per unit interval [k, k + 1) holding no
+     * threshold (UINT32_MAX where one lies: those search), from floor of
+     * the lowest threshold to floor of the highest; values outside search. */
+    uint32_t *unit_rows;
+    double unit_lo, unit_hi; /* unit_rows[k - unit_lo] for unit_lo <= x < unit_hi */
     uint32_t str_skip;     /* the bytes every string threshold begins with ... */
     uint64_t *str_key;     /* ... and the 8 after them, big-endian, zero-padded */
     /* When no atom orders strings (only ==, !=, in, has), a string's row
