@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import platform
 import statistics
@@ -11,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 SHARED_BENCH = HERE.parent.parent / "shared" / "bench"
@@ -39,6 +41,19 @@ def lines_of(path: Path, events: int) -> Iterator[bytes]:
     does, not bytes already in memory)."""
     with open(path, "rb") as f:
         yield from itertools.islice(f, events)
+
+
+def cli_run(
+    rules: Path, path: Path, threads: int = 1, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """`rulejet run --format json` in a fresh interpreter (its own timer, so
+    start-up is excluded); env: variables set for that run only."""
+    out = subprocess.run(
+        [sys.executable, "-m", "rulejet.cli", "run", str(rules), str(path),
+         "--format", "json", "--threads", str(threads), "--quiet"],
+        capture_output=True, text=True, check=True, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
 def sample_of(data: bytes, events: int) -> bytes:

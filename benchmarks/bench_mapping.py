@@ -20,35 +20,22 @@ one-thread scan) and without it (RULEJET_READAHEAD=0), runs alternating.
 from __future__ import annotations
 
 import argparse
-import json
 import mmap
-import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from _common import (
     DATA,
     SHARED_BENCH,
+    cli_run,
     drop_from_page_cache,
     events_file,
     machine_facts,
     table,
     touch_pages,
 )
-
-
-def cli_run(rules: Path, path: Path, threads: int, env: dict[str, str]) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "rulejet.cli", "run", str(rules), str(path),
-         "--format", "json", "--threads", str(threads), "--quiet"],
-        capture_output=True, text=True, check=True, env=env,
-    )  # fmt: skip
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
 def write_copy(src: Path, dst: Path) -> None:
@@ -86,7 +73,7 @@ def main() -> None:
     rules = SHARED_BENCH / "rules_10.yaml"
     size = src.stat().st_size
 
-    def run_mbs(before: Callable[[], object] | None = None) -> str:
+    def run_mbs(before: Callable[[], object] | None) -> list[str]:
         """rules_10 on one thread: MB/s with the readahead helper and without
         (RULEJET_READAHEAD=0), runs of the two alternating."""
         speeds: dict[bool, list[float]] = {True: [], False: []}
@@ -94,53 +81,36 @@ def main() -> None:
             helper = i % 2 == 0
             if before:
                 before()
-            env = {**os.environ, "RULEJET_READAHEAD": "1" if helper else "0"}
-            stats = cli_run(rules, copy, 1, env)
+            stats = cli_run(rules, copy, 1, {"RULEJET_READAHEAD": "1" if helper else "0"})
             speeds[helper].append(stats["bytes"] / stats["seconds"] / 1e6)
-        on, off = (statistics.median(speeds[h]) for h in (True, False))
-        return f"{on:,.0f} | {off:,.0f}"
+        return [f"{statistics.median(speeds[h]):,.0f}" for h in (True, False)]
 
-    rows = []
+    def row(state: str, before: Callable[[], object] | None = None) -> list[str]:
+        """Every measurement for the copy's cache state (before: what puts it
+        back in that state ahead of each one)."""
+        return [
+            state,
+            f"{median_ms(lambda: touch_with_mmap_module(copy), args.runs, before):.1f}",
+            f"{median_ms(lambda: touch_pages(copy), args.runs, before):.1f}",
+            *run_mbs(before),
+        ]
+
     write_copy(src, copy)
-    rows.append([
-        "as written",
-        f"{median_ms(lambda: touch_with_mmap_module(copy), args.runs):.1f}",
-        f"{median_ms(lambda: touch_pages(copy), args.runs):.1f}",
-        run_mbs(),
-    ])  # fmt: skip
+    rows = [row("as written")]
     drop_from_page_cache(copy)
     with open(copy, "rb") as f:
         while f.read(1 << 20):
             pass
-    rows.append([
-        "read back by read()",
-        f"{median_ms(lambda: touch_with_mmap_module(copy), args.runs):.1f}",
-        f"{median_ms(lambda: touch_pages(copy), args.runs):.1f}",
-        run_mbs(),
-    ])  # fmt: skip
+    rows.append(row("read back by read()"))
     drop_from_page_cache(copy)
     touch_pages(copy)
-    rows.append([
-        "read back by MappedFile",
-        f"{median_ms(lambda: touch_with_mmap_module(copy), args.runs):.1f}",
-        f"{median_ms(lambda: touch_pages(copy), args.runs):.1f}",
-        run_mbs(),
-    ])  # fmt: skip
-
-    def evict() -> None:
-        drop_from_page_cache(copy)
-
-    rows.append([
-        "cold",
-        f"{median_ms(lambda: touch_with_mmap_module(copy), args.runs, evict):.1f}",
-        f"{median_ms(lambda: touch_pages(copy), args.runs, evict):.1f}",
-        run_mbs(evict),
-    ])  # fmt: skip
+    rows.append(row("read back by MappedFile"))
+    rows.append(row("cold", lambda: drop_from_page_cache(copy)))
     copy.unlink()
     print(machine_facts())
     print(f"file: {size / 1e6:.0f} MB; medians of {args.runs}\n")
     heads = ["page cache", "mmap module ms", "MappedFile ms", "rules_10 1t MB/s", "no readahead"]
-    print(table(heads, [r[:3] + r[3].split(" | ") for r in rows]))
+    print(table(heads, rows))
 
 
 if __name__ == "__main__":

@@ -17,29 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import rulejet
-from _common import events_in_memory, lines_of, machine_facts, sample_of, table
+from _common import cli_run, events_in_memory, lines_of, machine_facts, sample_of, table
 
 RULE_SETS = [Path(__file__).parent / "rules" / f"{n}_regex.yaml" for n in ("ua", "ts")]
-
-
-def cli_run(rules: Path, path: Path, memo: bool) -> dict[str, Any]:
-    env = {**os.environ, "RULEJET_REGEX_MEMO": "1" if memo else "0"}
-    out = subprocess.run(
-        [sys.executable, "-m", "rulejet.cli", "run", str(rules), str(path),
-         "--format", "json", "--threads", "1", "--quiet"],
-        capture_output=True, text=True, check=True, env=env,
-    )  # fmt: skip
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
 def orjson_re(
@@ -85,7 +71,8 @@ def main() -> None:
     for rules in RULE_SETS:
         rate: dict[object, float] = {}
         for memo in (True, False):
-            results = [cli_run(rules, path, memo) for _ in range(args.runs)]
+            memo_env = {"RULEJET_REGEX_MEMO": "1" if memo else "0"}
+            results = [cli_run(rules, path, 1, memo_env) for _ in range(args.runs)]
             if any(r["matches"] != results[0]["matches"] for r in results):
                 raise SystemExit("counts differ between runs")
             if memo:

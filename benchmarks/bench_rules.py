@@ -21,8 +21,6 @@ import argparse
 import importlib.util
 import json
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from typing import Any
 import rulejet
 from _common import (
     SHARED_BENCH,
+    cli_run,
     events_in_memory,
     lines_of,
     machine_facts,
@@ -37,15 +36,6 @@ from _common import (
     table,
 )
 from rulejet.expr import And, Binary, Call, Cond, Field, Has, ListLit, Literal, Node, Or, Unary
-
-
-def cli_run(rules: Path, path: Path, threads: int) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "rulejet.cli", "run", str(rules), str(path),
-         "--format", "json", "--threads", str(threads), "--quiet"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
 def load_python_rules(n: int) -> list[tuple[str, Any]]:
