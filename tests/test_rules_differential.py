@@ -730,6 +730,68 @@ def test_regex_memo_rests_and_returns(tmp_path: Any) -> None:
     assert got == [i for i, v in enumerate(values, 1) if pattern.search(v)]
 
 
+# Rules whose string tests have no order (contains, endsWith, matches)
+# on one field: its value memo decides the AND/OR ones by bits (with the
+# cells' atoms on n), the tree reads the memo's results.
+VALUE_MEMO_RULES = [
+    's.contains("bot") && n < 40', 's.contains("Safari") && n < 20',
+    's.contains("bot") || s.endsWith(".php")', 's.endsWith("x") && has(s)',
+    's.matches("^[A-Z]") && n > 5', '!s.contains("a") && s != "zz"',
+    's.startsWith("Mo") || s.contains("é")', 'n >= 0 && !s.endsWith("x")',
+    'has(s) && (s.contains("bot") || s.startsWith("curl/"))', 'n < 40 && s == "abc"',
+]  # fmt: skip
+MEMO_VALUES: list[Any] = [
+    "Mozilla bot", "Safari x", "curl/7", "abc", "zz", "Émile", "a.php", "", "x",
+    "Mozilla bot", "Safari x", "abc", "Mozilla bot", "x" * 127 + "bot", "x" * 129 + "bot",
+]  # fmt: skip
+
+
+def memo_events(values: list[Any], ns: list[Any]) -> list[bytes]:
+    evs = [json.dumps({"s": v, "n": n}).encode() for v in values for n in ns]
+    evs += [json.dumps({"n": n}).encode() for n in ns]  # s missing
+    evs += [rb'{"s": "Safari \u0078", "n": 3}', rb'{"s": "bo\u0074", "n": 3}']  # escaped
+    return evs
+
+
+@pytest.mark.parametrize("memo", ["1", "0"])
+def test_value_memo_decides_rules_as_the_reference(
+    kernel: str, memo: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A field tested with contains/endsWith/matches by several rules gets
+    a value memo: values seen again (in one run), values longer than it
+    keeps, escaped strings, other types, the field missing, and the memo
+    turned off (RULEJET_VALUE_MEMO=0) must all give the reference's
+    matches and error counts."""
+    monkeypatch.setenv("RULEJET_VALUE_MEMO", memo)
+    rules = [Spec(f"r{i}", t, 0, False) for i, t in enumerate(VALUE_MEMO_RULES)]
+    values = [*MEMO_VALUES, 5, None, True, ["bot"], {"a": 1}]
+    check(rules, memo_events(values, [3, 10, 25, 50, 7.5]))
+
+
+def test_value_memo_alone_without_cells(kernel: str) -> None:
+    """A memo without any cells (no field has four rules of table atoms):
+    the rule bitsets start from the memo alone."""
+    texts = ['s.contains("bot") && n < 40', 's.endsWith("x") || s.contains("Saf")']
+    rules = [Spec(f"r{i}", t, 0, False) for i, t in enumerate(texts)]
+    check(rules, memo_events([*MEMO_VALUES, 7], [3, 50]))
+
+
+def test_value_memo_rests_and_returns(kernel: str) -> None:
+    """A field whose values rarely repeat puts its memo to rest after a
+    trial (1,024 lookups), then it tries again; meanwhile its rules are
+    evaluated alone, with and without cells on the other field."""
+    values = [f"{i} bot" if i % 3 else f"{i}.php" for i in range(2500)]
+    values += ["Mozilla bot", "Safari x", "abc", "zz"] * 500
+    for texts in (VALUE_MEMO_RULES, VALUE_MEMO_RULES[:3]):
+        rules = [Spec(f"r{i}", t, 0, False) for i, t in enumerate(texts)]
+        evs = [json.dumps({"s": v, "n": i % 60}).encode() for i, v in enumerate(values)]
+        engine = engine_of(rules)
+        _, counts, errors, _ = reference(rules, evs)
+        stats = engine.run_buffer(b"".join(e + b"\n" for e in evs))
+        assert stats.matches == {r.name: counts[r.name] for r in rules}
+        assert stats.eval_errors == {r.name: errors[r.name] for r in rules}
+
+
 @given(data=st.data())
 @settings(max_examples=20)
 def test_threads_and_partitions_agree(

@@ -15,6 +15,7 @@
 #include "../../src/rulejet/_native/core/ring.h"
 #include "../../src/rulejet/_native/core/crc32c.h"
 #include "../../src/rulejet/_native/core/log.h"
+#include "../../src/rulejet/_native/core/vmemo.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -1135,6 +1136,83 @@ static void test_probes(void)
     CHECK(r == 0 || r == 1);
 }
 
+/* The value memo's table: a value is found again only by its exact bytes,
+ * two values sharing a set both stay, a third evicts the one used less
+ * recently, and an entry's results become the rule bitsets as a cells row
+ * would (an AND rule's false conjunct: not possible; an OR rule's true
+ * disjunct: any true). */
+static void test_value_memo(void)
+{
+    uint32_t atoms[2] = {0, 1}, pair_rule[3] = {0, 1, 2};
+    uint8_t pair_atom[3] = {0, 1, 0}, pair_or[3] = {0, 1, 1};
+    uint64_t involved = 7;
+    rj_memo_group g = {0, atoms, 2, 3, pair_rule, pair_atom, pair_or, &involved};
+    rj_program p;
+    memset(&p, 0, sizeof p);
+    p.memos = &g;
+    p.n_memos = 1;
+    p.n_words = 1;
+    rj_vmemo *m = rj_vmemo_new(&p);
+    CHECK(m != NULL);
+    if (!m)
+        return;
+    const uint8_t *a = (const uint8_t *)"Mozilla/5.0 (X11) bot", *b = (const uint8_t *)"Mozilla/5.0 (X11) bo";
+    int64_t at = rj_vmemo_find(m, a, 21);
+    CHECK(at < 0);
+    uint32_t e = (uint32_t)(-1 - at);
+    m->res[e * 2] = 0;     /* atom 0 false: rule 0 (AND) impossible, rule 2 (OR) not any */
+    m->res[e * 2 + 1] = 1; /* atom 1 true: rule 1 (OR) any true */
+    rj_vmemo_fill(&p, 0, m, e, a, 21);
+    CHECK(rj_vmemo_find(m, a, 21) == (int64_t)e);
+    CHECK(rj_vmemo_find(m, b, 20) < 0); /* a prefix is another value */
+    const uint64_t *bits = m->bits + (size_t)e * RJ_CELL_SETS;
+    CHECK((bits[0] & 7) == 6);         /* possible: not rule 0 */
+    CHECK((bits[1] & 7) == 6);         /* satisfied: not rule 0 */
+    CHECK((bits[2] & 7) == 2);         /* any true: rule 1 */
+    CHECK((bits[3] & 7) == 5);         /* all false: rules 0 (not OR) and 2 */
+    /* Three values of one set. */
+    char text[3][16];
+    uint32_t set = UINT32_MAX, found = 0;
+    for (uint32_t i = 0; found < 3 && i < 100000; i++) {
+        char t[16];
+        int n = snprintf(t, sizeof t, "value-%u", i);
+        uint32_t s = (uint32_t)(rj_vmemo_hash((const uint8_t *)t, (size_t)n) >> (64 - RJ_VMEMO_SET_BITS));
+        if (set == UINT32_MAX)
+            set = s;
+        if (s == set)
+            memcpy(text[found++], t, sizeof t);
+    }
+    CHECK(found == 3);
+    int64_t idx[3];
+    for (int i = 0; i < 3; i++) {
+        const uint8_t *t = (const uint8_t *)text[i];
+        uint32_t n = (uint32_t)strlen(text[i]);
+        idx[i] = rj_vmemo_find(m, t, n);
+        CHECK(idx[i] < 0);
+        idx[i] = -1 - idx[i];
+        rj_vmemo_fill(&p, 0, m, (uint32_t)idx[i], t, n);
+        if (i == 1) { /* both kept; then the first is used again */
+            CHECK(rj_vmemo_find(m, (const uint8_t *)text[0], (uint32_t)strlen(text[0])) == idx[0]);
+            CHECK(idx[0] != idx[1]);
+        }
+    }
+    CHECK(idx[2] == idx[1]); /* the third took the less recent way */
+    CHECK(rj_vmemo_find(m, (const uint8_t *)text[0], (uint32_t)strlen(text[0])) == idx[0]);
+    CHECK(rj_vmemo_find(m, (const uint8_t *)text[2], (uint32_t)strlen(text[2])) == idx[2]);
+    CHECK(rj_vmemo_find(m, (const uint8_t *)text[1], (uint32_t)strlen(text[1])) < 0);
+    /* A memo whose values do not repeat rests after its trial, then returns. */
+    rj_vmemo_delete(m, &p);
+    m = rj_vmemo_new(&p);
+    CHECK(m != NULL);
+    if (!m)
+        return;
+    uint32_t served = 0;
+    for (uint32_t i = 0; i < RJ_VMEMO_TRIAL + RJ_VMEMO_REST + 1; i++)
+        served += (uint32_t)rj_vmemo_use(m);
+    CHECK(served == RJ_VMEMO_TRIAL + 1);
+    rj_vmemo_delete(m, &p);
+}
+
 int main(void)
 {
     test_kernels_match_reference();
@@ -1156,6 +1234,7 @@ int main(void)
     test_log();
     test_log_faults();
     test_log_syncs_parent();
+    test_value_memo();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

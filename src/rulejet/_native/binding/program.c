@@ -546,6 +546,7 @@ static PyObject *program_eval(Program *self, PyObject *arg)
     }
     vm_ok = 1;
     vm.re_memo_wanted = 0; /* one event: nothing to remember across */
+    vm.vmemo_wanted = 0;
     rj_json_err jerr = {0, NULL};
     const rj_kernel *k = rj_kernel_active();
     int rc = k->json_extract(p->ps, &scratch, buf.buf, 0, (size_t)buf.len, (size_t)buf.len, row, &jerr);

@@ -12,6 +12,7 @@
 #include "json_scalar.h"
 #include "cel_cmp.h"
 #include "cells.h"
+#include "vmemo.h"
 #include "dispatch.h"
 
 #include <errno.h>
@@ -95,6 +96,8 @@ int rj_vm_init(rj_vm *vm, const rj_program *prog)
     }
     const char *memo_env = getenv("RULEJET_REGEX_MEMO");
     vm->re_memo_wanted = prog->n_regex && !(memo_env && strcmp(memo_env, "0") == 0);
+    const char *vmemo_env = getenv("RULEJET_VALUE_MEMO");
+    vm->vmemo_wanted = prog->n_memos && !(vmemo_env && strcmp(vmemo_env, "0") == 0);
     int arena_rc = rj_arena_init(&vm->scratch, 65536);
     if (arena_rc == 0)
         vm->scratch_ready = 1;
@@ -121,6 +124,8 @@ void rj_vm_free(rj_vm *vm)
     free(vm->arr_el);
     free(vm->re_memo);
     free(vm->re_use);
+    if (vm->prog)
+        rj_vmemo_delete(vm->vmemo, vm->prog);
     if (vm->scratch_ready)
         rj_arena_destroy(&vm->scratch);
     memset(vm, 0, sizeof *vm);
@@ -1360,6 +1365,7 @@ void rj_program_free_index(rj_program *p)
     p->n_live_groups = 0;
     free(p->unguarded);
     rj_cells_free(p);
+    rj_vmemo_free_program(p);
     p->groups = NULL;
     p->unguarded = NULL;
     p->n_groups = 0;
@@ -1501,6 +1507,8 @@ int rj_program_index(rj_program *p)
         else if ((a->op == RJ_OP_F_EQ || a->op == RJ_OP_F_NE) && k->type == RJ_C_BOOL)
             a->fast = RJ_FAST_BOOL;
     }
+    if (rj_vmemo_build(p) < 0)
+        goto nomem;
     return 0;
 nomem:
     rj_program_free_index(p);
@@ -1949,6 +1957,85 @@ static inline RJ_HOT uint8_t atom_computed(rj_vm *vm, const rj_atom *a, uint32_t
     return vm->atom_val[i];
 }
 
+/* Memo group mi's rule bitsets for this event (RJ_CELL_SETS x n_words),
+ * with its atoms' results noted for the rule loop; NULL when the value is
+ * none it can hold (not a plain string, too long, the memo asleep): the
+ * rules it covers are then undecided, evaluated alone. Their "satisfied"
+ * bits still say their cells' atoms are all true: the rule loop then
+ * evaluates the rest of their atoms, memo atoms included (none is in the
+ * cells). */
+static inline const uint64_t *memo_bits(rj_vm *vm, uint32_t mi)
+{
+    const rj_program *p = vm->prog;
+    if (!vm->vmemo[mi].awake)
+        return NULL;
+    const rj_memo_group *g = &p->memos[mi];
+    rj_vmemo *m = &vm->vmemo[mi];
+    const rj_value *rv = &vm->row[g->slot];
+    if (rv->type != RJ_V_STRING || (rv->flags & RJ_VF_ESCAPED) || rv->len > RJ_VMEMO_MAX)
+        return NULL;
+    const uint8_t *s = vm->base + rv->off;
+    int64_t at = rj_vmemo_find(m, s, rv->len);
+    uint8_t *res = m->res + (size_t)(at < 0 ? -1 - at : at) * g->n_atoms;
+    if (at < 0) {
+        at = -1 - at;
+        for (uint32_t j = 0; j < g->n_atoms; j++) /* also notes them (memo atoms are shared) */
+            res[j] = atom_computed(vm, &p->atoms[g->atoms[j]], g->atoms[j]);
+        rj_vmemo_fill(p, mi, m, (uint32_t)at, s, rv->len);
+    } else {
+        for (uint32_t j = 0; j < g->n_atoms; j++) {
+            vm->atom_val[g->atoms[j]] = res[j];
+            vm->atom_gen[g->atoms[j]] = vm->gen;
+        }
+    }
+    return m->bits + (size_t)at * RJ_CELL_SETS * (p->n_words ? p->n_words : 1);
+}
+
+/* The memo groups narrow the rule bitsets fill_cells left in the VM
+ * (by_cells 1), or start them. Returns whether the bitsets are to be
+ * used: not when there are no cells and every memo is asleep (resting,
+ * off, or without memory). Apart from fill_cells, whose loop keeps the
+ * bitsets in registers. */
+static int memo_narrow(rj_vm *vm, int by_cells)
+{
+    const rj_program *p = vm->prog;
+    const uint32_t W = p->n_words;
+    int awake = 0;
+    if (!vm->vmemo && vm->vmemo_wanted) {
+        vm->vmemo_wanted = 0;
+        vm->vmemo = rj_vmemo_new(p);
+    }
+    if (vm->vmemo)
+        for (uint32_t mi = 0; mi < p->n_memos; mi++)
+            awake |= vm->vmemo[mi].awake = rj_vmemo_use(&vm->vmemo[mi]);
+    if (!awake && !by_cells)
+        return 0;
+    uint64_t *pos = vm->possible, *sat = vm->satisfied, *any = vm->any_true,
+             *allf = vm->all_false, *und = vm->undecided;
+    if (!by_cells) {
+        memset(pos, 0xff, 2 * W * sizeof(uint64_t)); /* and satisfied */
+        memset(any, 0, W * sizeof(uint64_t));
+        memset(allf, 0xff, W * sizeof(uint64_t));
+        memset(und, 0, W * sizeof(uint64_t));
+    }
+    for (uint32_t mi = 0; mi < p->n_memos; mi++) {
+        const uint64_t *b = awake ? memo_bits(vm, mi) : NULL;
+        const uint64_t *inv = p->memos[mi].involved;
+        for (uint32_t w = 0; w < W; w++) {
+            if (b) {
+                pos[w] &= b[w];
+                sat[w] &= b[W + w];
+                any[w] |= b[2 * W + w];
+                allf[w] &= b[3 * W + w];
+            } else { /* the cells' atoms still count: see memo_bits */
+                und[w] |= inv[w];
+                allf[w] &= ~inv[w];
+            }
+        }
+    }
+    return 1;
+}
+
 /* An atom's value for this event: a table atom's from the row its field's
  * search found (evaluated alone if the value's type has no row), any other
  * computed. */
@@ -2008,15 +2095,18 @@ uint32_t rj_vm_eval_event(rj_vm *vm, const rj_value *row, const uint8_t *base,
     uint32_t n = 0;
     begin_event(vm, row, base);
     select_rules(vm);
-    if (p->n_live_cells)
+    int by_tables = p->n_live_cells != 0;
+    if (by_tables)
         fill_cells(vm);
+    if (p->n_memos)
+        by_tables = memo_narrow(vm, by_tables);
     for (uint32_t w = 0; w < p->n_words; w++) {
         uint64_t active = vm->active[w];
-        /* Rules the cells decide outright (all their atoms in tables):
+        /* Rules the cells decide outright (all their atoms in cells or memos):
          * true, false (dropped from active here), or, with an atom neither
          * and none deciding, the interpreter's error. */
         uint64_t by_bits = 0, true_bits = 0;
-        if (p->n_live_cells) {
+        if (by_tables) {
             uint64_t ors = active & p->table_or[w] & ~vm->undecided[w];
             active &= vm->possible[w] & ~(ors & ~vm->any_true[w] & vm->all_false[w]);
             by_bits = active & (p->table_and[w] | p->table_or[w]) & ~vm->undecided[w];
@@ -2073,8 +2163,8 @@ uint32_t rj_vm_eval_event(rj_vm *vm, const rj_value *row, const uint8_t *base,
                     decided = 0;
             } else {
                 int all_true = 1;
-                const int32_t *pre = p->n_live_cells && (vm->satisfied[w] & bit) ? rc->pre_computed
-                                                                                 : rc->pre;
+                const int32_t *pre =
+                    by_tables && (vm->satisfied[w] & bit) ? rc->pre_computed : rc->pre;
                 for (int a = 0; a < RJ_MAX_ATOMS && pre[a] >= 0; a++) {
                     uint8_t v = atom_value(vm, (uint32_t)pre[a]);
                     if (v == 0) {

@@ -260,6 +260,20 @@ typedef struct rj_slot_cells {
     uint8_t *succ_bytes;   /* storage for the startsWith upper bounds */
 } rj_slot_cells;
 
+/* A field's atoms remembered per value (see vmemo.h): atoms[] are atom
+ * indexes; each (rule, atom) pair where the atom is a conjunct (or, for
+ * OR rules, a disjunct) narrows the rule bitsets as a cells row does. */
+typedef struct rj_memo_group {
+    uint32_t slot;
+    uint32_t *atoms;
+    uint32_t n_atoms;
+    uint32_t n_pairs;
+    uint32_t *pair_rule;
+    uint8_t *pair_atom; /* index into atoms[] */
+    uint8_t *pair_or;   /* 1: the rule is an OR of its atoms */
+    uint64_t *involved; /* rules with a pair here */
+} rj_memo_group;
+
 typedef struct rj_program {
     const rj_pathset *ps;
     rj_insn *code;
@@ -284,7 +298,9 @@ typedef struct rj_program {
     rj_slot_cells *cells;
     uint32_t n_cells;
     uint32_t n_live_cells; /* cells with tables (rows): none, and events skip them */
-    uint64_t *table_and; /* AND rules whose atoms are all in cells: the bits decide them */
+    rj_memo_group *memos;
+    uint32_t n_memos;
+    uint64_t *table_and; /* AND rules whose atoms are all in cells (or memos): the bits decide them */
     uint64_t *table_or;  /* the same for OR rules */
     uint64_t *unguarded; /* bitset of rules without a guard */
     uint32_t n_words;    /* 64-bit words per rule bitset */
@@ -357,6 +373,8 @@ typedef struct rj_vm {
     rj_re_memo *re_memo; /* RJ_RE_MEMO_ENTRIES entries, made when first used */
     rj_re_use *re_use;   /* per pattern, made with re_memo */
     int re_memo_wanted;  /* set by rj_vm_init; a VM for one event clears it */
+    struct rj_vmemo *vmemo; /* per memo group (vmemo.h), made on first use */
+    int vmemo_wanted;       /* as re_memo_wanted */
 } rj_vm;
 
 #define RJ_ARR_CAP 256 /* elements split per event, over all slots */
