@@ -1958,12 +1958,13 @@ static inline RJ_HOT uint8_t atom_computed(rj_vm *vm, const rj_atom *a, uint32_t
 }
 
 /* Memo group mi's rule bitsets for this event (RJ_CELL_SETS x n_words),
- * with its atoms' results noted for the rule loop; NULL when the value is
- * none it can hold (not a plain string, too long, the memo asleep): the
- * rules it covers are then undecided, evaluated alone. Their "satisfied"
- * bits still say their cells' atoms are all true: the rule loop then
- * evaluates the rest of their atoms, memo atoms included (none is in the
- * cells). */
+ * with the results of the atoms a rule may read alone noted for the rule
+ * loop (atom_computed finds any other stale and evaluates it); NULL when
+ * the value is none it can hold (not a plain string, too long, the memo
+ * asleep): the rules it covers are then undecided, evaluated alone. Their
+ * "satisfied" bits still say their cells' atoms are all true: the rule
+ * loop then evaluates the rest of their atoms, memo atoms included (none
+ * is in the cells). */
 static inline const uint64_t *memo_bits(rj_vm *vm, uint32_t mi)
 {
     const rj_program *p = vm->prog;
@@ -1983,7 +1984,8 @@ static inline const uint64_t *memo_bits(rj_vm *vm, uint32_t mi)
             res[j] = atom_computed(vm, &p->atoms[g->atoms[j]], g->atoms[j]);
         rj_vmemo_fill(p, mi, m, (uint32_t)at, s, rv->len);
     } else {
-        for (uint32_t j = 0; j < g->n_atoms; j++) {
+        for (uint32_t i = 0; i < g->n_note; i++) { /* the others are read via the bits only */
+            uint32_t j = g->note[i];
             vm->atom_val[g->atoms[j]] = res[j];
             vm->atom_gen[g->atoms[j]] = vm->gen;
         }

@@ -272,6 +272,8 @@ typedef struct rj_memo_group {
     uint8_t *pair_atom; /* index into atoms[] */
     uint8_t *pair_or;   /* 1: the rule is an OR of its atoms */
     uint64_t *involved; /* rules with a pair here */
+    uint32_t *note;     /* indexes into atoms[] of those some rule may read alone */
+    uint32_t n_note;    /* (a tree, or a rule the bits do not decide) */
 } rj_memo_group;
 
 typedef struct rj_program {

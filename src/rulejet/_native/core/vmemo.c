@@ -29,6 +29,7 @@ static void free_group(rj_memo_group *g)
     free(g->pair_atom);
     free(g->pair_or);
     free(g->involved);
+    free(g->note);
 }
 
 void rj_vmemo_free_program(rj_program *p)
@@ -92,6 +93,37 @@ static int build_pairs(const rj_program *p, rj_memo_group *g)
     return n_rules >= RJ_VMEMO_MIN_RULES;
 }
 
+/* Each group's atoms that a rule may read one by one (a tree's, or those
+ * of a rule the bits do not decide): a hit notes their results for it.
+ * The others are read only through the bits. */
+static int note_readers(rj_program *p)
+{
+    for (uint32_t m = 0; m < p->n_memos; m++) {
+        rj_memo_group *g = &p->memos[m];
+        g->note = malloc(g->n_atoms * sizeof(uint32_t));
+        if (!g->note)
+            return -ENOMEM;
+        for (uint32_t j = 0; j < g->n_atoms; j++) {
+            int read = 0;
+            for (uint32_t r = 0; r < p->n_rules && !read; r++) {
+                const rj_rule_code *rc = &p->rules[r];
+                if (rc->shape == RJ_SHAPE_TREE) {
+                    for (uint32_t t = 0; t < rc->tree_len && !read; t++)
+                        read = p->tree[rc->tree_off + t] == (int32_t)g->atoms[j];
+                    continue;
+                }
+                if ((p->table_and[r / 64] | p->table_or[r / 64]) >> (r % 64) & 1)
+                    continue;
+                for (int k = 0; k < RJ_MAX_ATOMS && rc->pre[k] >= 0 && !read; k++)
+                    read = rc->pre[k] == (int32_t)g->atoms[j];
+            }
+            if (read)
+                g->note[g->n_note++] = j;
+        }
+    }
+    return 0;
+}
+
 int rj_vmemo_build(rj_program *p)
 {
     p->memos = calloc(p->n_atoms ? p->n_atoms : 1, sizeof(rj_memo_group));
@@ -148,7 +180,7 @@ int rj_vmemo_build(rj_program *p)
         if (covered)
             (rc->shape == RJ_SHAPE_OR ? p->table_or : p->table_and)[r / 64] |= 1ULL << (r % 64);
     }
-    return 0;
+    return note_readers(p) < 0 ? -ENOMEM : 0;
 nomem:
     free(placed);
     rj_vmemo_free_program(p);
