@@ -597,12 +597,8 @@ int rj_cells_rule_bits(rj_program *p)
         g->involved = calloc(W ? W : 1, sizeof(uint64_t));
         if (!g->bits || !g->involved)
             return -ENOMEM;
-        for (size_t row = 0; row < n_rows; row++) {
-            uint64_t *b = g->bits + row * RJ_CELL_SETS * W;
-            memset(b, 0xff, 2 * W * sizeof(uint64_t));          /* possible, satisfied */
-            memset(b + 2 * W, 0, W * sizeof(uint64_t));         /* any_true */
-            memset(b + 3 * W, 0xff, W * sizeof(uint64_t));      /* all_false */
-        }
+        for (size_t row = 0; row < n_rows; row++)
+            rj_row_bits_start(g->bits + row * RJ_CELL_SETS * W, W);
     }
     /* A rule's atoms are necessary conjuncts for AND and GENERAL shapes
      * (one false atom makes the rule false, whatever else it holds), and
@@ -624,21 +620,9 @@ int rj_cells_rule_bits(rj_program *p)
             uint32_t i = (uint32_t)rc->pre[k] - g->first_atom;
             size_t n_rows = rj_cells_n_rows(g);
             g->involved[r / 64] |= bit;
-            for (size_t row = 0; row < n_rows; row++) {
-                uint8_t v = g->rows[row * g->n_atoms + i];
-                uint64_t *b = g->bits + row * RJ_CELL_SETS * W;
-                if (is_or) {
-                    if (v == 1)
-                        b[2 * W + r / 64] |= bit; /* some atom true */
-                    if (v != 0)
-                        b[3 * W + r / 64] &= ~bit; /* not all false */
-                } else {
-                    if (v == 0)
-                        b[r / 64] &= ~bit; /* not possible */
-                    if (v != 1)
-                        b[W + r / 64] &= ~bit; /* not satisfied */
-                }
-            }
+            for (size_t row = 0; row < n_rows; row++)
+                rj_row_bits_narrow(g->bits + row * RJ_CELL_SETS * W, W, r,
+                                   g->rows[row * g->n_atoms + i], is_or);
         }
         if (all_in_cells)
             (is_or ? p->table_or : p->table_and)[r / 64] |= bit;

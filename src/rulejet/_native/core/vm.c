@@ -948,17 +948,8 @@ static rj_re_memo *re_memo(rj_vm *vm)
 /* Whether pattern re consults the memo this call (see RJ_RE_MEMO_TRIAL). */
 static int re_memo_use(rj_vm *vm, uint32_t re)
 {
-    rj_re_use *u = &vm->re_use[re];
-    if (u->rest) {
-        u->rest--;
-        return 0;
-    }
-    if (++u->lookups == RJ_RE_MEMO_TRIAL) {
-        if (u->hits < RJ_RE_MEMO_TRIAL / RJ_RE_MEMO_MIN_HITS)
-            u->rest = RJ_RE_MEMO_REST;
-        u->lookups = u->hits = 0;
-    }
-    return 1;
+    return rj_memo_trial_use(&vm->re_use[re], RJ_RE_MEMO_TRIAL,
+                             RJ_RE_MEMO_TRIAL / RJ_RE_MEMO_MIN_HITS, RJ_RE_MEMO_REST);
 }
 
 /* REG_STARTEND gives regexec the string's length, so a NUL inside it is
@@ -1936,9 +1927,7 @@ static void fill_cells(rj_vm *vm)
         vm->undecided[0] = und;
         return;
     }
-    memset(vm->possible, 0xff, 2 * W * sizeof(uint64_t)); /* and satisfied */
-    memset(vm->any_true, 0, W * sizeof(uint64_t));
-    memset(vm->all_false, 0xff, W * sizeof(uint64_t));
+    rj_row_bits_start(vm->possible, W); /* satisfied, any_true, all_false follow it */
     memset(vm->undecided, 0, W * sizeof(uint64_t));
     cells_narrow(vm, W, vm->possible, vm->satisfied, vm->any_true, vm->all_false, vm->undecided);
 }
@@ -1976,10 +1965,10 @@ static inline const uint64_t *memo_bits(rj_vm *vm, uint32_t mi)
     if (rv->type != RJ_V_STRING || (rv->flags & RJ_VF_ESCAPED) || rv->len > RJ_VMEMO_MAX)
         return NULL;
     const uint8_t *s = vm->base + rv->off;
-    int64_t at = rj_vmemo_find(m, s, rv->len);
-    uint8_t *res = m->res + (size_t)(at < 0 ? -1 - at : at) * g->n_atoms;
-    if (at < 0) {
-        at = -1 - at;
+    int64_t found = rj_vmemo_find(m, s, rv->len);
+    size_t at = (size_t)(found < 0 ? -1 - found : found);
+    uint8_t *res = m->res + at * g->n_atoms;
+    if (found < 0) {
         for (uint32_t j = 0; j < g->n_atoms; j++) /* also notes them (memo atoms are shared) */
             res[j] = atom_computed(vm, &p->atoms[g->atoms[j]], g->atoms[j]);
         rj_vmemo_fill(p, mi, m, (uint32_t)at, s, rv->len);
@@ -1990,7 +1979,7 @@ static inline const uint64_t *memo_bits(rj_vm *vm, uint32_t mi)
             vm->atom_gen[g->atoms[j]] = vm->gen;
         }
     }
-    return m->bits + (size_t)at * RJ_CELL_SETS * (p->n_words ? p->n_words : 1);
+    return m->bits + at * RJ_CELL_SETS * (p->n_words ? p->n_words : 1);
 }
 
 /* The memo groups narrow the rule bitsets fill_cells left in the VM
@@ -2015,9 +2004,7 @@ static int memo_narrow(rj_vm *vm, int by_cells)
     uint64_t *pos = vm->possible, *sat = vm->satisfied, *any = vm->any_true,
              *allf = vm->all_false, *und = vm->undecided;
     if (!by_cells) {
-        memset(pos, 0xff, 2 * W * sizeof(uint64_t)); /* and satisfied */
-        memset(any, 0, W * sizeof(uint64_t));
-        memset(allf, 0xff, W * sizeof(uint64_t));
+        rj_row_bits_start(pos, W); /* satisfied, any_true, all_false follow it */
         memset(und, 0, W * sizeof(uint64_t));
     }
     for (uint32_t mi = 0; mi < p->n_memos; mi++) {

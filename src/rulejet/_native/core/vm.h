@@ -14,6 +14,7 @@
 #include <regex.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "arena.h"
 #include "json.h"
@@ -228,6 +229,35 @@ enum { RJ_FAST_NONE = 0, RJ_FAST_STR, RJ_FAST_INT, RJ_FAST_DOUBLE, RJ_FAST_IN_ST
  * with an atom here true ("any true") and those with all false ("all
  * false"). A rule without atoms here is in each set but "any true". */
 #define RJ_CELL_SETS 4
+
+/* A row's RJ_CELL_SETS bitsets (W words each) before any atom: every rule
+ * possible and satisfied, none with an atom true, all with all false. */
+static inline void rj_row_bits_start(uint64_t *b, size_t W)
+{
+    memset(b, 0xff, 2 * W * sizeof(uint64_t));     /* possible, satisfied */
+    memset(b + 2 * W, 0, W * sizeof(uint64_t));    /* any_true */
+    memset(b + 3 * W, 0xff, W * sizeof(uint64_t)); /* all_false */
+}
+
+/* Rule r's atom has result v (0, 1, 2: neither) in the row: a conjunct of
+ * an AND or GENERAL rule (one false: not possible; not true: not
+ * satisfied), or a disjunct of an OR rule (true: any true; not false: not
+ * all false). */
+static inline void rj_row_bits_narrow(uint64_t *b, size_t W, uint32_t r, uint8_t v, int is_or)
+{
+    uint64_t bit = 1ULL << (r % 64);
+    if (is_or) {
+        if (v == 1)
+            b[2 * W + r / 64] |= bit;
+        if (v != 0)
+            b[3 * W + r / 64] &= ~bit;
+    } else {
+        if (v == 0)
+            b[r / 64] &= ~bit;
+        if (v != 1)
+            b[W + r / 64] &= ~bit;
+    }
+}
 typedef struct rj_slot_cells {
     uint32_t slot;
     uint32_t first_atom, n_atoms; /* atoms[first_atom .. + n_atoms) */
@@ -333,9 +363,27 @@ void rj_program_free_index(rj_program *p);
 #define RJ_RE_MEMO_TRIAL 1024
 #define RJ_RE_MEMO_MIN_HITS 8
 #define RJ_RE_MEMO_REST 65536
-typedef struct rj_re_use {
+/* A memo's trial (the regex memo's per pattern, a value memo's): whether
+ * it is consulted this call. After `trial` lookups with fewer than
+ * `min_hits` hits, it rests for `rest` calls, then tries again. */
+typedef struct rj_memo_trial {
     uint32_t lookups, hits, rest;
-} rj_re_use;
+} rj_memo_trial;
+
+static inline int rj_memo_trial_use(rj_memo_trial *t, uint32_t trial, uint32_t min_hits,
+                                    uint32_t rest)
+{
+    if (t->rest) {
+        t->rest--;
+        return 0;
+    }
+    if (++t->lookups == trial) {
+        if (t->hits < min_hits)
+            t->rest = rest;
+        t->lookups = t->hits = 0;
+    }
+    return 1;
+}
 typedef struct rj_re_memo {
     uint32_t re; /* the pattern's index; UINT32_MAX: empty */
     uint32_t len;
@@ -373,7 +421,7 @@ typedef struct rj_vm {
     } *arr_el;
     uint32_t arr_used;
     rj_re_memo *re_memo; /* RJ_RE_MEMO_ENTRIES entries, made when first used */
-    rj_re_use *re_use;   /* per pattern, made with re_memo */
+    rj_memo_trial *re_use; /* per pattern, made with re_memo */
     int re_memo_wanted;  /* set by rj_vm_init; a VM for one event clears it */
     struct rj_vmemo *vmemo; /* per memo group (vmemo.h), made on first use */
     int vmemo_wanted;       /* as re_memo_wanted */

@@ -228,27 +228,9 @@ void rj_vmemo_fill(const rj_program *p, uint32_t gi, rj_vmemo *m, uint32_t at, c
     const size_t W = p->n_words ? p->n_words : 1;
     const uint8_t *res = m->res + (size_t)at * g->n_atoms;
     uint64_t *b = m->bits + (size_t)at * RJ_CELL_SETS * W;
-    memset(b, 0xff, 2 * W * sizeof(uint64_t));     /* possible, satisfied */
-    memset(b + 2 * W, 0, W * sizeof(uint64_t));    /* any_true */
-    memset(b + 3 * W, 0xff, W * sizeof(uint64_t)); /* all_false */
-    /* As rj_cells_rule_bits does for a row (an AND's conjunct, an OR's
-     * disjunct). */
-    for (uint32_t i = 0; i < g->n_pairs; i++) {
-        uint32_t r = g->pair_rule[i];
-        uint64_t bit = 1ULL << (r % 64);
-        uint8_t v = res[g->pair_atom[i]];
-        if (g->pair_or[i]) {
-            if (v == 1)
-                b[2 * W + r / 64] |= bit;
-            if (v != 0)
-                b[3 * W + r / 64] &= ~bit;
-        } else {
-            if (v == 0)
-                b[r / 64] &= ~bit;
-            if (v != 1)
-                b[W + r / 64] &= ~bit;
-        }
-    }
+    rj_row_bits_start(b, W); /* as rj_cells_rule_bits builds a cells row */
+    for (uint32_t i = 0; i < g->n_pairs; i++)
+        rj_row_bits_narrow(b, W, g->pair_rule[i], res[g->pair_atom[i]], g->pair_or[i]);
     m->entries[at].len = n;
     memcpy(m->entries[at].text, s, n);
 }

@@ -48,7 +48,7 @@ typedef struct rj_vmemo_entry {
 
 /* One memo group's per-VM state. */
 typedef struct rj_vmemo {
-    uint32_t lookups, hits, rest;
+    rj_memo_trial trial;
     uint32_t awake;          /* serving this event (rj_vmemo_use said so) */
     rj_vmemo_entry *entries; /* set s's ways at s * RJ_VMEMO_WAYS */
     uint8_t *recent;         /* per set: the way hit or filled last */
@@ -64,16 +64,7 @@ void rj_vmemo_delete(rj_vmemo *m, const rj_program *p);
 /* Whether memo m is to serve this event (counts the trial). */
 static inline int rj_vmemo_use(rj_vmemo *m)
 {
-    if (m->rest) {
-        m->rest--;
-        return 0;
-    }
-    if (++m->lookups == RJ_VMEMO_TRIAL) {
-        if (m->hits < RJ_VMEMO_MIN_HITS)
-            m->rest = RJ_VMEMO_REST;
-        m->lookups = m->hits = 0;
-    }
-    return 1;
+    return rj_memo_trial_use(&m->trial, RJ_VMEMO_TRIAL, RJ_VMEMO_MIN_HITS, RJ_VMEMO_REST);
 }
 
 /* Length and three 8-byte samples (head, middle, tail): values that
@@ -120,7 +111,7 @@ static inline int64_t rj_vmemo_find(rj_vmemo *m, const uint8_t *s, uint32_t n)
     for (uint32_t w = 0; w < RJ_VMEMO_WAYS; w++) {
         if (e[w].len == n && rj_vmemo_equal(e[w].text, s, n)) {
             m->recent[set] = (uint8_t)w;
-            m->hits++;
+            m->trial.hits++;
             return (int64_t)set * RJ_VMEMO_WAYS + w;
         }
     }
